@@ -1,0 +1,1 @@
+"""Apps (tenants): credentials, flags and limits, and the stores that hold them."""

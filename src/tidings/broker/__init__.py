@@ -1,0 +1,1 @@
+"""The seam between nodes: brokers (fan-out) and presence stores."""

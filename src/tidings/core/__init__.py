@@ -1,0 +1,1 @@
+"""The in-process domain: the hub of local subscribers, presence, the node."""

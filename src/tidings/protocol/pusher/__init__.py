@@ -1,0 +1,1 @@
+"""Pusher Channels protocol v7: codec and per-connection session."""
