@@ -1,0 +1,1 @@
+"""HTTP surfaces on the main port: the Pusher HTTP API, health, hints."""

@@ -1,0 +1,27 @@
+"""Build the aiohttp application that serves the main port."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from tidings.http import health, pusher_api
+from tidings.server.pusher_ws import pusher_endpoint
+from tidings.server.state import STATE, ServerState
+
+__all__ = ["build_app"]
+
+
+def build_app(state: ServerState) -> web.Application:
+    """The main-port application: WebSocket endpoints, the HTTP API and health.
+
+    Routes are also served under ``settings.path_prefix`` when one is set.
+    """
+    settings = state.settings
+    # A batch may carry max_batch_size events of max_payload_bytes each.
+    max_body = settings.max_payload_bytes * max(1, settings.max_batch_size) + 64 * 1024
+    app = web.Application(client_max_size=max_body, middlewares=[pusher_api.error_middleware])
+    app[STATE] = state
+    app.router.add_get("/app/{key}", pusher_endpoint)
+    app.router.add_routes(pusher_api.routes)
+    app.router.add_routes(health.routes)
+    return app

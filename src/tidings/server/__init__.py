@@ -1,0 +1,1 @@
+"""The I/O shell: WebSocket endpoints, write coalescing, keepalive, the runner."""

@@ -1,0 +1,94 @@
+"""What every client connection has in the shell, whatever its wire protocol."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+
+from aiohttp import web
+
+from tidings.apps.base import App
+from tidings.protocol.frames import close_frame, text_frame
+from tidings.server.writer import Flusher, Outbox
+from tidings.typing import SocketId
+
+__all__ = ["ShellConnection", "new_socket_id"]
+
+_ABORT_AFTER = 5.0  # seconds a closing connection may take to drain before it is cut
+
+
+def new_socket_id() -> SocketId:
+    """A fresh Pusher socket id: two random integers joined by a dot (``"\\d+\\.\\d+"``)."""
+    return SocketId(f"{secrets.randbelow(10**9) + 1}.{secrets.randbelow(10**9) + 1}")
+
+
+class ShellConnection:
+    """A WebSocket client: its outbox, liveness and how it is closed.
+
+    Subclasses add the wire protocol (``wire``), ``error_frame`` for the last
+    words before a close, and ``keepalive``.
+    """
+
+    def __init__(
+        self,
+        *,
+        socket_id: SocketId,
+        app: App,
+        ws: web.WebSocketResponse,
+        transport: asyncio.BaseTransport,
+        flusher: Flusher,
+        high_water: int,
+    ) -> None:
+        self.socket_id = socket_id
+        self.app = app
+        self.ws = ws
+        assert isinstance(transport, asyncio.WriteTransport)
+        self._transport: asyncio.WriteTransport = transport
+        self.outbox = Outbox(transport, flusher, high_water=high_water, on_slow=self._slow)
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self.last_seen = loop.time()
+        self.ping_sent_at: float | None = None
+        self.closing = False
+
+    def send_frame(self, frame: bytes) -> None:
+        """Queue a ready frame (the hub's shared bytes)."""
+        self.outbox.push(frame)
+
+    def send_text(self, text: str) -> None:
+        """Queue one text message."""
+        self.outbox.push(text_frame(text))
+
+    def seen(self) -> None:
+        """The client sent something: it is alive."""
+        self.last_seen = self._loop.time()
+        self.ping_sent_at = None
+
+    def error_frame(self, code: int, reason: str) -> bytes | None:
+        """The protocol's error message sent before a close frame, or ``None``."""
+        return None
+
+    def keepalive(self, now: float, activity_timeout: float) -> None:
+        """Ping a silent client; close one that did not answer the last ping in time."""
+        raise NotImplementedError  # pragma: no cover
+
+    def close(self, code: int, reason: str) -> None:
+        """Send the protocol's error (if any) and a close frame with ``code``, then close.
+
+        Everything queued before is written first. The TCP connection is cut
+        if it has not drained within a few seconds. Idempotent; never raises.
+        """
+        if self.closing:
+            return
+        self.closing = True
+        self.outbox.closed = True
+        last = self.error_frame(code, reason) or b""
+        self.outbox.write_now(last + close_frame(code, reason))
+        transport = self._transport
+        transport.close()
+        # abort() is a no-op once the transport has closed cleanly.
+        self._loop.call_later(_ABORT_AFTER, transport.abort)
+
+    def _slow(self) -> None:
+        self.close(4100, "Slow consumer: the client did not read its messages fast enough")
+

@@ -1,0 +1,154 @@
+"""Start, run and gracefully stop a tidings server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import ssl
+import sys
+from dataclasses import dataclass
+
+import structlog
+from aiohttp import web
+
+from tidings.bootstrap import build_node
+from tidings.config import Settings
+from tidings.http.app import build_app
+from tidings.server.keepalive import run_keepalive
+from tidings.server.state import ServerState
+from tidings.server.writer import Flusher
+
+__all__ = ["RunningServer", "serve", "start_server"]
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(eq=False)
+class RunningServer:
+    """A started server: its state, bound port and the handles needed to stop it."""
+
+    state: ServerState
+    runner: web.AppRunner
+    server: asyncio.Server
+    port: int
+    keepalive: asyncio.Task[None]
+
+    @property
+    def scheme(self) -> str:
+        """``https`` when TLS is on, else ``http``."""
+        return "https" if self.state.settings.tls_cert else "http"
+
+    @property
+    def http_url(self) -> str:
+        """Base URL of the HTTP API."""
+        host = self.state.settings.http_host
+        host = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+        return f"{self.scheme}://{host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        """Base URL of the WebSocket endpoints."""
+        return self.http_url.replace("http", "ws", 1)
+
+    async def shutdown(self) -> None:
+        """Drain: stop accepting, tell clients to reconnect (4200), wait, then stop.
+
+        Clients get ``pusher:error`` 4200 and a close frame; the server waits up to
+        ``shutdown_grace_period`` seconds for them to go before it cuts the rest.
+        """
+        state = self.state
+        state.draining = True
+        self.server.close()
+        for conn in list(state.connections):
+            conn.close(4200, "Server is shutting down; reconnect")
+        deadline = asyncio.get_running_loop().time() + state.settings.shutdown_grace_period
+        while state.connections and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        self.keepalive.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.keepalive
+        await self.runner.cleanup()
+        await state.node.close()
+
+
+def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    if settings.tls_cert is None or settings.tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(settings.tls_cert), str(settings.tls_key))
+    return context
+
+
+async def start_server(settings: Settings) -> RunningServer:
+    """Build and start a server on ``settings.http_host``/``http_port`` (0 picks a free port)."""
+    loop = asyncio.get_running_loop()
+    node = build_node(settings)
+    await node.start()
+    state = ServerState(node=node, settings=settings, flusher=Flusher(loop))
+    runner = web.AppRunner(build_app(state), handle_signals=False, access_log=None)
+    await runner.setup()
+    handshake_timeout = settings.handshake_timeout
+
+    def protocol_factory() -> asyncio.Protocol:
+        protocol = runner.server()
+        loop.call_later(handshake_timeout, _close_if_no_request, protocol)
+        return protocol
+
+    server = await loop.create_server(
+        protocol_factory,
+        settings.http_host,
+        settings.http_port,
+        backlog=settings.listen_backlog,
+        ssl=_ssl_context(settings),
+        reuse_address=True,
+        reuse_port=settings.workers > 1,
+    )
+    port = server.sockets[0].getsockname()[1]
+    keepalive = loop.create_task(run_keepalive(state))
+    return RunningServer(state, runner, server, port, keepalive)
+
+
+def _close_if_no_request(protocol: asyncio.Protocol) -> None:
+    # aiohttp counts a request once its headers are parsed; a connection that
+    # has not sent a whole request line + headers by now is stalled or slow.
+    if getattr(protocol, "_request_count", 1) == 0:
+        transport = getattr(protocol, "transport", None)
+        if transport is not None:
+            transport.abort()
+
+
+async def _serve_until_signalled(settings: Settings) -> None:
+    from tidings.banner import render_banner
+
+    running = await start_server(settings)
+    print(
+        render_banner(
+            settings,
+            ws_url=running.ws_url,
+            http_url=running.http_url,
+            admin_url=f"http://{settings.admin_host}:{settings.admin_port}",
+        ),
+        flush=True,
+    )
+    log.info("tidings serving", url=running.http_url, node_id=running.state.node.node_id)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down", grace_period=settings.shutdown_grace_period)
+    await running.shutdown()
+    log.info("stopped")
+
+
+def serve(settings: Settings) -> None:
+    """Run a server until SIGTERM or SIGINT, then drain and return."""
+    if settings.uvloop:
+        import uvloop
+
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(_serve_until_signalled(settings))
+        return
+    asyncio.run(_serve_until_signalled(settings))
+    sys.stdout.flush()

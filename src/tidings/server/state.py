@@ -1,0 +1,36 @@
+"""What the shell's handlers share: the node, settings, the flusher and the live connections."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from tidings.core.node import Node
+from tidings.server.writer import Flusher
+
+if TYPE_CHECKING:
+    from tidings.config import Settings
+    from tidings.server.connection import ShellConnection
+
+__all__ = ["STATE", "ServerState"]
+
+
+@dataclass(eq=False)
+class ServerState:
+    """Shared by every handler of one server; lives in the aiohttp app as ``STATE``.
+
+    Attributes:
+        draining: set on shutdown: ``/ready`` answers 503 and new WebSockets are refused.
+        connections: every open client connection, of every wire protocol.
+    """
+
+    node: Node
+    settings: Settings
+    flusher: Flusher
+    draining: bool = False
+    connections: set[ShellConnection] = field(default_factory=set)
+
+
+STATE: web.AppKey[ServerState] = web.AppKey("tidings_state", ServerState)
