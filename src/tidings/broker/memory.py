@@ -1,0 +1,199 @@
+"""The embedded broker and presence store: one process only.
+
+``MemoryBroker`` and ``MemoryPresenceStore`` keep everything in this process's
+memory. They are the default for a laptop or a single server. With them you
+can run one tidings process only; for many nodes use ``RedisBroker`` and
+``RedisPresenceStore`` (``tidings.broker.redis``, the ``[redis]`` extra).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+import structlog
+
+from tidings.broker.base import Broker, BrokerEventHandler, PresenceStore
+from tidings.core.model import Member, Publication
+from tidings.protocol.channels import is_cache_channel
+from tidings.typing import AppId, ChannelName, SocketId, UserId
+
+__all__ = ["CACHE_TTL_SECONDS", "MemoryBroker", "MemoryPresenceStore"]
+
+#: How long a cache channel keeps its last event: Pusher's 30 minutes.
+CACHE_TTL_SECONDS: Final = 30 * 60.0
+
+_Key = tuple[AppId, ChannelName]
+_log = structlog.get_logger(__name__)
+
+
+class MemoryBroker:
+    """A broker for one process: ``publish`` calls the handler directly.
+
+    One process only; for many nodes use ``RedisBroker``. Publishing to a
+    channel this node did not subscribe to delivers nothing (there is no other
+    node to reach) but still stores a cache channel's last event.
+
+    Args:
+        clock: a monotonic clock in seconds; tests pass a fake one to expire
+            cache events without waiting.
+        cache_ttl: seconds a cache channel's last event is kept.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        cache_ttl: float = CACHE_TTL_SECONDS,
+    ) -> None:
+        if cache_ttl <= 0:
+            raise ValueError(f"cache_ttl must be a positive number of seconds, got {cache_ttl!r}")
+        self._clock = clock
+        self._cache_ttl = cache_ttl
+        self._handler: BrokerEventHandler | None = None
+        self._channels: set[_Key] = set()
+        # Ordered by expiry: every store re-inserts at the end with the same TTL
+        # and the clock is monotonic, so expired entries are always at the front.
+        self._last: dict[_Key, tuple[float, Publication]] = {}
+        self._closed = False
+
+    async def start(self, handler: BrokerEventHandler) -> None:
+        """Register the handler that receives every publication on a subscribed channel."""
+        self._handler = handler
+        self._closed = False
+
+    async def close(self) -> None:
+        """Stop delivering. Idempotent; cache events are kept for a later ``start``."""
+        self._closed = True
+        self._handler = None
+        self._channels.clear()
+
+    async def subscribe(self, app_id: AppId, channel: ChannelName) -> None:
+        """Start delivering ``channel``. Not counted: one ``unsubscribe`` undoes any number."""
+        self._channels.add((app_id, channel))
+
+    async def unsubscribe(self, app_id: AppId, channel: ChannelName) -> None:
+        """Stop delivering ``channel``; a channel that was not subscribed is ignored."""
+        self._channels.discard((app_id, channel))
+
+    async def publish(self, pub: Publication) -> None:
+        """Store a cache channel's last event, then hand ``pub`` to the handler if subscribed.
+
+        Delivery is synchronous, so order per channel is the order of the calls.
+        A handler that raises breaks its contract; the error is logged and the
+        publisher is not failed for it (other channels of a batch still go out).
+
+        Raises:
+            RuntimeError: when called before ``start`` or after ``close``.
+        """
+        handler = self._handler
+        if handler is None:
+            raise RuntimeError(
+                "MemoryBroker.publish() called before start() or after close(); "
+                "call `await broker.start(handler)` first"
+            )
+        key = (pub.app_id, pub.channel)
+        if is_cache_channel(pub.channel):
+            self._store_last(key, pub)
+        if key not in self._channels:
+            return
+        try:
+            handler.handle_publication(pub)
+        except Exception:
+            _log.exception("broker handler raised", app_id=pub.app_id, channel=pub.channel)
+
+    async def last_event(self, app_id: AppId, channel: ChannelName) -> Publication | None:
+        """The last event of a cache channel younger than ``cache_ttl``, else ``None``."""
+        self._drop_expired()
+        entry = self._last.get((app_id, channel))
+        return None if entry is None else entry[1]
+
+    @property
+    def healthy(self) -> bool:
+        """Always reachable while started: there is no other node."""
+        return self._handler is not None
+
+    def _store_last(self, key: _Key, pub: Publication) -> None:
+        self._last.pop(key, None)  # re-insert at the end to keep expiry order
+        self._last[key] = (self._clock() + self._cache_ttl, pub)
+        self._drop_expired()
+
+    def _drop_expired(self) -> None:
+        now = self._clock()
+        while self._last:
+            key, (expires_at, _) = next(iter(self._last.items()))
+            if expires_at > now:
+                return
+            del self._last[key]
+
+
+@dataclass(slots=True)
+class _Presence:
+    """One user on one channel: the info of its latest connection and every socket id."""
+
+    info: Any
+    sockets: set[SocketId] = field(default_factory=set)
+
+
+class MemoryPresenceStore:
+    """Presence for one process, deduplicated by user id across socket ids.
+
+    One process only; for many nodes use ``RedisPresenceStore``. A user with
+    several connections on a channel is one member whose ``user_info`` is the
+    one its latest connection signed.
+    """
+
+    def __init__(self) -> None:
+        self._channels: dict[_Key, dict[UserId, _Presence]] = {}
+
+    async def add(
+        self, app_id: AppId, channel: ChannelName, socket_id: SocketId, member: Member
+    ) -> bool:
+        """Record ``socket_id`` for ``member``; ``True`` when the user was not a member before.
+
+        Adding the same socket twice is idempotent (the second call returns ``False``).
+        """
+        users = self._channels.setdefault((app_id, channel), {})
+        presence = users.get(member.user_id)
+        if presence is None:
+            users[member.user_id] = _Presence(member.info, {socket_id})
+            return True
+        presence.info = member.info
+        presence.sockets.add(socket_id)
+        return False
+
+    async def remove(
+        self, app_id: AppId, channel: ChannelName, socket_id: SocketId, user_id: UserId
+    ) -> bool:
+        """Forget ``socket_id``; ``True`` when it was the user's last connection on the channel.
+
+        Removing a socket that was never added (or already removed) returns ``False``.
+        """
+        key = (app_id, channel)
+        users = self._channels.get(key)
+        presence = None if users is None else users.get(user_id)
+        if users is None or presence is None or socket_id not in presence.sockets:
+            return False
+        presence.sockets.discard(socket_id)
+        if presence.sockets:
+            return False
+        del users[user_id]
+        if not users:
+            del self._channels[key]  # empty channels must not pile up
+        return True
+
+    async def members(self, app_id: AppId, channel: ChannelName) -> dict[UserId, Any]:
+        """Every member of ``channel``: user id → ``user_info`` (a fresh dict)."""
+        users = self._channels.get((app_id, channel), {})
+        return {user_id: presence.info for user_id, presence in users.items()}
+
+    async def count(self, app_id: AppId, channel: ChannelName) -> int:
+        """How many distinct users are on ``channel``."""
+        return len(self._channels.get((app_id, channel), ()))
+
+
+if TYPE_CHECKING:
+    _broker_check: type[Broker] = MemoryBroker
+    _presence_check: type[PresenceStore] = MemoryPresenceStore

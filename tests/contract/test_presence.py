@@ -1,0 +1,110 @@
+"""The ``PresenceStore`` contract, run over every implementation in ``PRESENCE_FACTORIES``."""
+
+from __future__ import annotations
+
+from tidings.broker.base import PresenceStore
+from tidings.core.model import Member
+from tidings.typing import AppId, ChannelName, NodeId, SocketId, UserId
+
+APP = AppId("1")
+OTHER_APP = AppId("2")
+ROOM = ChannelName("presence-room")
+OTHER_ROOM = ChannelName("presence-hall")
+ALICE = UserId("alice")
+BOB = UserId("bob")
+S1, S2, S3 = SocketId("1.1"), SocketId("1.2"), SocketId("2.1")
+
+
+def member(user_id: UserId, info: object = None) -> Member:
+    return Member(user_id=user_id, info=info, node_id=NodeId("node-a"))
+
+
+async def test_empty_channel(presence: PresenceStore) -> None:
+    """A channel nobody joined has no members and a count of zero."""
+    assert await presence.members(APP, ROOM) == {}
+    assert await presence.count(APP, ROOM) == 0
+
+
+async def test_add_reports_first_connection_only(presence: PresenceStore) -> None:
+    """``add`` is True for a user's first socket, False for its second."""
+    assert await presence.add(APP, ROOM, S1, member(ALICE)) is True
+    assert await presence.add(APP, ROOM, S2, member(ALICE)) is False
+    assert await presence.count(APP, ROOM) == 1
+
+
+async def test_two_sockets_one_user_is_one_member(presence: PresenceStore) -> None:
+    """Several connections of one user make one member."""
+    await presence.add(APP, ROOM, S1, member(ALICE, {"name": "Alice"}))
+    await presence.add(APP, ROOM, S2, member(ALICE, {"name": "Alice"}))
+    assert await presence.members(APP, ROOM) == {ALICE: {"name": "Alice"}}
+
+
+async def test_remove_reports_last_connection_only(presence: PresenceStore) -> None:
+    """``remove`` is True only when the user's last socket leaves."""
+    await presence.add(APP, ROOM, S1, member(ALICE))
+    await presence.add(APP, ROOM, S2, member(ALICE))
+    assert await presence.remove(APP, ROOM, S1, ALICE) is False
+    assert await presence.members(APP, ROOM) == {ALICE: None}
+    assert await presence.remove(APP, ROOM, S2, ALICE) is True
+    assert await presence.members(APP, ROOM) == {}
+    assert await presence.count(APP, ROOM) == 0
+
+
+async def test_remove_unknown_socket_is_false(presence: PresenceStore) -> None:
+    """Removing a socket that never joined (or left already) reports nothing and keeps others."""
+    await presence.add(APP, ROOM, S1, member(ALICE))
+    assert await presence.remove(APP, ROOM, S3, BOB) is False
+    assert await presence.remove(APP, ROOM, S1, ALICE) is True
+    assert await presence.remove(APP, ROOM, S1, ALICE) is False
+
+
+async def test_add_same_socket_twice_is_idempotent(presence: PresenceStore) -> None:
+    """Re-adding one socket does not make it count twice."""
+    assert await presence.add(APP, ROOM, S1, member(ALICE)) is True
+    assert await presence.add(APP, ROOM, S1, member(ALICE)) is False
+    assert await presence.remove(APP, ROOM, S1, ALICE) is True
+    assert await presence.count(APP, ROOM) == 0
+
+
+async def test_members_carry_user_info(presence: PresenceStore) -> None:
+    """``members`` maps each user id to the ``user_info`` it joined with (any JSON value)."""
+    await presence.add(APP, ROOM, S1, member(ALICE, {"name": "Alice", "tags": [1, 2]}))
+    await presence.add(APP, ROOM, S3, member(BOB, "just a string"))
+    assert await presence.members(APP, ROOM) == {
+        ALICE: {"name": "Alice", "tags": [1, 2]},
+        BOB: "just a string",
+    }
+    assert await presence.count(APP, ROOM) == 2
+
+
+async def test_member_without_info(presence: PresenceStore) -> None:
+    """A member whose auth carried no ``user_info`` has ``None``."""
+    await presence.add(APP, ROOM, S1, member(ALICE))
+    assert await presence.members(APP, ROOM) == {ALICE: None}
+
+
+async def test_channels_are_isolated(presence: PresenceStore) -> None:
+    """Members of one channel are not members of another channel of the same app."""
+    await presence.add(APP, ROOM, S1, member(ALICE))
+    await presence.add(APP, OTHER_ROOM, S3, member(BOB))
+    assert await presence.members(APP, ROOM) == {ALICE: None}
+    assert await presence.members(APP, OTHER_ROOM) == {BOB: None}
+    assert await presence.remove(APP, OTHER_ROOM, S1, ALICE) is False
+    assert await presence.count(APP, ROOM) == 1
+
+
+async def test_apps_are_isolated(presence: PresenceStore) -> None:
+    """The same channel name in another app has its own members."""
+    await presence.add(APP, ROOM, S1, member(ALICE))
+    assert await presence.add(OTHER_APP, ROOM, S2, member(ALICE)) is True
+    assert await presence.remove(APP, ROOM, S1, ALICE) is True
+    assert await presence.members(OTHER_APP, ROOM) == {ALICE: None}
+    assert await presence.members(APP, ROOM) == {}
+
+
+async def test_members_is_a_snapshot(presence: PresenceStore) -> None:
+    """Mutating the returned dict does not change the store."""
+    await presence.add(APP, ROOM, S1, member(ALICE))
+    snapshot = await presence.members(APP, ROOM)
+    snapshot[BOB] = None
+    assert await presence.members(APP, ROOM) == {ALICE: None}
