@@ -1,0 +1,443 @@
+"""One Pusher connection's protocol state, sans I/O.
+
+The shell feeds client text with :meth:`PusherSession.receive_text`, then drains
+:meth:`~PusherSession.commands_received` (what to do) and
+:meth:`~PusherSession.data_to_send` (text frames to write). Client input never raises:
+every rejection becomes a queued frame, plus a ``Close`` command when the connection must
+end. Channel states follow the rules in :mod:`tidings.protocol.pusher.states`.
+
+Decisions (Pusher protocol docs, pusher-js 8 and Soketi checked; Pusher wins on the wire):
+
+- Malformed frames (not JSON, not an object, no string ``event``), unknown ``pusher:*`` /
+  ``pusher_internal:*`` events, other non-``client-`` events and binary frames get a
+  ``pusher:error`` with ``code: null`` and the connection stays open (Pusher's own
+  code-less errors; the 4300-4399 range means "connection stays open").
+- ``data`` of ``pusher:subscribe`` / ``unsubscribe`` / ``signin`` must be an object; a
+  JSON-encoded object string is accepted too, as some older clients double-encode.
+- Auth: ``auth`` must equal ``key:HMAC(secret, socket_id:channel[:channel_data])``,
+  compared in constant time over the whole string, so a wrong key fails as well.
+  ``channel_data`` is signed whenever the client sent it (Pusher and Soketi do the same
+  for private channels). Failures answer ``pusher:subscription_error`` with
+  ``{"type": "AuthError", "status": 401}`` and, like Pusher, say which string to sign.
+  ``channel_data`` problems (bad JSON, no ``user_id``) are ``AuthError``/401 too: the
+  app's auth endpoint produced them. Bad names are ``InvalidChannel``/400 and limits
+  (subscriptions, member info size) ``LimitReached``/400.
+- Presence ``user_id`` may be a string or a number (Laravel sends integers); numbers
+  become their JavaScript string form (``12``, ``1.5``). An empty id is refused.
+- ``pusher:signin`` failures of any kind answer ``pusher:error`` 4009 and close with 4009
+  (Pusher closes unauthorised sign-ins). Signing in again as the same user succeeds again;
+  as another user it fails (the docs: "It fails if the connection is already associated
+  with a different user id"). ``watchlist`` is not supported and ignored.
+- Client events: rejections use code 4301 (Soketi; the 4300-4399 range keeps the
+  connection open). They are refused on public and ``private-encrypted-`` channels, on
+  channels not yet SUBSCRIBED, with names over the limit and with data over the limit.
+  ``data`` is re-serialised compactly with orjson whatever its type, so a string stays a
+  string and an object an object for receivers, exactly as the sender sent it; the size
+  limit applies to that JSON text (UTF-8 bytes). A missing ``data`` relays as ``null``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Final
+
+import orjson
+
+from tidings.errors import MessageError, SubscriptionError
+from tidings.protocol import signing
+from tidings.protocol.channels import ChannelKind, channel_kind, validate_channel_name
+from tidings.protocol.pusher import codec
+from tidings.protocol.pusher.commands import (
+    ClientEvent,
+    Close,
+    Command,
+    SignIn,
+    Subscribe,
+    Unsubscribe,
+)
+from tidings.protocol.pusher.states import PENDING, SUBSCRIBED, ChannelState
+
+__all__ = ["PusherSession", "SessionPolicy"]
+
+CLIENT_EVENT_REJECTED: Final = 4301
+UNAUTHORIZED: Final = 4009
+
+
+@dataclass(frozen=True, slots=True)
+class SessionPolicy:
+    """An app's credentials, flags and limits as one session needs them (built by the shell)."""
+
+    key: str
+    secret: str
+    client_events: bool
+    max_client_event_bytes: int = 10 * 1024
+    max_subscriptions: int = 300
+    max_member_info_bytes: int = 2048
+    max_event_name_length: int = 200
+    max_presence_members: int = 100  # enforced by the core, carried here for messages
+
+
+class PusherSession:
+    """One connection's protocol state: ``receive_text`` -> commands and frames to send.
+
+    After each ``receive_*`` call (and after :meth:`start`, :meth:`subscribed`,
+    :meth:`subscription_refused`, :meth:`cache_miss`, :meth:`ping`) you must call
+    :meth:`commands_received` and act on each command in order, then call
+    :meth:`data_to_send` and write every frame. Each ``Subscribe`` command must be
+    answered with :meth:`subscribed` or :meth:`subscription_refused`.
+
+    Args:
+        socket_id: this connection's ``socket_id`` (minted by the shell).
+        policy: the app's credentials, flags and limits.
+        activity_timeout: seconds, announced in ``pusher:connection_established``.
+    """
+
+    def __init__(self, socket_id: str, policy: SessionPolicy, *, activity_timeout: int) -> None:
+        self.socket_id = socket_id
+        self.policy = policy
+        self.activity_timeout = activity_timeout
+        self._commands: list[Command] = []
+        self._outgoing: list[str] = []
+        self._states: dict[str, ChannelState] = {}
+        self._user_ids: dict[str, str | None] = {}
+        self._user_id: str | None = None
+        self._closing = False
+        self._handlers: dict[str, Callable[[codec.IncomingMessage], None]] = {
+            "pusher:ping": self._on_ping,
+            "pusher:pong": self._on_pong,
+            "pusher:subscribe": self._on_subscribe,
+            "pusher:unsubscribe": self._on_unsubscribe,
+            "pusher:signin": self._on_signin,
+        }
+
+    # -- shell-facing API ------------------------------------------------------------------
+
+    @property
+    def channels(self) -> Mapping[str, str | None]:
+        """Subscribed or pending channel -> presence user id (``None`` elsewhere); read-only."""
+        return MappingProxyType(self._user_ids)
+
+    @property
+    def user_id(self) -> str | None:
+        """The user this connection signed in as with ``pusher:signin``, or ``None``."""
+        return self._user_id
+
+    def start(self) -> None:
+        """Queue ``pusher:connection_established``; call once, right after the handshake."""
+        frame = codec.encode_connection_established(self.socket_id, self.activity_timeout)
+        self._outgoing.append(frame)
+
+    def receive_text(self, text: str) -> None:
+        """Handle one client text message. Never raises for client input.
+
+        Input received after a ``Close`` command was emitted is ignored.
+        """
+        if self._closing:
+            return
+        try:
+            message = codec.decode(text)
+            if message.event.startswith("client-"):
+                self._on_client_event(message)
+                return
+            handler = self._handlers.get(message.event)
+            if handler is None:
+                raise MessageError(_unknown_event_problem(message.event))
+            handler(message)
+        except MessageError as exc:
+            self._reject(exc)
+
+    def receive_binary(self, data: bytes) -> None:
+        """Handle a binary message: Pusher is text-only, so queue a ``pusher:error``."""
+        if self._closing:
+            return
+        self._reject(
+            MessageError(
+                f"binary WebSocket messages are not supported (got {len(data)} bytes); "
+                "send each Pusher message as a JSON text message"
+            )
+        )
+
+    def commands_received(self) -> list[Command]:
+        """Return and clear the commands emitted since the last call."""
+        commands, self._commands = self._commands, []
+        return commands
+
+    def data_to_send(self) -> list[str]:
+        """Return and clear the text frames queued since the last call."""
+        outgoing, self._outgoing = self._outgoing, []
+        return outgoing
+
+    def subscribed(self, channel: str, members: Mapping[str, Any] | None = None) -> None:
+        """The shell joined ``channel``: queue ``subscription_succeeded``.
+
+        Args:
+            channel: the channel of a ``Subscribe`` command.
+            members: for presence channels, user id -> user info of every member.
+        """
+        if channel not in self._states:
+            return  # the client unsubscribed meanwhile: nothing to confirm
+        self._states[channel] = SUBSCRIBED
+        self._outgoing.append(codec.encode_subscription_succeeded(channel, members))
+
+    def subscription_refused(self, channel: str, error: SubscriptionError) -> None:
+        """The shell or core refused ``channel``: forget it and queue ``subscription_error``."""
+        if channel not in self._states:
+            return
+        del self._states[channel]
+        del self._user_ids[channel]
+        self._outgoing.append(
+            codec.encode_subscription_error(channel, error.kind, error.message, error.status)
+        )
+
+    def cache_miss(self, channel: str) -> None:
+        """Queue ``pusher:cache_miss`` for a cache channel with nothing stored."""
+        self._outgoing.append(codec.encode_cache_miss(channel))
+
+    def ping(self) -> None:
+        """Queue a server ``pusher:ping`` (called by the shell's keepalive timer)."""
+        self._outgoing.append(codec.encode_ping())
+
+    # -- handlers --------------------------------------------------------------------------
+
+    def _reject(self, exc: MessageError) -> None:
+        self._outgoing.append(codec.encode_error(exc.message, exc.pusher_code))
+        if exc.close:
+            self._closing = True
+            # A close reason is at most 123 bytes: cut on bytes, drop a split character.
+            reason = exc.message.encode()[:123].decode(errors="ignore")
+            self._commands.append(Close(exc.pusher_code or UNAUTHORIZED, reason))
+
+    def _on_ping(self, message: codec.IncomingMessage) -> None:
+        self._outgoing.append(codec.encode_pong())
+
+    def _on_pong(self, message: codec.IncomingMessage) -> None:
+        pass  # any message proves the client alive; the shell tracks activity
+
+    def _on_subscribe(self, message: codec.IncomingMessage) -> None:
+        data = _data_object(message, '{"channel":"my-channel"}')
+        channel = data.get("channel")
+        if not isinstance(channel, str) or not channel:
+            raise MessageError(
+                'pusher:subscribe needs "data.channel", a non-empty channel name string'
+            )
+        try:
+            command = self._authorise(channel, data)
+        except SubscriptionError as exc:
+            self._outgoing.append(
+                codec.encode_subscription_error(channel, exc.kind, exc.message, exc.status)
+            )
+            return
+        self._states[channel] = PENDING
+        self._user_ids[channel] = command.user_id
+        self._commands.append(command)
+
+    def _authorise(self, channel: str, data: Mapping[str, object]) -> Subscribe:
+        """Validate a subscribe request; raise ``SubscriptionError`` when refused."""
+        validate_channel_name(channel)
+        limit = self.policy.max_subscriptions
+        if channel not in self._states and len(self._states) >= limit:
+            raise SubscriptionError(
+                f"this connection is already subscribed to {limit} channels, the limit; "
+                "unsubscribe from some first",
+                kind="LimitReached",
+                status=400,
+            )
+        kind = channel_kind(channel)
+        if not kind.needs_auth:
+            return Subscribe(channel)
+        channel_data = data.get("channel_data")
+        if channel_data is not None and not isinstance(channel_data, str):
+            raise SubscriptionError(
+                '"channel_data" must be the JSON string your auth endpoint returned, '
+                "not an object: send it unchanged"
+            )
+        if kind is ChannelKind.PRESENCE and not channel_data:
+            raise SubscriptionError(
+                f"presence channel {channel!r} needs channel_data: your auth endpoint must "
+                'return {"auth": ..., "channel_data": "{\\"user_id\\": ...}"}'
+            )
+        to_sign = f"{self.socket_id}:{channel}" + (f":{channel_data}" if channel_data else "")
+        expected = signing.channel_auth(
+            self.policy.key, self.policy.secret, self.socket_id, channel, channel_data or None
+        )
+        problem = self._signature_problem(data.get("auth"), expected, to_sign)
+        if problem is not None:
+            raise SubscriptionError(f"{problem} (channel {channel!r})")
+        if kind is not ChannelKind.PRESENCE:
+            return Subscribe(channel)
+        assert channel_data  # checked above; narrows for mypy
+        user_id, user_info = self._presence_member(channel_data)
+        return Subscribe(channel, user_id, user_info)
+
+    def _signature_problem(self, auth: object, expected: str, to_sign: str) -> str | None:
+        """Why ``auth`` does not match ``expected``, or ``None`` when it does."""
+        if not isinstance(auth, str) or not auth:
+            return (
+                'missing "auth": private and presence subscriptions need the auth '
+                "string your auth endpoint returns"
+            )
+        if signing.signatures_match(expected, auth):
+            return None
+        key, sep, signature = auth.partition(":")
+        if not sep:
+            return 'Invalid auth: expected "<app key>:<signature>"'
+        if key != self.policy.key:
+            return (
+                f"Invalid key {key[:40]!r} in auth: this connection is for app key "
+                f"{self.policy.key!r}; sign with that app's key and secret"
+            )
+        return (
+            f"Invalid signature: Expected HMAC SHA256 hex digest of {to_sign!r}, "
+            f"but got {signature[:80]!r}"
+        )
+
+    def _presence_member(self, channel_data: str) -> tuple[str, object]:
+        """The ``(user_id, user_info)`` of a presence ``channel_data`` JSON string."""
+        try:
+            value = orjson.loads(channel_data)
+        except orjson.JSONDecodeError as exc:
+            raise SubscriptionError(f"channel_data is not valid JSON ({exc})") from exc
+        if not isinstance(value, dict):
+            raise SubscriptionError('channel_data must be a JSON object with a "user_id"')
+        user_id = _user_id_text(value.get("user_id"))
+        if user_id is None:
+            raise SubscriptionError('channel_data needs "user_id", a non-empty string or a number')
+        user_info = value.get("user_info")
+        size = len(orjson.dumps(user_info))
+        if size > self.policy.max_member_info_bytes:
+            raise SubscriptionError(
+                f"user_info is {size} bytes of JSON; the limit is "
+                f"{self.policy.max_member_info_bytes}: send less member information",
+                kind="LimitReached",
+                status=400,
+            )
+        return user_id, user_info
+
+    def _on_unsubscribe(self, message: codec.IncomingMessage) -> None:
+        data = _data_object(message, '{"channel":"my-channel"}')
+        channel = data.get("channel")
+        if not isinstance(channel, str):
+            raise MessageError('pusher:unsubscribe needs "data.channel", a channel name string')
+        if channel not in self._states:
+            return  # not subscribed: nothing to leave (Pusher ignores it too)
+        del self._states[channel]
+        self._commands.append(Unsubscribe(channel, self._user_ids.pop(channel)))
+
+    def _on_signin(self, message: codec.IncomingMessage) -> None:
+        try:
+            data = _data_object(message, '{"auth":"...","user_data":"..."}')
+        except MessageError as exc:
+            raise _signin_error(exc.message) from exc
+        user_data = data.get("user_data")
+        if not isinstance(user_data, str) or not user_data:
+            raise _signin_error('pusher:signin needs "data.user_data", a JSON string')
+        expected = signing.user_auth(self.policy.key, self.policy.secret, self.socket_id, user_data)
+        to_sign = f"{self.socket_id}::user::{user_data}"
+        problem = self._signature_problem(data.get("auth"), expected, to_sign)
+        if problem is not None:
+            raise _signin_error(problem)
+        try:
+            user = orjson.loads(user_data)
+        except orjson.JSONDecodeError as exc:
+            raise _signin_error(f"user_data is not valid JSON ({exc})") from exc
+        user_id = user.get("id") if isinstance(user, dict) else None
+        if not isinstance(user_id, str) or not user_id:
+            raise _signin_error('user_data must be a JSON object with "id", a non-empty string')
+        if self._user_id is not None and self._user_id != user_id:
+            raise _signin_error(
+                f"this connection is already signed in as {self._user_id!r}; "
+                "open a new connection to sign in as another user"
+            )
+        self._user_id = user_id
+        self._outgoing.append(codec.encode_signin_success(user_data))
+        self._commands.append(SignIn(user_id, user.get("user_info")))
+
+    def _on_client_event(self, message: codec.IncomingMessage) -> None:
+        policy = self.policy
+        channel = message.channel
+        if not policy.client_events:
+            raise _client_event_error(
+                "client events are disabled for this app; enable client messages for the "
+                "app (enable_client_messages = true, or "
+                "TIDINGS_DEFAULT_APP_ENABLE_CLIENT_MESSAGES=true for the default app)"
+            )
+        if channel is None:
+            raise _client_event_error(f'client event {message.event[:60]!r} needs a "channel"')
+        kind = channel_kind(channel)
+        if kind is ChannelKind.PRIVATE_ENCRYPTED:
+            raise _client_event_error(
+                "Client event rejected - not allowed on encrypted channels "
+                f"({channel[:60]!r}): the server cannot encrypt them for other members"
+            )
+        if not kind.allows_client_events:
+            raise _client_event_error(
+                "Client event rejected - only supported on private and presence channels "
+                f"({channel[:60]!r} is public)"
+            )
+        if self._states.get(channel) is not SUBSCRIBED:
+            raise _client_event_error(
+                f"Client event rejected - not subscribed to {channel[:60]!r}; wait for "
+                "pusher:subscription_succeeded before triggering"
+            )
+        if len(message.event) > policy.max_event_name_length:
+            raise _client_event_error(
+                f"Client event rejected - event name is {len(message.event)} characters; "
+                f"the limit is {policy.max_event_name_length}"
+            )
+        data = orjson.dumps(message.data)
+        if len(data) > policy.max_client_event_bytes:
+            raise _client_event_error(
+                f"Client event rejected - data is {len(data)} bytes of JSON; the limit is "
+                f"{policy.max_client_event_bytes}"
+            )
+        self._commands.append(
+            ClientEvent(channel, message.event, data.decode(), self._user_ids[channel])
+        )
+
+
+def _data_object(message: codec.IncomingMessage, example: str) -> dict[str, object]:
+    """The ``data`` of a ``pusher:*`` request as an object (a JSON object string is accepted)."""
+    data = message.data
+    if isinstance(data, str):
+        try:
+            data = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass  # reported below with the expected shape
+    if not isinstance(data, dict):
+        raise MessageError(f'{message.event} needs "data" to be a JSON object, like {example}')
+    return data
+
+
+def _user_id_text(value: object) -> str | None:
+    """A presence ``user_id`` as text (numbers as JavaScript prints them), or ``None``."""
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    return None
+
+
+def _unknown_event_problem(event: str) -> str:
+    if event.startswith(("pusher:", "pusher_internal:")):
+        return (
+            f"unknown event {event[:60]!r}: clients may send pusher:ping, pusher:pong, "
+            "pusher:subscribe, pusher:unsubscribe, pusher:signin and client-* events"
+        )
+    return (
+        f"event {event[:60]!r} cannot be sent by a client: client events must start with "
+        "'client-' (publish other events through the HTTP API)"
+    )
+
+
+def _signin_error(problem: str) -> MessageError:
+    return MessageError(f"Sign-in failed: {problem}", code=UNAUTHORIZED, close=True)
+
+
+def _client_event_error(problem: str) -> MessageError:
+    return MessageError(problem, code=CLIENT_EVENT_REJECTED)
