@@ -1,0 +1,172 @@
+"""A real tidings server on port 0 per test, and a small Pusher-protocol test client."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+import orjson
+import pytest
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+from tidings.config import Settings
+from tidings.protocol.signing import body_md5, channel_auth, sign_request
+from tidings.server.runner import RunningServer, start_server
+
+TIMEOUT = 5.0  # seconds any single expected event may take
+
+KEY, SECRET, APP_ID = "app-key", "app-secret", "1"
+
+
+class PusherClient:
+    """A raw Pusher protocol v7 client over ``websockets``, for asserting on frames."""
+
+    def __init__(self, ws: ClientConnection, socket_id: str, established: dict[str, Any]) -> None:
+        self.ws = ws
+        self.socket_id = socket_id
+        self.established = established
+
+    async def send(self, event: str, data: Any, channel: str | None = None) -> None:
+        """Send one Pusher message."""
+        message: dict[str, Any] = {"event": event, "data": data}
+        if channel is not None:
+            message["channel"] = channel
+        await self.ws.send(orjson.dumps(message).decode())
+
+    async def recv(self, timeout: float = TIMEOUT) -> dict[str, Any]:
+        """The next message, decoded; ``data`` strings holding JSON are decoded too."""
+        raw = await asyncio.wait_for(self.ws.recv(), timeout)
+        message: dict[str, Any] = orjson.loads(raw)
+        data = message.get("data")
+        if isinstance(data, str):
+            try:
+                message["data"] = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                pass
+        return message
+
+    async def expect(self, event: str, timeout: float = TIMEOUT) -> dict[str, Any]:
+        """Skip messages until ``event`` arrives (pings are answered on the way)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise AssertionError(f"no {event} within {timeout} s")
+            message = await self.recv(remaining)
+            if message["event"] == event:
+                return message
+
+    async def nothing_within(self, seconds: float) -> None:
+        """Assert no message other than pings arrives for ``seconds``."""
+        try:
+            message = await self.recv(seconds)
+        except TimeoutError:
+            return
+        raise AssertionError(f"unexpected message {message}")
+
+    async def subscribe(
+        self, channel: str, *, auth: str | None = None, channel_data: str | None = None
+    ) -> dict[str, Any]:
+        """Subscribe (signing private/presence channels with the default app) and await the reply."""
+        data: dict[str, Any] = {"channel": channel}
+        if channel.startswith(("private-", "presence-")):
+            data["auth"] = auth or channel_auth(KEY, SECRET, self.socket_id, channel, channel_data)
+        if channel_data is not None:
+            data["channel_data"] = channel_data
+        await self.send("pusher:subscribe", data)
+        while True:
+            reply = await self.recv()
+            if reply["event"] in (
+                "pusher_internal:subscription_succeeded",
+                "pusher:subscription_error",
+                "pusher:error",
+            ):
+                return reply
+
+
+ConnectFn = Callable[..., Awaitable[PusherClient]]
+ServerFactory = Callable[..., Awaitable[RunningServer]]
+
+
+@pytest.fixture
+async def server_factory() -> AsyncIterator[ServerFactory]:
+    """Start servers with setting overrides; every one is shut down after the test."""
+    started: list[RunningServer] = []
+
+    async def start(**overrides: Any) -> RunningServer:
+        overrides.setdefault("http_port", 0)
+        overrides.setdefault("shutdown_grace_period", 1.0)
+        running = await start_server(Settings.load(**overrides))
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        if not running.state.draining:
+            await running.shutdown()
+
+
+@pytest.fixture
+async def server(server_factory: ServerFactory) -> RunningServer:
+    """A server with default settings on a free port."""
+    return await server_factory()
+
+
+@pytest.fixture
+async def connect(server: RunningServer) -> AsyncIterator[ConnectFn]:
+    """Open Pusher clients to ``server``; they are closed after the test."""
+    clients: list[ClientConnection] = []
+
+    async def open_client(key: str = KEY, query: str = "protocol=7") -> PusherClient:
+        ws = await websockets.connect(f"{server.ws_url}/app/{key}?{query}", max_size=None)
+        clients.append(ws)
+        first = orjson.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+        assert first["event"] == "pusher:connection_established", first
+        data = orjson.loads(first["data"])
+        return PusherClient(ws, data["socket_id"], data)
+
+    yield open_client
+    for ws in clients:
+        await ws.close()
+
+
+def signed_url(
+    base: str,
+    method: str,
+    path: str,
+    body: bytes = b"",
+    *,
+    key: str = KEY,
+    secret: str = SECRET,
+    timestamp: int | None = None,
+    extra: dict[str, str] | None = None,
+) -> str:
+    """A fully signed HTTP API URL, as the official SDKs build it."""
+    params = {
+        "auth_key": key,
+        "auth_timestamp": str(timestamp if timestamp is not None else int(time.time())),
+        "auth_version": "1.0",
+        **(extra or {}),
+    }
+    if body:
+        params["body_md5"] = body_md5(body)
+    params["auth_signature"] = sign_request(secret, method, path, params)
+    return f"{base}{path}?{urlencode(params)}"
+
+
+async def publish(
+    server: RunningServer, channels: list[str], event: str, data: str, **fields: Any
+) -> tuple[int, Any]:
+    """Trigger an event through the signed HTTP API; returns (status, JSON body)."""
+    body = orjson.dumps({"name": event, "channels": channels, "data": data, **fields})
+    url = signed_url(server.http_url, "POST", f"/apps/{APP_ID}/events", body)
+    async with aiohttp.ClientSession() as session:
+        async with session.post(
+            url, data=body, headers={"Content-Type": "application/json"}
+        ) as response:
+            return response.status, await response.json(content_type=None)
