@@ -1,0 +1,69 @@
+# tidings: build, run and check. Every target sets up what it needs first.
+#   make run     .venv + `tidings serve` on 127.0.0.1:6001
+#   make test    .venv + Node clients, then the whole pytest suite
+#   make check   style + types + test (what CI runs)
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+VENV_STAMP := $(VENV)/.installed
+NODE_DIR := tests/conformance/node
+NODE_STAMP := $(NODE_DIR)/node_modules/.installed
+PYTEST_ARGS ?=
+
+.PHONY: help venv node run test style types check bench constraints clean
+
+help:  ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+# Re-installs only when the project metadata or the pins change.
+$(VENV_STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { \
+	  echo "error: '$(PYTHON) -m venv' failed; on Debian/Ubuntu: apt-get install python3-venv" >&2; exit 1; }
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,redis]'
+	@touch $@
+
+venv: $(VENV_STAMP)  ## create .venv and install tidings with dev + redis extras (pinned)
+
+# `npm ci` wipes node_modules, so the stamp lives inside it and is written last.
+$(NODE_STAMP): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	@command -v npm >/dev/null || { echo "error: npm not found; install Node.js 20" >&2; exit 1; }
+	cd $(NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+node: $(NODE_STAMP)  ## install the Node conformance clients (npm ci)
+
+run: venv  ## start `tidings serve` (127.0.0.1:6001)
+	$(BIN)/tidings serve
+
+# pytest exits 5 when it collected no tests; like any non-zero exit, make fails on it.
+test: venv node  ## run the whole test suite
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+style: venv  ## ruff lint + format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+types: venv  ## mypy --strict over src and tests
+	$(BIN)/mypy
+
+check: style types test  ## everything CI runs
+
+bench: venv  ## measure throughput and latency on this machine
+	$(BIN)/tidings bench
+
+constraints:  ## re-resolve pyproject.toml and pin every installed package in constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,redis]'
+	$(BIN)/python -m pip freeze --disable-pip-version-check --exclude-editable > constraints.txt.tmp
+	mv constraints.txt.tmp constraints.txt
+	@touch $(VENV_STAMP)
+
+clean:  ## remove the venv, Node modules, caches and build output
+	rm -rf $(VENV) $(NODE_DIR)/node_modules build dist src/*.egg-info \
+	  .mypy_cache .ruff_cache .pytest_cache bench-results
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
