@@ -8,9 +8,9 @@ wire form each boundary needs: ``pusher_code`` for a ``pusher:error`` frame and
 
     TidingsError
     ├── ProtocolError            a client sent something the protocol forbids
-    │   ├── MessageError             malformed / unknown / oversize message (pusher:error, code 4009 or none)
+    │   ├── MessageError             bad / unknown / oversize message (pusher:error)
     │   ├── SubscriptionError        a subscribe was refused (pusher:subscription_error)
-    │   └── ConnectionRejected       the connection itself is refused (4001, 4003, 4007 ... then close)
+    │   └── ConnectionRejected       the connection is refused (4001, 4003, 4007...)
     ├── AuthError                signature or token did not verify (401)
     ├── LimitError               a documented limit was exceeded (413 / 400)
     ├── NotFoundError            unknown app, channel or route (404)

@@ -72,7 +72,7 @@ class PusherClient:
     async def subscribe(
         self, channel: str, *, auth: str | None = None, channel_data: str | None = None
     ) -> dict[str, Any]:
-        """Subscribe (signing private/presence channels with the default app) and await the reply."""
+        """Subscribe (signing private/presence channels for the default app); await the reply."""
         data: dict[str, Any] = {"channel": channel}
         if channel.startswith(("private-", "presence-")):
             data["auth"] = auth or channel_auth(KEY, SECRET, self.socket_id, channel, channel_data)

@@ -133,7 +133,9 @@ async def test_presence_member_limit(server_factory: ServerFactory) -> None:
         ws = await websockets.connect(f"{running.ws_url}/app/{KEY}?protocol=7")
         established = orjson.loads(await ws.recv())
         client = PusherClient(ws, orjson.loads(established["data"])["socket_id"], {})
-        replies.append(await client.subscribe("presence-full", channel_data=f'{{"user_id":"{user}"}}'))
+        replies.append(
+            await client.subscribe("presence-full", channel_data=f'{{"user_id":"{user}"}}')
+        )
     assert [r["event"] for r in replies[:2]] == ["pusher_internal:subscription_succeeded"] * 2
     assert replies[2]["event"] == "pusher:subscription_error"
     assert replies[2]["data"]["type"] == "LimitReached"

@@ -44,7 +44,7 @@ class SubscribeResult:
         cache_miss: ``True`` on a cache channel without a last event.
     """
 
-    members: dict[UserId, Any] | None = None
+    members: dict[str, Any] | None = None
     cached: Publication | None = None
     cache_miss: bool = False
 
@@ -191,9 +191,9 @@ class Node:
                     socket_id=conn.socket_id,
                 )
             )
-        result_members = (
-            await self.presence.members(app.id, channel) if member is not None else None
-        )
+        result_members: dict[str, Any] | None = None
+        if member is not None:
+            result_members = dict((await self.presence.members(app.id, channel)).items())
         if is_cache_channel(channel):
             cached = await self.broker.last_event(app.id, channel)
             return SubscribeResult(result_members, cached, cache_miss=cached is None)
@@ -202,7 +202,7 @@ class Node:
     async def unsubscribe(
         self, conn: Connection, channel: ChannelName, user_id: str | None = None
     ) -> None:
-        """Take ``conn`` off ``channel``; ``member_removed`` goes out when the user's last connection left."""
+        """Take ``conn`` off ``channel``; ``member_removed`` when a user's last one left."""
         app_id = conn.app.id
         if self.hub.remove(app_id, channel, conn):
             await self.broker.unsubscribe(app_id, channel)

@@ -54,7 +54,7 @@ def channel_kind(name: str) -> ChannelKind:
 
 
 def is_cache_channel(name: str) -> bool:
-    """Cache channels keep their last event (``cache-``, ``private-cache-``, ``presence-cache-``...)."""
+    """Whether ``name`` is a cache channel (``cache-``, ``private-cache-``...)."""
     return (
         name.startswith("cache-")
         or name.startswith("private-cache-")
@@ -70,9 +70,7 @@ def name_problem(name: object) -> str | None:
     if len(name) > MAX_CHANNEL_NAME_LENGTH:
         return f"channel name is {len(name)} characters; the limit is {MAX_CHANNEL_NAME_LENGTH}"
     if not _NAME_RE.match(name):
-        return (
-            f"channel name {name[:60]!r} has characters outside [-a-zA-Z0-9_=@,.;]"
-        )
+        return f"channel name {name[:60]!r} has characters outside [-a-zA-Z0-9_=@,.;]"
     if name.startswith("#server-to-user-"):  # reserved by Pusher for user channels
         return "channel names starting with '#server-to-user-' are reserved"
     return None

@@ -31,5 +31,6 @@ def text_frame(payload: str | bytes) -> bytes:
 
 def close_frame(code: int, reason: str = "") -> bytes:
     """An unmasked close frame; ``reason`` is cut to fit the 123-byte limit."""
-    body = struct.pack("!H", code) + reason.encode()[:123]
+    # Cut on bytes, then drop a split UTF-8 character: clients fail invalid reasons.
+    body = struct.pack("!H", code) + reason.encode()[:123].decode(errors="ignore").encode()
     return _header(_FIN_CLOSE, len(body)) + body

@@ -33,7 +33,7 @@ def signatures_match(expected: str, given: str) -> bool:
 def channel_auth(
     key: str, secret: str, socket_id: str, channel: str, channel_data: str | None = None
 ) -> str:
-    """The ``auth`` value a client sends to subscribe: ``key:HMAC(secret, socket_id:channel[:data])``."""
+    """A subscribe's ``auth`` value: ``key:HMAC(secret, socket_id:channel[:data])``."""
     message = f"{socket_id}:{channel}"
     if channel_data is not None:
         message += f":{channel_data}"
@@ -41,7 +41,7 @@ def channel_auth(
 
 
 def user_auth(key: str, secret: str, socket_id: str, user_data: str) -> str:
-    """The ``auth`` value for ``pusher:signin``: ``key:HMAC(secret, socket_id::user::user_data)``."""
+    """``pusher:signin``'s ``auth``: ``key:HMAC(secret, socket_id::user::user_data)``."""
     return f"{key}:{hmac_sha256_hex(secret, f'{socket_id}::user::{user_data}')}"
 
 

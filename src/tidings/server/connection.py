@@ -91,4 +91,3 @@ class ShellConnection:
 
     def _slow(self) -> None:
         self.close(4100, "Slow consumer: the client did not read its messages fast enough")
-

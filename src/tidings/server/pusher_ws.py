@@ -1,4 +1,4 @@
-"""The Pusher protocol v7 WebSocket endpoint, ``GET /app/{key}``: glue between socket, session and node.
+"""The Pusher protocol v7 endpoint ``GET /app/{key}``: glue between socket, session and node.
 
 Each step feeds the sans-I/O ``PusherSession``, drains its commands into the
 node and its output into the connection's outbox. Protocol decisions live in
@@ -13,8 +13,8 @@ import structlog
 from aiohttp import WSMsgType, web
 
 from tidings.apps.base import App
-from tidings.core.model import Member, Publication, Wire
 from tidings.core.encoders import pusher_frame
+from tidings.core.model import Member, Publication, Wire
 from tidings.errors import ConnectionRejected, SubscriptionError
 from tidings.protocol.frames import text_frame
 from tidings.protocol.pusher import codec
@@ -216,7 +216,6 @@ async def _run(conn: PusherConnection, command: Command, state: ServerState) -> 
         case Close(code, reason):
             conn.drain_session()
             conn.close(code, reason)
-
 
 
 # Stands in for the app of a connection refused before its app was known.

@@ -88,10 +88,12 @@ async def start_server(settings: Settings) -> RunningServer:
     state = ServerState(node=node, settings=settings, flusher=Flusher(loop))
     runner = web.AppRunner(build_app(state), handle_signals=False, access_log=None)
     await runner.setup()
+    aiohttp_server = runner.server
+    assert aiohttp_server is not None  # set by setup()
     handshake_timeout = settings.handshake_timeout
 
     def protocol_factory() -> asyncio.Protocol:
-        protocol = runner.server()
+        protocol = aiohttp_server()
         loop.call_later(handshake_timeout, _close_if_no_request, protocol)
         return protocol
 

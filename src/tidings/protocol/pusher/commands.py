@@ -13,7 +13,7 @@ __all__ = ["ClientEvent", "Close", "Command", "SignIn", "Subscribe", "Unsubscrib
 
 @dataclass(frozen=True, slots=True)
 class Subscribe:
-    """Join ``channel``; on presence channels ``user_id``/``user_info`` come from the signed channel_data.
+    """Join ``channel``; on presence channels the user comes from the signed channel_data.
 
     The shell must answer with ``PusherSession.subscribed()`` or
     ``PusherSession.subscription_refused()``.
@@ -26,7 +26,7 @@ class Subscribe:
 
 @dataclass(frozen=True, slots=True)
 class Unsubscribe:
-    """Leave ``channel`` (the session already forgot it); ``user_id`` is set on presence channels."""
+    """Leave ``channel`` (already forgotten by the session); ``user_id`` on presence channels."""
 
     channel: str
     user_id: str | None = None
@@ -47,7 +47,7 @@ class ClientEvent:
 
 @dataclass(frozen=True, slots=True)
 class SignIn:
-    """The connection authenticated as ``user_id`` (``pusher:signin``); the success reply is queued."""
+    """The connection signed in as ``user_id`` (``pusher:signin``); the reply is queued."""
 
     user_id: str
     user_info: Any = None
