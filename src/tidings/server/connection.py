@@ -50,6 +50,7 @@ class ShellConnection:
         self.last_seen = loop.time()
         self.ping_sent_at: float | None = None
         self.closing = False
+        self.close_code: int | None = None
 
     def send_frame(self, frame: bytes) -> None:
         """Queue a ready frame (the hub's shared bytes)."""
@@ -81,6 +82,7 @@ class ShellConnection:
         if self.closing:
             return
         self.closing = True
+        self.close_code = code
         self.outbox.closed = True
         last = self.error_frame(code, reason) or b""
         self.outbox.write_now(last + close_frame(code, reason))
