@@ -71,8 +71,6 @@ def name_problem(name: object) -> str | None:
         return f"channel name is {len(name)} characters; the limit is {MAX_CHANNEL_NAME_LENGTH}"
     if not _NAME_RE.match(name):
         return f"channel name {name[:60]!r} has characters outside [-a-zA-Z0-9_=@,.;]"
-    if name.startswith("#server-to-user-"):  # reserved by Pusher for user channels
-        return "channel names starting with '#server-to-user-' are reserved"
     return None
 
 
