@@ -1,0 +1,65 @@
+"""``tidings serve``: load settings, set up logging, run the server until a signal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tidings.cli.common import ConfigOption, fail, load_settings, user_errors
+from tidings.logs import configure_logging
+
+__all__ = ["register"]
+
+
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Listen address (default 127.0.0.1; 0.0.0.0 exposes it).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (default 6001).")] = None,
+    config: ConfigOption = None,
+    log_level: Annotated[
+        str | None, typer.Option(help="debug, info, warning, error or critical.")
+    ] = None,
+    log_format: Annotated[str | None, typer.Option(help="auto, pretty or json.")] = None,
+    broker: Annotated[
+        str | None, typer.Option(help="memory:// or redis://host:6379/0 for a cluster.")
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="Processes sharing the port.")] = None,
+    tls_cert: Annotated[Path | None, typer.Option(help="PEM certificate (with --tls-key).")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="PEM private key (with --tls-cert).")] = None,
+) -> None:
+    """Run the server: WebSocket + HTTP API on one port, admin on another."""
+    settings = load_settings(
+        config,
+        http_host=host,
+        http_port=port,
+        log_level=log_level,
+        log_format=log_format,
+        broker_url=broker,
+        workers=workers,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+    )
+    with user_errors():
+        configure_logging(settings.log_level, settings.log_format)
+    try:
+        # Imported here so `tidings --help` and the config commands stay light.
+        from tidings.server.runner import serve as run_server
+    except ImportError as exc:
+        fail(f"the server cannot start: {exc}", hint="reinstall tidings (pip install tidings)")
+    with user_errors():
+        try:
+            run_server(settings)
+        except OSError as exc:  # typically the port is taken or the address is not local
+            where = f"{settings.http_host}:{settings.http_port}"
+            fail(
+                f"cannot listen on {where}: {exc.strerror or exc}",
+                hint="pick another --port or stop the process using it",
+            )
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve`` to ``app``."""
+    app.command()(serve)

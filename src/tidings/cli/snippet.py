@@ -1,0 +1,30 @@
+"""``tidings snippet KIND``: paste-ready client configuration for the first app."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from tidings.banner import SNIPPET_KINDS
+from tidings.banner import snippet as render_snippet
+from tidings.cli.common import ConfigOption, fail, load_settings, user_errors
+
+__all__ = ["register"]
+
+
+def snippet(
+    kind: Annotated[str, typer.Argument(help=f"One of: {', '.join(SNIPPET_KINDS)}.")],
+    config: ConfigOption = None,
+) -> None:
+    """Print client configuration (pusher-js, Laravel Echo, Python, curl, Laravel .env)."""
+    if kind not in SNIPPET_KINDS:
+        fail(f"unknown snippet kind {kind!r}", hint=f"use one of {', '.join(SNIPPET_KINDS)}")
+    settings = load_settings(config)
+    with user_errors():
+        typer.echo(render_snippet(kind, settings))
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``snippet`` to ``app``."""
+    app.command()(snippet)

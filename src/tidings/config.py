@@ -1,0 +1,471 @@
+"""Settings: one pydantic-settings model, loaded from flags, env, TOML and defaults.
+
+Precedence, highest first: explicit overrides (CLI flags, passed to
+:meth:`Settings.load` as keyword arguments) > ``TIDINGS_*`` environment
+variables > the TOML file (``--config`` / ``TIDINGS_CONFIG``, else
+``./tidings.toml`` when it exists) > defaults. Nothing is read at import time.
+
+Unknown ``TIDINGS_*`` variables and unknown TOML keys do not fail the load: each
+becomes an entry of :attr:`Settings.warnings` naming the closest valid key.
+Invalid values do fail it, with a one-line :class:`~tidings.errors.ConfigError`
+that names the key and where the value came from.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import os
+import tomllib
+from collections.abc import Mapping
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
+
+from tidings.apps.base import App
+from tidings.errors import ConfigError
+from tidings.typing import AppId, AppKey
+
+__all__ = [
+    "DEFAULT_APP_KEY",
+    "DEFAULT_APP_SECRET",
+    "DEFAULT_CONFIG_FILE",
+    "ENV_PREFIX",
+    "AppConfig",
+    "Settings",
+]
+
+ENV_PREFIX = "TIDINGS_"
+DEFAULT_CONFIG_FILE = Path("tidings.toml")
+DEFAULT_APP_KEY = "app-key"
+DEFAULT_APP_SECRET = "app-secret"
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+LIMIT_FIELDS = (
+    "max_payload_bytes",
+    "max_client_event_bytes",
+    "max_channels_per_event",
+    "max_batch_size",
+    "max_presence_members",
+    "max_member_info_bytes",
+    "max_event_name_length",
+    "max_subscriptions_per_connection",
+)
+# Variables with our prefix that are not settings: test knobs, and the service
+# links Kubernetes injects for a Service named "tidings" (TIDINGS_PORT=tcp://...).
+_IGNORED_ENV_PREFIXES = ("TIDINGS_TEST_", "TIDINGS_SERVICE_", "TIDINGS_PORT_")
+_IGNORED_ENV = frozenset({"TIDINGS_PORT"})
+
+# The TOML values of the load in progress; a context variable keeps concurrent
+# loads (tests) apart without a global.
+_TOML_DATA: ContextVar[Mapping[str, Any] | None] = ContextVar("_TOML_DATA", default=None)
+
+
+def _limit(default: int, what: str) -> Any:
+    return Field(default, ge=1, description=what)
+
+
+class AppConfig(BaseModel):
+    """One ``[[apps]]`` table: mirrors :class:`tidings.apps.base.App`.
+
+    A limit left unset (``None``) takes the global default of the same name.
+    """
+
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
+
+    id: str = Field(min_length=1, description="App id (numeric for the PyPI pusher SDK).")
+    key: str = Field(min_length=1, description="Public key clients connect with.")
+    secret: str = Field(min_length=1, description="Secret that signs auth and API calls.")
+    name: str = ""
+    enabled: bool = True
+    enable_client_messages: bool = True
+    max_connections: int | None = Field(None, ge=1)
+    max_payload_bytes: int | None = Field(None, ge=1)
+    max_client_event_bytes: int | None = Field(None, ge=1)
+    max_channels_per_event: int | None = Field(None, ge=1)
+    max_batch_size: int | None = Field(None, ge=1)
+    max_presence_members: int | None = Field(None, ge=1)
+    max_member_info_bytes: int | None = Field(None, ge=1)
+    max_event_name_length: int | None = Field(None, ge=1)
+    max_subscriptions_per_connection: int | None = Field(None, ge=1)
+    allowed_origins: list[str] = Field(default_factory=list)
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """The TOML file's values, already parsed and stripped of unknown keys."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return (_TOML_DATA.get() or {}).get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_TOML_DATA.get() or {})
+
+
+class Settings(BaseSettings):
+    """Every tidings setting. Build it with :meth:`Settings.load`.
+
+    Field names are the TOML keys; ``TIDINGS_`` + the upper-cased name is the
+    environment variable. ``tidings config env`` lists them all.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, case_sensitive=False, extra="ignore", coerce_numbers_to_str=True
+    )
+
+    config: Path | None = Field(None, description="TOML file to read (default ./tidings.toml).")
+    http_host: str = Field("127.0.0.1", description="Address of the WebSocket + HTTP API listener.")
+    http_port: int = Field(6001, ge=0, le=65535, description="Port of that listener (0 = any).")
+    public_url: str | None = Field(
+        None, description="URL clients reach the server at (behind a proxy), for snippets."
+    )
+    path_prefix: str = Field("", description="Path prefix for every route, e.g. /realtime.")
+    admin_host: str = Field("127.0.0.1", description="Address of the admin listener.")
+    admin_port: int = Field(9601, ge=0, le=65535, description="Port of the admin listener.")
+    admin_password: str | None = Field(None, description="Password for the dashboard/admin API.")
+    broker_url: str = Field(
+        "memory://", description="memory:// (single node) or redis://host:port/db (cluster)."
+    )
+    node_id: str | None = Field(None, description="This node's id in a cluster (default random).")
+    database_url: str = Field(
+        "sqlite:///tidings.sqlite3", description="SQLite app store managed by `tidings apps`."
+    )
+    default_app_id: str = Field("1", min_length=1, description="Id of the default app.")
+    default_app_key: str = Field(DEFAULT_APP_KEY, min_length=1, description="Default app key.")
+    default_app_secret: str = Field(
+        DEFAULT_APP_SECRET, min_length=1, description="Default app secret."
+    )
+    default_app_enable_client_messages: bool = Field(
+        True, description="Allow client-* events on the default app."
+    )
+    apps: list[AppConfig] = Field(
+        default_factory=list, description="Apps ([[apps]] tables); replace the default app."
+    )
+    max_payload_bytes: int = _limit(102400, "Largest event data accepted, in bytes.")
+    max_channels_per_event: int = _limit(100, "Channels one HTTP publish may target.")
+    max_batch_size: int = _limit(10, "Events in one batch_events call.")
+    max_presence_members: int = _limit(100, "Members in one presence channel.")
+    max_member_info_bytes: int = _limit(2048, "Size of one presence member's user_info.")
+    max_event_name_length: int = _limit(200, "Longest event name accepted.")
+    max_subscriptions_per_connection: int = _limit(300, "Channels one connection may join.")
+    max_client_event_bytes: int = _limit(10240, "Largest client-* event data.")
+    activity_timeout: int = Field(
+        30, ge=1, description="Seconds of silence before a ping (sent to clients)."
+    )
+    handshake_timeout: float = Field(10.0, gt=0, description="Seconds to finish the handshake.")
+    listen_backlog: int = Field(1024, ge=1, description="TCP listen backlog.")
+    max_write_buffer_bytes: int = Field(
+        1048576, ge=1024, description="Unsent bytes that mark a slow consumer (then 4100)."
+    )
+    shutdown_grace_period: float = Field(
+        10.0, ge=0, description="Seconds clients get to leave on shutdown."
+    )
+    log_level: str = Field("info", description="debug, info, warning, error or critical.")
+    log_format: Literal["auto", "pretty", "json"] = Field(
+        "auto", description="auto (pretty on a TTY, else JSON), pretty or json."
+    )
+    tls_cert: Path | None = Field(None, description="PEM certificate file (with tls_key).")
+    tls_key: Path | None = Field(None, description="PEM private key file (with tls_cert).")
+    uvloop: bool = Field(False, description="Run on uvloop (needs the uvloop extra).")
+    workers: int = Field(1, ge=1, description="Processes sharing the port (SO_REUSEPORT).")
+
+    _warnings: list[str] = PrivateAttr(default_factory=list)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Flags (init kwargs) > env > TOML > defaults; no dotenv, no secrets dir."""
+        return init_settings, env_settings, _TomlSource(settings_cls)
+
+    @field_validator(
+        "public_url", "node_id", "admin_password", "tls_cert", "tls_key", mode="before"
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @field_validator("broker_url")
+    @classmethod
+    def _check_broker_url(cls, value: str) -> str:
+        scheme = urlsplit(value).scheme
+        if scheme not in ("memory", "redis", "rediss"):
+            raise ValueError(
+                f"unsupported broker URL {value!r}: use memory:// (single node) or "
+                "redis://host:6379/0 / rediss://... (cluster)"
+            )
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        if not value.startswith("sqlite://"):
+            raise ValueError(f"unsupported database URL {value!r}: use sqlite:///path/to/file")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https", "ws", "wss") or not parts.hostname:
+            raise ValueError(f"{value!r} is not a URL like https://realtime.example.com")
+        return value.rstrip("/")
+
+    @field_validator("path_prefix")
+    @classmethod
+    def _normalise_path_prefix(cls, value: str) -> str:
+        value = value.strip().strip("/")
+        return f"/{value}" if value else ""
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _check_log_level(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        level = value.strip().lower()
+        level = "warning" if level == "warn" else level
+        if level not in LOG_LEVELS:
+            raise ValueError(f"unknown log level {value!r}: use one of {', '.join(LOG_LEVELS)}")
+        return level
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_log_format(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _check_cross_fields(self) -> Settings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: set both or neither")
+        for name in ("tls_cert", "tls_key"):
+            path: Path | None = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name} file {str(path)!r} does not exist")
+        for attr in ("id", "key"):
+            seen: set[str] = set()
+            for app in self.apps:
+                value = getattr(app, attr)
+                if value in seen:
+                    raise ValueError(f"two [[apps]] share the {attr} {value!r}; {attr}s are unique")
+                seen.add(value)
+        return self
+
+    # -- loading ---------------------------------------------------------------
+
+    @classmethod
+    def load(cls, config_path: Path | None = None, **overrides: Any) -> Settings:
+        """The one entry point: merge flags, env, TOML and defaults, then validate.
+
+        Args:
+            config_path: TOML file to read; else ``overrides["config"]``, else
+                ``TIDINGS_CONFIG``, else ``./tidings.toml`` when it exists.
+            **overrides: setting values that beat every other source (CLI
+                flags). ``None`` values are ignored, so flags left unset fall
+                through to the lower sources.
+
+        Returns:
+            Validated settings; :attr:`warnings` lists unknown keys.
+
+        Raises:
+            ConfigError: an unknown override, an unreadable or malformed TOML
+                file, or an invalid value (the message names key and source).
+        """
+        given = {k: v for k, v in overrides.items() if v is not None}
+        unknown = sorted(set(given) - set(cls.model_fields))
+        if unknown:
+            name = unknown[0]
+            raise ConfigError(f"unknown setting {name!r}{_suggest(name, cls._keys(), '')}")
+        explicit = config_path or given.pop("config", None) or os.environ.get("TIDINGS_CONFIG")
+        path = Path(explicit) if explicit else None
+        if path is None and DEFAULT_CONFIG_FILE.is_file():
+            path = DEFAULT_CONFIG_FILE
+        warnings = cls._env_warnings()
+        toml: dict[str, Any] = {}
+        if path is not None:
+            toml = _read_toml(path)
+            warnings += _strip_unknown(toml, cls._keys(), str(path))
+            given["config"] = path
+        token = _TOML_DATA.set(toml)
+        try:
+            settings = cls(**given)
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc, given, toml, path)) from None
+        except SettingsError as exc:
+            raise ConfigError(f"invalid environment: {exc}") from None
+        finally:
+            _TOML_DATA.reset(token)
+        settings._warnings = warnings
+        return settings
+
+    @classmethod
+    def _keys(cls) -> list[str]:
+        return list(cls.model_fields)
+
+    @classmethod
+    def _env_warnings(cls) -> list[str]:
+        known = [ENV_PREFIX + key.upper() for key in cls._keys()]
+        found = []
+        for name in sorted(os.environ):
+            upper = name.upper()
+            if not upper.startswith(ENV_PREFIX) or upper in known or upper in _IGNORED_ENV:
+                continue
+            if upper.startswith(_IGNORED_ENV_PREFIXES):
+                continue
+            found.append(f"unknown setting {name}{_suggest(upper, known)}")
+        return found
+
+    # -- derived views -----------------------------------------------------------
+
+    @property
+    def warnings(self) -> list[str]:
+        """Unknown ``TIDINGS_*`` variables and TOML keys, each with a suggestion."""
+        return self._warnings
+
+    def app_list(self) -> list[App]:
+        """The configured apps: the ``[[apps]]`` tables, or else the default app alone.
+
+        Limits an app leaves unset take the global defaults.
+        """
+        defaults = {name: getattr(self, name) for name in LIMIT_FIELDS}
+        if not self.apps:
+            return [
+                App(
+                    id=AppId(self.default_app_id),
+                    key=AppKey(self.default_app_key),
+                    secret=self.default_app_secret,
+                    name="default",
+                    enable_client_messages=self.default_app_enable_client_messages,
+                    **defaults,
+                )
+            ]
+        result = []
+        for conf in self.apps:
+            limits = {
+                n: v if (v := getattr(conf, n)) is not None else defaults[n] for n in defaults
+            }
+            result.append(
+                App(
+                    id=AppId(conf.id),
+                    key=AppKey(conf.key),
+                    secret=conf.secret,
+                    name=conf.name,
+                    enabled=conf.enabled,
+                    enable_client_messages=conf.enable_client_messages,
+                    max_connections=conf.max_connections,
+                    allowed_origins=tuple(conf.allowed_origins),
+                    **limits,
+                )
+            )
+        return result
+
+    @property
+    def uses_default_credentials(self) -> bool:
+        """True when an app still has the published ``app-secret`` (or the stock key+secret)."""
+        return any(app.secret == DEFAULT_APP_SECRET for app in self.app_list())
+
+    @property
+    def is_public_bind(self) -> bool:
+        """True when the main listener is reachable from other machines (not loopback)."""
+        return not _is_loopback(self.http_host)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a hostname or "" (all interfaces): assume reachable
+
+
+_SEE_LIST = " (ignored; `tidings config env` lists the valid settings)"
+
+
+def _suggest(name: str, valid: list[str], fallback: str = _SEE_LIST) -> str:
+    """``"; did you mean X?"`` for the closest valid key, else ``fallback``."""
+    match = difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
+    return f"; did you mean {match[0]}?" if match else fallback
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {str(path)!r} not found", hint="create one with `tidings init`"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {str(path)!r}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+
+
+def _strip_unknown(data: dict[str, Any], valid: list[str], where: str) -> list[str]:
+    """Drop unknown keys (top level and inside ``[[apps]]``); return a warning for each."""
+    warnings = []
+    for key in [k for k in data if k not in valid]:
+        warnings.append(f"unknown setting {key!r} in {where}{_suggest(key, valid)}")
+        del data[key]
+    apps = data.get("apps")
+    if isinstance(apps, list):
+        app_keys = list(AppConfig.model_fields)
+        for index, table in enumerate(apps):
+            if not isinstance(table, dict):
+                continue
+            for key in [k for k in table if k not in app_keys]:
+                suggestion = _suggest(key, app_keys, " (ignored)")
+                warnings.append(
+                    f"unknown key {key!r} in [[apps]] #{index + 1} of {where}{suggestion}"
+                )
+                del table[key]
+    return warnings
+
+
+def _describe(
+    exc: ValidationError, flags: Mapping[str, Any], toml: Mapping[str, Any], path: Path | None
+) -> str:
+    """One line for the first validation error: the key, where it came from, and why."""
+    error = exc.errors()[0]
+    loc = [str(part) for part in error["loc"]]
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if not loc:
+        return f"invalid configuration: {message}"
+    key = loc[0]
+    dotted = ".".join(loc)
+    env_name = ENV_PREFIX + key.upper()
+    value = error["input"]
+    shown = repr(value)
+    got = "" if isinstance(value, dict | list) or shown in message else f" (got {shown})"
+    if key in flags:
+        source = f"{dotted} (from the command line)"
+    elif any(name.upper() == env_name for name in os.environ):
+        source = env_name if len(loc) == 1 else f"{env_name} ({dotted})"
+    elif key in toml:
+        source = f"{dotted} in {path}"
+    else:
+        source = dotted
+    return f"invalid {source}: {message}{got}"
