@@ -18,6 +18,14 @@ __all__ = ["register", "render_template"]
 # with its default, so the file documents itself and defaults can still change.
 _ACTIVE = ("default_app_id", "default_app_key", "default_app_secret")
 _SKIP = ("config", "apps")
+# Shown for settings whose default is "unset", so uncommenting gives valid TOML.
+_EXAMPLES = {
+    "public_url": "https://realtime.example.com",
+    "admin_password": "change-me",
+    "node_id": "node-1",
+    "tls_cert": "/etc/tidings/cert.pem",
+    "tls_key": "/etc/tidings/key.pem",
+}
 
 
 def _toml_value(value: Any) -> str:
@@ -47,13 +55,11 @@ def render_template(app_id: str, key: str, secret: str) -> str:
     for name, field in Settings.model_fields.items():
         if name in _ACTIVE or name in _SKIP:
             continue
-        default = field.default
+        default = field.default if field.default is not None else _EXAMPLES.get(name, "")
+        description = (field.description or "").rstrip(".")
         lines.append("")
-        lines.append(f"# {field.description} (env {ENV_PREFIX}{name.upper()})")
-        if default is None:
-            lines.append(f"# {name} =")
-        else:
-            lines.append(f"# {name} = {_toml_value(default)}")
+        lines.append(f"# {description} (env {ENV_PREFIX}{name.upper()})")
+        lines.append(f"# {name} = {_toml_value(default)}")
     lines += [
         "",
         "# Several apps: give one [[apps]] table each. They REPLACE the default app.",

@@ -1,0 +1,128 @@
+"""The start-up banner and the client snippets point clients at the right place."""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+
+from tidings.banner import render_banner, snippet
+from tidings.config import Settings
+from tidings.errors import ConfigError
+from tidings.protocol.signing import body_md5, sign_request
+
+URLS = {
+    "ws_url": "ws://127.0.0.1:6001",
+    "http_url": "http://127.0.0.1:6001",
+    "admin_url": "http://127.0.0.1:9601",
+}
+PUSHER_JS_FIELDS = """\
+const pusher = new Pusher('app-key', {
+  cluster: '',
+  wsHost: '127.0.0.1',
+  wsPort: 6001,
+  forceTLS: false,
+  enabledTransports: ['ws', 'wss'],
+});"""
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    for name in list(os.environ):
+        if name.upper().startswith("TIDINGS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    yield
+
+
+def test_banner_lists_urls_credentials_and_snippets() -> None:
+    """The banner shows every URL, the default app and the pusher-js options verbatim."""
+    text = render_banner(Settings.load(), **URLS)
+    assert "ws://127.0.0.1:6001/app/app-key" in text
+    assert "http://127.0.0.1:6001/apps/1" in text
+    assert "http://127.0.0.1:9601/" in text
+    assert "id=1  key=app-key  secret=app-secret" in text
+    assert PUSHER_JS_FIELDS in text
+    assert "PUSHER_APP_SECRET=app-secret" in text
+    assert "VITE_PUSHER_HOST=" in text
+    assert (
+        "pusher.Pusher(app_id='1', key='app-key', secret='app-secret', "
+        "host='127.0.0.1', port=6001, ssl=False)"
+    ) in text
+    assert "curl -X POST" in text
+    assert "WARNING" not in text
+
+
+def test_banner_uses_the_bound_port() -> None:
+    """With port 0 the snippets carry the port the runner actually bound."""
+    urls = {**URLS, "ws_url": "ws://127.0.0.1:40123", "http_url": "http://127.0.0.1:40123"}
+    text = render_banner(Settings.load(http_port=0), **urls)
+    assert "wsPort: 40123," in text
+    assert "PUSHER_PORT=40123" in text
+
+
+def test_default_credentials_on_public_bind_warn() -> None:
+    """Binding 0.0.0.0 with app-secret prints a warning; snippets still use 127.0.0.1."""
+    text = render_banner(Settings.load(http_host="0.0.0.0"), **URLS)
+    assert "WARNING: listening on 0.0.0.0 with the published default credentials" in text
+    assert "wsHost: '127.0.0.1'," in text
+
+
+def test_fresh_secret_is_masked_on_public_bind() -> None:
+    """A real secret does not reach the logs of a public server."""
+    secret = "f" * 64
+    text = render_banner(Settings.load(http_host="0.0.0.0", default_app_secret=secret), **URLS)
+    assert secret not in text
+    assert "tidings snippet" in text
+    assert "WARNING" not in text
+
+
+def test_tls_snippets_use_wss_port_and_force_tls(tmp_path: Path) -> None:
+    """With TLS the pusher-js options switch to wssPort and forceTLS: true."""
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    cert.write_text("x")
+    key.write_text("x")
+    settings = Settings.load(tls_cert=cert, tls_key=key, http_port=6443)
+    js = snippet("js", settings)
+    assert "wssPort: 6443," in js
+    assert "forceTLS: true," in js
+    assert "wsPort" not in js
+    assert "ssl=True" in snippet("python", settings)
+    assert "PUSHER_SCHEME=https" in snippet("env", settings)
+
+
+def test_public_url_wins_for_snippets() -> None:
+    """public_url's host, port and scheme are what clients are told to use."""
+    settings = Settings.load(http_host="0.0.0.0", public_url="https://rt.example.com")
+    js = snippet("js", settings)
+    assert "wsHost: 'rt.example.com'," in js
+    assert "wssPort: 443," in js
+    echo = snippet("echo", settings)
+    assert "broadcaster: 'pusher'," in echo
+    assert "wsHost: 'rt.example.com'," in echo
+
+
+def test_curl_snippet_is_correctly_signed() -> None:
+    """The curl command carries a signature the HTTP API check will accept."""
+    settings = Settings.load()
+    text = snippet("curl", settings, now=1_700_000_000)
+    command = text.splitlines()[-3:]
+    body = shlex.split(command[1].rstrip(" \\"))[1]
+    url = shlex.split(command[2])[0]
+    parts = urlsplit(url)
+    params = dict(parse_qsl(parts.query))
+    assert parts.path == "/apps/1/events"
+    assert params["auth_timestamp"] == "1700000000"
+    assert params["body_md5"] == body_md5(body.encode())
+    signature = params.pop("auth_signature")
+    assert signature == sign_request("app-secret", "POST", parts.path, params)
+
+
+def test_unknown_snippet_kind() -> None:
+    """An unknown kind is a ConfigError listing the valid ones."""
+    with pytest.raises(ConfigError, match="unknown snippet kind 'ruby'"):
+        snippet("ruby", Settings.load())
