@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import os
 import stat
 import tomllib
@@ -10,12 +12,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 from typer.testing import CliRunner, Result
 
 from tidings import __version__
 from tidings.cli.init import render_template
 from tidings.cli.main import app
 from tidings.config import Settings
+from tidings.errors import ConfigError
+from tidings.logs import configure_logging
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "tidings.example.toml"
 
@@ -187,3 +192,47 @@ def test_bad_input_exits_non_zero_with_one_line(
     assert expected in result.stderr
     assert result.stderr.count("\n") == 1
     assert "Traceback" not in result.output
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """configure_logging changes process-wide state; put it back afterwards."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    access_level = logging.getLogger("aiohttp.access").level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    logging.getLogger("aiohttp.access").setLevel(access_level)
+    structlog.reset_defaults()
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_serve_logging_is_json_lines_off_a_tty() -> None:
+    """`auto` off a TTY gives JSON lines, stdlib loggers included; access logs wait for debug."""
+    stream = io.StringIO()
+    configure_logging("info", "auto", stream=stream)
+    structlog.get_logger("tidings.test").info("hello", n=1)
+    logging.getLogger("aiohttp.server").warning("from the stdlib")
+    logging.getLogger("aiohttp.access").info("GET / 200")
+    records = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [(r["event"], r["level"], r["logger"]) for r in records] == [
+        ("hello", "info", "tidings.test"),
+        ("from the stdlib", "warning", "aiohttp.server"),
+    ]
+    assert records[0]["n"] == 1
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_debug_level_lets_access_logs_through() -> None:
+    """At debug, aiohttp.access lines are logged too."""
+    stream = io.StringIO()
+    configure_logging("debug", "json", stream=stream)
+    logging.getLogger("aiohttp.access").info("GET / 200")
+    assert json.loads(stream.getvalue())["event"] == "GET / 200"
+
+
+def test_unknown_log_format_is_a_config_error() -> None:
+    """configure_logging refuses formats it does not know."""
+    with pytest.raises(ConfigError, match="unknown log format 'xml'"):
+        configure_logging("info", "xml")
