@@ -245,7 +245,7 @@ def render_banner(settings: Settings, *, ws_url: str, http_url: str, admin_url: 
         f"  WebSocket  {ws_base}/app/{first.key}   (Pusher protocol 7)",
         f"  PieSocket  {ws_base}/v3/{_SAMPLE_CHANNEL}?api_key={first.key}",
         f"  HTTP API   {api_base}/apps/{first.id}",
-        f"  Dashboard  {admin_url.rstrip('/')}/",
+        f"  Admin      {admin_url.rstrip('/')}/api/status   (Prometheus: /metrics)",
         "",
     ]
     label = "default app" if not settings.apps else "app"

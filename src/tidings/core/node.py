@@ -21,7 +21,12 @@ from tidings.protocol.channels import ChannelKind, channel_kind, is_cache_channe
 from tidings.protocol.pusher.codec import member_added_data, member_removed_data
 from tidings.typing import AppId, ChannelName, NodeId, SocketId, UserId
 
-__all__ = ["Connection", "Node", "SubscribeResult"]
+__all__ = ["TERMINATE_CODE", "TERMINATE_REASON", "Connection", "Node", "SubscribeResult"]
+
+# 4009 is in Pusher's 4000-4099 "do not reconnect" range, so a terminated
+# client stays away; Soketi and Sockudo use the same code and reason.
+TERMINATE_CODE = 4009
+TERMINATE_REASON = "You got disconnected by the app."
 
 
 class Connection(Subscriber, Protocol):
@@ -52,6 +57,14 @@ class SubscribeResult:
 _Key = tuple[AppId, ChannelName]
 
 
+@dataclass(slots=True)
+class NodeStats:
+    """Running totals, read by the metrics endpoint (counted per publication, not per frame)."""
+
+    publications: int = 0
+    deliveries: int = 0
+
+
 class Node:
     """One tidings process.
 
@@ -80,6 +93,7 @@ class Node:
         self._connections: dict[AppId, dict[SocketId, Connection]] = {}
         self._users: dict[tuple[AppId, UserId], dict[SocketId, Connection]] = {}
         self._broker_subscribing: dict[_Key, asyncio.Future[None]] = {}
+        self.stats = NodeStats()
 
     # -- lifecycle -------------------------------------------------------
 
@@ -93,7 +107,9 @@ class Node:
 
     def handle_publication(self, pub: Publication) -> None:
         """Broker callback: fan ``pub`` out to this node's subscribers."""
-        self.hub.deliver(pub)
+        stats = self.stats
+        stats.publications += 1
+        stats.deliveries += self.hub.deliver(pub)
 
     # -- connections -----------------------------------------------------
 
@@ -149,6 +165,20 @@ class Node:
     def user_connections(self, app_id: AppId, user_id: UserId) -> list[Connection]:
         """The local connections signed in as ``user_id``."""
         return list(self._users.get((app_id, user_id), {}).values())
+
+    async def terminate_user_connections(self, app_id: AppId, user_id: UserId) -> int:
+        """Close every connection signed in as ``user_id`` with 4009, as Pusher and Soketi do.
+
+        This is the one place a cluster-wide terminate is added: today it
+        reaches this node's connections only.
+
+        Returns:
+            How many local connections were closed.
+        """
+        conns = self.user_connections(app_id, user_id)
+        for conn in conns:
+            conn.close(TERMINATE_CODE, TERMINATE_REASON)
+        return len(conns)
 
     # -- channels ----------------------------------------------------------
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import structlog
 from aiohttp import web
 
+from tidings.admin.app import build_admin_app
 from tidings.bootstrap import build_node
 from tidings.config import Settings
 from tidings.http.app import build_app
@@ -33,6 +34,8 @@ class RunningServer:
     server: asyncio.Server
     port: int
     keepalive: asyncio.Task[None]
+    admin_runner: web.AppRunner | None = None
+    admin_port: int | None = None
 
     @property
     def scheme(self) -> str:
@@ -45,6 +48,15 @@ class RunningServer:
         host = self.state.settings.http_host
         host = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
         return f"{self.scheme}://{host}:{self.port}"
+
+    @property
+    def admin_url(self) -> str | None:
+        """Base URL of the admin listener, or ``None`` when it could not start."""
+        if self.admin_port is None:
+            return None
+        host = self.state.settings.admin_host
+        host = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+        return f"http://{host}:{self.admin_port}"
 
     @property
     def ws_url(self) -> str:
@@ -69,6 +81,8 @@ class RunningServer:
         with contextlib.suppress(asyncio.CancelledError):
             await self.keepalive
         await self.runner.cleanup()
+        if self.admin_runner is not None:
+            await self.admin_runner.cleanup()
         await state.node.close()
 
 
@@ -108,7 +122,30 @@ async def start_server(settings: Settings) -> RunningServer:
     )
     port = server.sockets[0].getsockname()[1]
     keepalive = loop.create_task(run_keepalive(state))
-    return RunningServer(state, runner, server, port, keepalive)
+    admin_runner, admin_port = await _start_admin(state)
+    return RunningServer(state, runner, server, port, keepalive, admin_runner, admin_port)
+
+
+async def _start_admin(state: ServerState) -> tuple[web.AppRunner | None, int | None]:
+    # The admin listener is a convenience: when its port is taken (a second
+    # node on the same machine), the node still serves clients, and says so.
+    settings = state.settings
+    admin_runner = web.AppRunner(build_admin_app(state), handle_signals=False, access_log=None)
+    await admin_runner.setup()
+    site = web.TCPSite(admin_runner, settings.admin_host, settings.admin_port, reuse_address=True)
+    try:
+        await site.start()
+    except OSError as exc:
+        await admin_runner.cleanup()
+        log.warning(
+            "admin listener not started",
+            reason=str(exc),
+            hint="set TIDINGS_ADMIN_PORT (or --admin-port) to a free port",
+        )
+        return None, None
+    server = site._server  # aiohttp exposes no public accessor for the bound port
+    assert isinstance(server, asyncio.Server)
+    return admin_runner, server.sockets[0].getsockname()[1]
 
 
 def _close_if_no_request(protocol: asyncio.Protocol) -> None:
@@ -129,7 +166,7 @@ async def _serve_until_signalled(settings: Settings) -> None:
             settings,
             ws_url=running.ws_url,
             http_url=running.http_url,
-            admin_url=f"http://{settings.admin_host}:{settings.admin_port}",
+            admin_url=running.admin_url or "(admin listener not started: port in use)",
         ),
         flush=True,
     )

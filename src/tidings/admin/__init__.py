@@ -1,0 +1,1 @@
+"""The admin listener: Prometheus metrics and the admin JSON API (loopback by default)."""

@@ -1,0 +1,110 @@
+"""The admin listener: ``/metrics`` (Prometheus) and the admin JSON API.
+
+It listens on ``admin_host:admin_port`` (loopback by default). When
+``admin_password`` is set, every request needs HTTP basic auth with that
+password (any user name).
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import time
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from tidings import __version__
+from tidings.admin.metrics import metrics_registry
+from tidings.server.state import STATE, ServerState
+from tidings.typing import AppId
+
+__all__ = ["build_admin_app"]
+
+_STARTED = web.AppKey("started", float)
+_REGISTRY = web.AppKey("registry", CollectorRegistry)
+
+
+def _password_ok(header: str | None, password: str) -> bool:
+    if not header or not header.startswith("Basic "):
+        return False
+    try:
+        decoded = base64.b64decode(header[6:]).decode()
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return hmac.compare_digest(decoded.partition(":")[2].encode(), password.encode())
+
+
+@web.middleware
+async def _basic_auth(request: web.Request, handler: Any) -> web.StreamResponse:
+    password = request.app[STATE].settings.admin_password
+    if password and not _password_ok(request.headers.get("Authorization"), password):
+        return web.json_response(
+            {"error": "admin password required", "hint": "use HTTP basic auth with the password"},
+            status=401,
+            headers={"WWW-Authenticate": 'Basic realm="tidings admin"'},
+        )
+    response: web.StreamResponse = await handler(request)
+    return response
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    registry = request.app[_REGISTRY]
+    return web.Response(
+        body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+    )
+
+
+async def _status(request: web.Request) -> web.Response:
+    """Node id, version, uptime, broker state, peers and per-app figures."""
+    state = request.app[STATE]
+    node = state.node
+    apps = []
+    for app in await node.apps.all():
+        apps.append(
+            {
+                "id": app.id,
+                "connections": node.connection_count(AppId(app.id)),
+                "channels": len(node.hub.channels(AppId(app.id))),
+            }
+        )
+    peers = getattr(node.broker, "peers", None)
+    return web.json_response(
+        {
+            "node_id": node.node_id,
+            "version": __version__,
+            "uptime_s": round(time.monotonic() - request.app[_STARTED], 1),
+            "broker": {
+                "kind": type(node.broker).__name__,
+                "healthy": node.broker.healthy,
+                "peers": sorted(await peers()) if callable(peers) else [node.node_id],
+            },
+            "draining": state.draining,
+            "connections": len(state.connections),
+            "publications": node.stats.publications,
+            "deliveries": node.stats.deliveries,
+            "apps": apps,
+        }
+    )
+
+
+async def _channels(request: web.Request) -> web.Response:
+    """Occupied channels of one app with their local subscription counts."""
+    node = request.app[STATE].node
+    app_id = AppId(request.match_info["app_id"])
+    return web.json_response({"channels": node.hub.channels(app_id)})
+
+
+
+
+def build_admin_app(state: ServerState) -> web.Application:
+    """The admin application for one server."""
+    app = web.Application(middlewares=[_basic_auth])
+    app[STATE] = state
+    app[_STARTED] = time.monotonic()
+    app[_REGISTRY] = metrics_registry(state)
+    app.router.add_get("/metrics", _metrics)
+    app.router.add_get("/api/status", _status)
+    app.router.add_get("/api/apps/{app_id}/channels", _channels)
+    return app
