@@ -1,4 +1,4 @@
-"""tidings: a self-hosted real-time WebSocket server, wire-compatible with Pusher Channels and PieSocket."""
+"""tidings: a self-hosted real-time WebSocket server, wire-compatible with Pusher and PieSocket."""
 
 from __future__ import annotations
 
