@@ -15,6 +15,7 @@ implementation unstarted and closes it on exit.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 
@@ -26,14 +27,39 @@ from tests.contract.harness import (
     PresenceFactory,
     memory_broker,
     memory_presence,
+    redis_broker,
+    redis_presence,
 )
 from tidings.broker.base import PresenceStore
+from tidings.broker.redis import RedisBroker, RedisPresenceStore
+
+_PREFIX = pytest.StashKey[str]()
+
+
+def _redis_prefix(request: pytest.FixtureRequest) -> str:
+    """One key namespace per test (shared by its nodes), so tests never see each other's keys."""
+    prefix: str = request.node.stash.setdefault(_PREFIX, f"test-{uuid.uuid4().hex[:12]}")
+    return prefix
+
 
 BROKER_FACTORIES: dict[str, BrokerFactory] = {
     "memory": memory_broker,
+    "redis": lambda request: redis_broker(
+        request,
+        lambda url: RedisBroker(
+            url, node_id=f"n-{uuid.uuid4().hex[:8]}", prefix=_redis_prefix(request)
+        ),
+        key_match=f"{_redis_prefix(request)}:*",
+    ),
 }
 PRESENCE_FACTORIES: dict[str, PresenceFactory] = {
     "memory": memory_presence,
+    "redis": lambda request: redis_presence(
+        request,
+        lambda url: RedisPresenceStore(
+            url, node_id=f"n-{uuid.uuid4().hex[:8]}", prefix=_redis_prefix(request)
+        ),
+    ),
 }
 
 

@@ -1,0 +1,291 @@
+"""Presence across nodes, in Redis, with node heartbeats (imported via ``tidings.broker.redis``).
+
+Keys, for prefix ``p``, app ``a`` and channel ``c`` (``a:c`` is the channel id;
+channel names cannot contain ``:``):
+
+- ``p:presence:a:c`` hash ``{node}|{socket}`` → user id: every connection;
+- ``p:presence-users:a:c`` hash user id → connections, all nodes together;
+- ``p:presence-info:a:c`` hash user id → ``user_info`` JSON of its latest connection;
+- ``p:node-presence:{node}`` hash channel id → that node's connections there
+  (the index that finds a dead node's members without a KEYS scan);
+- ``p:node:{node}`` the node's heartbeat, expiring after ``heartbeat_ttl``;
+- ``p:nodes`` set of node ids that ever held members or beat.
+
+Every change is one Lua script (``redis_lua/``), so two nodes never see a
+half-done update, and two survivors reaping one dead node report each user once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from typing import Any, Final
+
+import orjson
+import structlog
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
+from redis.exceptions import RedisError
+
+from tidings.core.model import Member
+from tidings.errors import TidingsError
+from tidings.typing import AppId, ChannelName, SocketId, UserId
+
+__all__ = ["DeadMember", "RedisPresenceStore", "RedisUnavailableError"]
+
+#: One member a dead node took away: (app id, channel, user id).
+DeadMember = tuple[AppId, ChannelName, UserId]
+_log = structlog.get_logger(__name__)
+_TIMEOUT_S: Final = 3.0
+
+
+class RedisUnavailableError(TidingsError):
+    """Redis did not answer, so presence cannot be read or changed right now."""
+
+    http_status = 503
+
+
+def _script(name: str) -> str:
+    return resources.files("tidings.broker").joinpath(f"redis_lua/{name}.lua").read_text()
+
+
+class RedisPresenceStore:
+    """Presence members of every node, deduplicated by user id across sockets and nodes.
+
+    ``add`` / ``remove`` / ``members`` / ``count`` keep the ``PresenceStore``
+    semantics of the memory store (``user_info`` is the latest connection's).
+    They work without ``start``, but only a started store beats, and a node
+    whose heartbeat is missing counts as dead: its peers remove its members.
+
+    Args:
+        url: ``redis://host:port/db``.
+        node_id: this node's id (no ``|``); the broker's must match.
+        prefix: namespace of every key.
+        heartbeat_ttl: seconds after its last beat a node counts as dead.
+        heartbeat_interval: seconds between beats (and dead-node sweeps).
+
+    Attributes:
+        on_dead_members: when set, the heartbeat task also sweeps dead nodes
+            every beat and awaits this with what ``remove_dead_nodes`` returned
+            (only when non-empty), so the node can emit ``member_removed``.
+        on_heartbeat_lapsed: awaited when this node's own heartbeat had expired
+            before a beat refreshed it: peers may have removed its members, so
+            the node should add them again.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        node_id: str,
+        prefix: str = "tidings",
+        heartbeat_ttl: float = 10.0,
+        heartbeat_interval: float = 3.0,
+    ) -> None:
+        if not node_id or "|" in node_id:
+            raise ValueError(f"node_id must be non-empty and contain no '|', got {node_id!r}")
+        if not 0 < heartbeat_interval < heartbeat_ttl:
+            raise ValueError(
+                f"need 0 < heartbeat_interval < heartbeat_ttl, got {heartbeat_interval!r} "
+                f"and {heartbeat_ttl!r}: a node must beat before its heartbeat expires"
+            )
+        self.node_id = node_id
+        self.prefix = prefix
+        self.heartbeat_ttl = heartbeat_ttl
+        self.heartbeat_interval = heartbeat_interval
+        self.on_dead_members: Callable[[list[DeadMember]], Awaitable[None]] | None = None
+        self.on_heartbeat_lapsed: Callable[[], Awaitable[None]] | None = None
+        self._redis = Redis.from_url(
+            url,
+            retry=Retry(NoBackoff(), 0),
+            socket_timeout=_TIMEOUT_S,
+            socket_connect_timeout=_TIMEOUT_S,
+        )
+        self._add: AsyncScript = self._redis.register_script(_script("presence_add"))
+        self._remove: AsyncScript = self._redis.register_script(_script("presence_remove"))
+        self._reap: AsyncScript = self._redis.register_script(_script("presence_reap"))
+        self._nodes_key = f"{prefix}:nodes"
+        self._beats = 0
+        self._beating: asyncio.Task[None] | None = None
+        self._reachable = True
+
+    # -- lifecycle -----------------------------------------------------------
+
+    async def start(self) -> None:
+        """Beat once, then every ``heartbeat_interval`` from a background task.
+
+        Raises:
+            RedisUnavailableError: the first beat failed.
+        """
+        if self._beating is not None:
+            return
+        await self.heartbeat()
+        self._beating = asyncio.create_task(self._run_heartbeat(), name="redis-presence-heartbeat")
+
+    async def close(self) -> None:
+        """Stop beating and close the connection; members stay (see ``remove_node``). Idempotent."""
+        task, self._beating = self._beating, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        await self._redis.aclose()
+
+    # -- the PresenceStore protocol ------------------------------------------
+
+    async def add(
+        self, app_id: AppId, channel: ChannelName, socket_id: SocketId, member: Member
+    ) -> bool:
+        """Record ``socket_id`` of ``member`` on this node; ``True`` for the user's first anywhere.
+
+        Idempotent per socket. Raises ``RedisUnavailableError`` when Redis is unreachable.
+        """
+        chan = self._chan_id(app_id, channel)
+        keys = [*self._keys(chan), self._node_index(self.node_id), self._nodes_key]
+        args: list[str | bytes] = [
+            f"{self.node_id}|{socket_id}",
+            member.user_id,
+            orjson.dumps(member.info),
+            chan,
+            self.node_id,
+        ]
+        return bool(await self._call(self._add(keys=keys, args=args)))
+
+    async def remove(
+        self, app_id: AppId, channel: ChannelName, socket_id: SocketId, user_id: UserId
+    ) -> bool:
+        """Forget ``socket_id`` on this node; ``True`` when it was the user's last anywhere."""
+        chan = self._chan_id(app_id, channel)
+        keys = [*self._keys(chan), self._node_index(self.node_id)]
+        args = [f"{self.node_id}|{socket_id}", user_id, chan]
+        return bool(await self._call(self._remove(keys=keys, args=args)))
+
+    async def members(self, app_id: AppId, channel: ChannelName) -> dict[UserId, Any]:
+        """Every member on every node: user id → ``user_info`` (a fresh dict)."""
+        info_key = self._keys(self._chan_id(app_id, channel))[2]
+        raw: dict[bytes, bytes] = await self._call(self._redis.hgetall(info_key))
+        return {UserId(user.decode()): orjson.loads(info) for user, info in raw.items()}
+
+    async def count(self, app_id: AppId, channel: ChannelName) -> int:
+        """How many distinct users are on ``channel`` across every node."""
+        users_key = self._keys(self._chan_id(app_id, channel))[1]
+        return int(await self._call(self._redis.hlen(users_key)))
+
+    # -- nodes ---------------------------------------------------------------
+
+    async def heartbeat(self) -> bool:
+        """Refresh this node's heartbeat key; ``False`` when it had expired since the last beat.
+
+        ``False`` means peers may have removed this node's members already.
+
+        Raises:
+            RedisUnavailableError: Redis did not answer.
+        """
+        ttl_ms = int(self.heartbeat_ttl * 1000)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(self._beat_key(self.node_id), str(time.time()), px=ttl_ms, get=True)
+            pipe.sadd(self._nodes_key, self.node_id)
+            previous, _ = await self._call(pipe.execute())
+        lapsed = previous is None and self._beats > 0
+        self._beats += 1
+        return not lapsed
+
+    async def peers(self) -> list[str]:
+        """Ids of the nodes whose heartbeat is alive, this one included, sorted."""
+        return sorted(node for node, alive in (await self._node_states()).items() if alive)
+
+    async def remove_dead_nodes(self) -> list[DeadMember]:
+        """Remove the members of every node whose heartbeat expired (never this node's).
+
+        Returns:
+            (app id, channel, user id) for each user whose last connection on a
+            channel was on a dead node: emit ``member_removed`` for exactly these.
+            Concurrent sweeps by several nodes report each user once in total.
+        """
+        gone: list[DeadMember] = []
+        for node, alive in (await self._node_states()).items():
+            if not alive and node != self.node_id:
+                gone += await self.remove_node(node)
+        return gone
+
+    async def remove_node(self, node_id: str) -> list[DeadMember]:
+        """Remove every member ``node_id`` holds and forget the node (clean shutdown or sweep).
+
+        Returns the users whose last connection on a channel went with it.
+        """
+        index = self._node_index(node_id)
+        gone: list[DeadMember] = []
+        channels: list[bytes] = await self._call(self._redis.hkeys(index))
+        for raw in channels:
+            chan = raw.decode()
+            app_id, _, channel = chan.rpartition(":")
+            keys = [*self._keys(chan), index]
+            users: list[bytes] = await self._call(self._reap(keys=keys, args=[node_id, chan]))
+            gone += [(AppId(app_id), ChannelName(channel), UserId(u.decode())) for u in users]
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(index, self._beat_key(node_id))
+            pipe.srem(self._nodes_key, node_id)
+            await self._call(pipe.execute())
+        return gone
+
+    # -- internals -----------------------------------------------------------
+
+    def _chan_id(self, app_id: str, channel: str) -> str:
+        return f"{app_id}:{channel}"
+
+    def _keys(self, chan: str) -> list[str]:
+        p = self.prefix
+        return [f"{p}:presence:{chan}", f"{p}:presence-users:{chan}", f"{p}:presence-info:{chan}"]
+
+    def _node_index(self, node_id: str) -> str:
+        return f"{self.prefix}:node-presence:{node_id}"
+
+    def _beat_key(self, node_id: str) -> str:
+        return f"{self.prefix}:node:{node_id}"
+
+    async def _node_states(self) -> dict[str, bool]:
+        """Every known node id → whether its heartbeat key exists."""
+        raw: set[bytes] = await self._call(self._redis.smembers(self._nodes_key))
+        nodes = sorted(n.decode() for n in raw)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for node in nodes:
+                pipe.exists(self._beat_key(node))
+            alive: list[int] = await self._call(pipe.execute()) if nodes else []
+        return {node: bool(a) for node, a in zip(nodes, alive, strict=True)}
+
+    async def _call(self, pending: Awaitable[Any]) -> Any:
+        """Await a Redis call; turn a lost connection into ``RedisUnavailableError``."""
+        try:
+            return await pending
+        except (RedisError, OSError) as exc:
+            raise RedisUnavailableError(
+                f"Redis did not answer ({type(exc).__name__}: {exc}); presence is unavailable",
+                hint="check that the Redis of TIDINGS_BROKER_URL is running and reachable",
+            ) from exc
+
+    async def _run_heartbeat(self) -> None:
+        """Beat, and sweep dead nodes when a hook wants them, every ``heartbeat_interval``."""
+        while True:
+            await asyncio.sleep(self.heartbeat_interval)
+            try:
+                fresh = await self.heartbeat()
+                if not fresh and self.on_heartbeat_lapsed is not None:
+                    await self.on_heartbeat_lapsed()
+                if self.on_dead_members is not None:
+                    gone = await self.remove_dead_nodes()
+                    if gone:
+                        await self.on_dead_members(gone)
+            except RedisUnavailableError as exc:
+                if self._reachable:
+                    self._reachable = False
+                    _log.warning("presence heartbeat failed", node_id=self.node_id, reason=str(exc))
+                continue
+            except Exception:
+                _log.exception("presence heartbeat hook raised", node_id=self.node_id)
+                continue
+            if not self._reachable:
+                self._reachable = True
+                _log.info("presence heartbeat restored", node_id=self.node_id)
