@@ -23,5 +23,6 @@ def build_app(state: ServerState) -> web.Application:
     app[STATE] = state
     app.router.add_get("/app/{key}", pusher_endpoint)
     app.router.add_routes(pusher_api.routes)
+    app.router.add_routes(pusher_api.prefixed_routes(settings.path_prefix))
     app.router.add_routes(health.routes)
     return app

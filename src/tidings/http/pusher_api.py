@@ -1,14 +1,17 @@
 """The Pusher Channels HTTP API on the main port.
 
 Every handler looks the app up, verifies the request signature, validates
-limits and answers JSON; every rejection is ``{"error", "hint"}`` with a
-proper status, never a 500.
+limits and answers JSON exactly as Pusher documents it. Every rejection is
+``{"error", "hint"}`` with a proper status (aiohttp's own 404/405/413 too),
+never a 500. The routes are also served under ``settings.path_prefix``, for
+proxies that forward the prefixed path unchanged (see docs/http-api.md).
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Final
 
 import orjson
 from aiohttp import web
@@ -17,23 +20,92 @@ from tidings.apps.base import App
 from tidings.core.model import Publication
 from tidings.errors import LimitError, NotFoundError, TidingsError
 from tidings.http.auth import verify_request
-from tidings.protocol.channels import name_problem
+from tidings.protocol.channels import ChannelKind, channel_kind, name_problem
 from tidings.server.state import STATE
-from tidings.typing import ChannelName, SocketId
+from tidings.typing import AppId, ChannelName, SocketId, UserId
 
-__all__ = ["error_middleware", "routes"]
+__all__ = ["error_middleware", "prefixed_routes", "routes"]
 
 routes = web.RouteTableDef()
+
+INFO_ATTRIBUTES: Final = ("user_count", "subscription_count")
+_DOCS_HINT: Final = "see docs/http-api.md for the endpoints and their parameters"
+
+
+class _Forbidden(TidingsError):
+    http_status = 403
 
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Turn every ``TidingsError`` into ``{"error", "hint"}`` JSON with its status."""
+    """Turn every ``TidingsError`` and aiohttp HTTP error into ``{"error", "hint"}`` JSON."""
     try:
         response: web.StreamResponse = await handler(request)
         return response
     except TidingsError as exc:
         return web.json_response(exc.to_json(), status=exc.http_status)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return web.json_response(_http_error_body(request, exc), status=exc.status)
+
+
+def _http_error_body(request: web.Request, exc: web.HTTPException) -> dict[str, str]:
+    # aiohttp raises these before (or instead of) our handlers: say what to do.
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        return {
+            "error": f"request body too large: {exc.text}",
+            "hint": "send less data per request (limits: docs/http-api.md#limits)",
+        }
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        allowed = ", ".join(sorted(exc.allowed_methods))
+        return {
+            "error": f"method {request.method} is not allowed on {request.path}",
+            "hint": f"use {allowed}",
+        }
+    default_text = f"{exc.status}: {exc.reason}"
+    if isinstance(exc, web.HTTPNotFound) and exc.text in (default_text, None):
+        return {"error": f"no such endpoint: {request.method} {request.path}", "hint": _DOCS_HINT}
+    return {"error": exc.text or exc.reason}
+
+
+def prefixed_routes(prefix: str) -> list[web.RouteDef]:
+    """The HTTP API routes again, under ``prefix`` (``""`` gives none)."""
+    if not prefix:
+        return []
+    result = []
+    for route in routes:
+        assert isinstance(route, web.RouteDef)
+        result.append(web.RouteDef(route.method, prefix + route.path, route.handler, route.kwargs))
+    return result
+
+
+# -- signature and app lookup -----------------------------------------------------
+
+
+async def _unknown_app(request: web.Request, app_id: str) -> NotFoundError:
+    known = ", ".join(a.id for a in await request.app[STATE].node.apps.all())
+    return NotFoundError(f"app {app_id!r} does not exist", hint=f"known app ids: {known}")
+
+
+def _check_signature(request: web.Request, app: App, body: bytes) -> None:
+    prefix = request.app[STATE].settings.path_prefix
+    raw_path = request.raw_path.split("?", 1)[0]
+    # SDKs sign the path unencoded (request.path) or as sent (raw); a
+    # prefix-stripping proxy hides the prefix the client signed.
+    candidates = [request.path, raw_path]
+    if prefix:
+        candidates += [prefix + request.path, prefix + raw_path]
+    verify_request(
+        app,
+        method=request.method,
+        paths=tuple(dict.fromkeys(candidates)),
+        params=request.query,
+        body=body,
+        now=time.time(),
+    )
+    if not app.enabled:
+        raise _Forbidden(f"app {app.id} is disabled", hint="enable the app to use the API")
 
 
 async def signed_app(request: web.Request, body: bytes) -> App:
@@ -43,23 +115,15 @@ async def signed_app(request: web.Request, body: bytes) -> App:
         NotFoundError: unknown app id (the hint names the ids that exist).
         AuthError: the signature check failed.
     """
-    state = request.app[STATE]
     app_id = request.match_info["app_id"]
-    app = await state.node.apps.by_id(app_id)
+    app = await request.app[STATE].node.apps.by_id(app_id)
     if app is None:
-        known = ", ".join(a.id for a in await state.node.apps.all())
-        raise NotFoundError(f"app {app_id!r} does not exist", hint=f"known app ids: {known}")
-    prefix = state.settings.path_prefix.rstrip("/")
-    paths = (request.path, prefix + request.path) if prefix else (request.path,)
-    verify_request(
-        app,
-        method=request.method,
-        paths=paths,
-        params=request.query,
-        body=body,
-        now=time.time(),
-    )
+        raise await _unknown_app(request, app_id)
+    _check_signature(request, app, body)
     return app
+
+
+# -- validation ---------------------------------------------------------------------
 
 
 def parse_json_object(body: bytes) -> dict[str, Any]:
@@ -75,8 +139,43 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
     return value
 
 
-def event_publications(app: App, event: dict[str, Any]) -> list[Publication]:
+def info_attributes(value: object) -> frozenset[str]:
+    """The ``info`` parameter (``"user_count,subscription_count"``) as a set.
+
+    Raises:
+        TidingsError: 400 for a non-string or an unknown attribute.
+    """
+    if value is None or value == "":
+        return frozenset()
+    if not isinstance(value, str):
+        raise TidingsError('"info" must be a string', hint='e.g. "user_count,subscription_count"')
+    wanted = frozenset(a.strip() for a in value.split(",") if a.strip())
+    unknown = sorted(wanted - set(INFO_ATTRIBUTES))
+    if unknown:
+        raise TidingsError(
+            f"unknown info attribute {unknown[0]!r}",
+            hint=f"info takes a comma-separated list of {', '.join(INFO_ATTRIBUTES)}",
+        )
+    return wanted
+
+
+def _valid_channel(name: object) -> ChannelName:
+    problem = name_problem(name)
+    if problem is not None:
+        raise TidingsError(
+            problem, hint="channel names are 1-200 characters of a-z A-Z 0-9 _ - = @ , . ;"
+        )
+    assert isinstance(name, str)
+    return ChannelName(name)
+
+
+def event_publications(
+    app: App, event: dict[str, Any], *, single_channel: bool = False
+) -> list[Publication]:
     """Validate one event object (``name``, ``data``, ``channels``/``channel``, ``socket_id``).
+
+    Args:
+        single_channel: batch events name exactly one ``channel``.
 
     Raises:
         TidingsError / LimitError: with the field at fault and how to fix it.
@@ -87,6 +186,7 @@ def event_publications(app: App, event: dict[str, Any]) -> list[Publication]:
     if len(name) > app.max_event_name_length:
         raise LimitError(
             f"event name is {len(name)} characters; the limit is {app.max_event_name_length}",
+            hint="use a shorter event name",
             http_status=400,
         )
     data = event.get("data")
@@ -94,14 +194,23 @@ def event_publications(app: App, event: dict[str, Any]) -> list[Publication]:
         raise TidingsError(
             '"data" must be a string', hint="JSON-encode the payload into a string first"
         )
-    if len(data.encode()) > app.max_payload_bytes:
+    size = len(data.encode())
+    if size > app.max_payload_bytes:
         raise LimitError(
-            f"event data is {len(data.encode())} bytes; the limit is {app.max_payload_bytes}",
+            f"event data is {size} bytes; the limit is {app.max_payload_bytes}",
             hint="send less data per event, or raise max_payload_bytes for the app",
         )
-    channels = event.get("channels")
-    if channels is None and "channel" in event:
-        channels = [event["channel"]]
+    if single_channel:
+        if not isinstance(event.get("channel"), str):
+            raise TidingsError(
+                'each batch event needs a "channel" string',
+                hint='e.g. {"channel": "my-channel", "name": "my-event", "data": "{}"}',
+            )
+        channels: object = [event["channel"]]
+    else:
+        channels = event.get("channels")
+        if channels is None and "channel" in event:
+            channels = [event["channel"]]
     if not isinstance(channels, list) or not channels:
         raise TidingsError(
             '"channels" must be a non-empty list', hint='e.g. "channels": ["my-channel"]'
@@ -112,24 +221,172 @@ def event_publications(app: App, event: dict[str, Any]) -> list[Publication]:
             hint="split the publish into several requests",
             http_status=400,
         )
-    for channel in channels:
-        problem = name_problem(channel)
-        if problem is not None:
-            raise TidingsError(problem, hint="fix the channel name")
+    names = [_valid_channel(c) for c in channels]
     socket_id = event.get("socket_id")
     if socket_id is not None and not isinstance(socket_id, str):
-        raise TidingsError('"socket_id" must be a string')
+        raise TidingsError('"socket_id" must be a string', hint='e.g. "socket_id": "123.456"')
     encoded = orjson.dumps(data).decode()
     sid = SocketId(socket_id) if socket_id else None
-    return [Publication(app.id, ChannelName(c), name, encoded, socket_id=sid) for c in channels]
+    return [Publication(app.id, c, name, encoded, socket_id=sid) for c in names]
+
+
+# -- counts ---------------------------------------------------------------------------
+
+
+async def channel_attributes(
+    request: web.Request, app_id: AppId, channel: ChannelName, wanted: Iterable[str]
+) -> dict[str, int]:
+    """The requested counts of one channel; ``user_count`` only on presence channels."""
+    node = request.app[STATE].node
+    attributes: dict[str, int] = {}
+    for attribute in wanted:
+        if attribute == "subscription_count":
+            attributes[attribute] = await node.subscription_count(app_id, channel)
+        elif attribute == "user_count" and channel_kind(channel) is ChannelKind.PRESENCE:
+            attributes[attribute] = await node.user_count(app_id, channel)
+    return attributes
+
+
+def _presence_only(channel: ChannelName, what: str) -> None:
+    if channel_kind(channel) is not ChannelKind.PRESENCE:
+        raise TidingsError(
+            f"{what} is only available for presence channels, and {channel!r} is not one",
+            hint="ask about a channel whose name starts with presence-",
+        )
+
+
+# -- handlers -------------------------------------------------------------------------
 
 
 @routes.post("/apps/{app_id}/events")
 async def trigger_event(request: web.Request) -> web.Response:
-    """Publish one event to 1–100 channels."""
-    state = request.app[STATE]
+    """Publish one event to 1-100 channels; ``info`` returns per-channel counts."""
     body = await request.read()
     app = await signed_app(request, body)
-    for pub in event_publications(app, parse_json_object(body)):
-        await state.node.publish(pub)
+    event = parse_json_object(body)
+    pubs = event_publications(app, event)
+    wanted = info_attributes(event.get("info", request.query.get("info")))
+    node = request.app[STATE].node
+    for pub in pubs:
+        await node.publish(pub)
+    if not wanted:
+        return web.json_response({})
+    channels = {
+        pub.channel: await channel_attributes(request, app.id, pub.channel, wanted) for pub in pubs
+    }
+    return web.json_response({"channels": channels})
+
+
+@routes.post("/apps/{app_id}/batch_events")
+async def trigger_batch(request: web.Request) -> web.Response:
+    """Publish up to ``max_batch_size`` events, each with its own channel, socket_id and info."""
+    body = await request.read()
+    app = await signed_app(request, body)
+    batch = parse_json_object(body).get("batch")
+    if not isinstance(batch, list) or not batch:
+        raise TidingsError(
+            '"batch" must be a non-empty list of events',
+            hint='send {"batch": [{"channel": ..., "name": ..., "data": ...}, ...]}',
+        )
+    if len(batch) > app.max_batch_size:
+        raise LimitError(
+            f"{len(batch)} events in one batch; the limit is {app.max_batch_size}",
+            hint="split the batch into several requests",
+            http_status=400,
+        )
+    checked: list[tuple[Publication, frozenset[str]]] = []
+    for index, event in enumerate(batch):
+        if not isinstance(event, dict):
+            raise TidingsError(f"batch[{index}] is not an object", hint="each event is an object")
+        try:
+            (pub,) = event_publications(app, event, single_channel=True)
+            checked.append((pub, info_attributes(event.get("info"))))
+        except TidingsError as exc:
+            exc.message = f"batch[{index}]: {exc.message}"
+            raise
+    # Everything is validated before anything is published: a batch is all or nothing.
+    node = request.app[STATE].node
+    for pub, _ in checked:
+        await node.publish(pub)
+    if not any(wanted for _, wanted in checked):
+        return web.json_response({})
+    replies = [await channel_attributes(request, app.id, p.channel, w) for p, w in checked]
+    return web.json_response({"batch": replies})
+
+
+@routes.get("/apps/{app_id}/channels")
+async def list_channels(request: web.Request) -> web.Response:
+    """Occupied channels, optionally by prefix, with ``user_count``/``subscription_count``."""
+    app = await signed_app(request, b"")
+    prefix = request.query.get("filter_by_prefix", "")
+    wanted = info_attributes(request.query.get("info"))
+    if "user_count" in wanted and not prefix.startswith("presence-"):
+        raise TidingsError(
+            "info=user_count is only available for presence channels",
+            hint="add filter_by_prefix=presence- to the query",
+        )
+    occupied = await request.app[STATE].node.channels(app.id)
+    channels = {
+        name: await channel_attributes(request, app.id, name, wanted)
+        for name in sorted(occupied)
+        if name.startswith(prefix)
+    }
+    return web.json_response({"channels": channels})
+
+
+@routes.get("/apps/{app_id}/channels/{channel}")
+async def channel_info(request: web.Request) -> web.Response:
+    """One channel: ``occupied``, plus ``user_count`` (presence) and ``subscription_count``."""
+    app = await signed_app(request, b"")
+    channel = _valid_channel(request.match_info["channel"])
+    wanted = info_attributes(request.query.get("info"))
+    if "user_count" in wanted:
+        _presence_only(channel, "info=user_count")
+    node = request.app[STATE].node
+    occupied = await node.subscription_count(app.id, channel) > 0
+    if not occupied and channel_kind(channel) is ChannelKind.PRESENCE:
+        occupied = await node.user_count(app.id, channel) > 0  # members on other nodes
+    reply: dict[str, Any] = {"occupied": occupied}
+    reply.update(await channel_attributes(request, app.id, channel, wanted))
+    return web.json_response(reply)
+
+
+@routes.get("/apps/{app_id}/channels/{channel}/users")
+async def channel_users(request: web.Request) -> web.Response:
+    """The user ids on a presence channel."""
+    app = await signed_app(request, b"")
+    channel = _valid_channel(request.match_info["channel"])
+    _presence_only(channel, "the users list")
+    members = await request.app[STATE].node.members(app.id, channel)
+    return web.json_response({"users": [{"id": uid} for uid in members]})
+
+
+@routes.post("/apps/{app_id}/users/{user_id}/terminate_connections")
+async def terminate_connections(request: web.Request) -> web.Response:
+    """Close every connection signed in (``pusher:signin``) as the user, with 4009."""
+    body = await request.read()
+    app = await signed_app(request, body)
+    await request.app[STATE].node.terminate_user_connections(
+        app.id, UserId(request.match_info["user_id"])
+    )
+    return web.json_response({})
+
+
+@routes.post("/users/{user_id}/terminate_connections")
+async def terminate_connections_keyed(request: web.Request) -> web.Response:
+    """The same, without the app in the path: the PyPI ``pusher`` 3.x library calls this.
+
+    The app is the one whose key is ``auth_key``.
+    """
+    body = await request.read()
+    key = request.query.get("auth_key", "")
+    app = await request.app[STATE].node.apps.by_key(key)
+    if app is None:
+        raise NotFoundError(
+            f"no app has the key {key!r}", hint="sign the request with an app's key and secret"
+        )
+    _check_signature(request, app, body)
+    await request.app[STATE].node.terminate_user_connections(
+        app.id, UserId(request.match_info["user_id"])
+    )
     return web.json_response({})

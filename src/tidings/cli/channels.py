@@ -1,0 +1,51 @@
+"""``tidings channels``: list the occupied channels of an app on the running server."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import orjson
+import typer
+
+from tidings.cli.common import ConfigOption, user_errors
+from tidings.cli.trigger import AppOption, UrlOption, api_client
+
+__all__ = ["register"]
+
+
+def channels(
+    prefix: Annotated[
+        str | None,
+        typer.Option("--prefix", "-p", help="Only channels whose name starts with this."),
+    ] = None,
+    info: Annotated[
+        str | None,
+        typer.Option(
+            "--info",
+            help="Counts to show: subscription_count, user_count (needs --prefix presence-).",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the raw JSON reply.")] = False,
+    app: AppOption = None,
+    url: UrlOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """List occupied channels, one per line, with the requested counts."""
+    client = api_client(config, app, url)
+    with user_errors():
+        found = client.channels(prefix, info.split(",") if info else ())
+    if as_json:
+        typer.echo(orjson.dumps({"channels": found}, option=orjson.OPT_INDENT_2).decode())
+        return
+    if not found:
+        where = f" starting with {prefix!r}" if prefix else ""
+        typer.echo(f"no occupied channels{where}", err=True)
+        return
+    for name, attributes in found.items():
+        counts = " ".join(f"{k}={v}" for k, v in attributes.items())
+        typer.echo(f"{name} {counts}".rstrip())
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``channels`` to ``app``."""
+    app.command()(channels)

@@ -1,0 +1,67 @@
+"""``tidings trigger CHANNEL EVENT [DATA]``: publish through the running server's HTTP API."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import orjson
+import typer
+
+from tidings.cli.common import ConfigOption, load_settings, user_errors
+from tidings.client import Client
+
+__all__ = ["AppOption", "UrlOption", "api_client", "register"]
+
+AppOption = Annotated[
+    str | None,
+    typer.Option("--app", "-a", help="App id from the configuration (default: the first app)."),
+]
+UrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--url",
+        help="Server base URL (default: public_url, else http://HTTP_HOST:HTTP_PORT).",
+        show_default=False,
+    ),
+]
+
+
+def api_client(config: ConfigOption, app_id: str | None, url: str | None) -> Client:
+    """A :class:`~tidings.client.Client` for the configured app and server."""
+    settings = load_settings(config)
+    with user_errors():
+        return Client.from_settings(settings, app_id=app_id, url=url)
+
+
+def trigger(
+    channel: Annotated[str, typer.Argument(help="Channel to publish on.")],
+    event: Annotated[str, typer.Argument(help="Event name.")],
+    data: Annotated[
+        str, typer.Argument(help="Event data, sent as given (usually JSON text).")
+    ] = "{}",
+    socket_id: Annotated[
+        str | None,
+        typer.Option("--socket-id", help="Exclude this connection (Echo's toOthers)."),
+    ] = None,
+    info: Annotated[
+        str | None,
+        typer.Option("--info", help="Also return counts: user_count,subscription_count."),
+    ] = None,
+    app: AppOption = None,
+    url: UrlOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Publish EVENT with DATA on CHANNEL through the running server's HTTP API."""
+    client = api_client(config, app, url)
+    attributes = info.split(",") if info else ()
+    with user_errors():
+        reply = client.trigger(channel, event, data, socket_id=socket_id, info=attributes)
+    if reply:
+        typer.echo(orjson.dumps({"channels": reply}, option=orjson.OPT_INDENT_2).decode())
+    else:
+        typer.echo(f"triggered {event} on {channel}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``trigger`` to ``app``."""
+    app.command()(trigger)

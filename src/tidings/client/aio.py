@@ -1,0 +1,117 @@
+"""The asyncio client, on aiohttp."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import aiohttp
+
+from tidings.client._calls import Api, Call, ChannelInfo, read_reply
+from tidings.client._target import server_url, settings_app
+from tidings.client.errors import ServerUnreachable
+
+if TYPE_CHECKING:
+    from tidings.config import Settings
+
+__all__ = ["AsyncClient"]
+
+T = TypeVar("T")
+
+
+class AsyncClient:
+    """The asyncio twin of :class:`~tidings.client.Client`; same methods, awaited.
+
+    Use it as ``async with AsyncClient(...) as client:``, or call :meth:`close`;
+    it owns one ``aiohttp.ClientSession``, opened on first use.
+    """
+
+    def __init__(
+        self,
+        app_id: str,
+        key: str,
+        secret: str,
+        *,
+        url: str = "http://127.0.0.1:6001",
+        timeout: float = 10.0,
+    ) -> None:
+        self.api = Api(app_id, key, secret, url)
+        self.url = url
+        self.timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, app_id: str | None = None, url: str | None = None
+    ) -> AsyncClient:
+        """A client for a configured app (default: the first) at the configured server."""
+        app = settings_app(settings, app_id)
+        return cls(app.id, app.key, app.secret, url=url or server_url(settings))
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the HTTP session."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _send(self, call: Call[T]) -> T:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
+        try:
+            async with self._session.request(
+                call.method, call.url, data=call.body or None, headers=call.headers
+            ) as response:
+                body = await response.read()
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise ServerUnreachable(
+                f"cannot reach {self.url}: {exc or type(exc).__name__}",
+                hint="is `tidings serve` running, and is the URL right?",
+            ) from None
+        return read_reply(call, response.status, body)
+
+    async def trigger(
+        self,
+        channels: str | Sequence[str],
+        event: str,
+        data: Any,
+        *,
+        socket_id: str | None = None,
+        info: Iterable[str] = (),
+    ) -> dict[str, dict[str, int]]:
+        """See :meth:`tidings.client.Client.trigger`."""
+        call = self.api.trigger(channels, event, data, socket_id=socket_id, info=info)
+        return await self._send(call)
+
+    async def trigger_batch(self, events: Sequence[Mapping[str, Any]]) -> list[dict[str, int]]:
+        """See :meth:`tidings.client.Client.trigger_batch`."""
+        return await self._send(self.api.trigger_batch(events))
+
+    async def channels(
+        self, prefix: str | None = None, info: Iterable[str] = ()
+    ) -> dict[str, dict[str, int]]:
+        """See :meth:`tidings.client.Client.channels`."""
+        return await self._send(self.api.channels(prefix, info))
+
+    async def channel(self, name: str, info: Iterable[str] = ()) -> ChannelInfo:
+        """See :meth:`tidings.client.Client.channel`."""
+        return await self._send(self.api.channel(name, info))
+
+    async def users(self, channel: str) -> list[str]:
+        """See :meth:`tidings.client.Client.users`."""
+        return await self._send(self.api.users(channel))
+
+    async def terminate_user_connections(self, user_id: str) -> None:
+        """See :meth:`tidings.client.Client.terminate_user_connections`."""
+        await self._send(self.api.terminate_user_connections(user_id))

@@ -1,0 +1,112 @@
+"""The blocking client, on ``urllib.request`` (no extra dependency)."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from tidings.client._calls import Api, Call, ChannelInfo, read_reply
+from tidings.client._target import server_url, settings_app
+from tidings.client.errors import ServerUnreachable
+
+if TYPE_CHECKING:
+    from tidings.config import Settings
+
+__all__ = ["Client"]
+
+T = TypeVar("T")
+
+
+class Client:
+    """Publish to and query a tidings (or any Pusher-compatible) server.
+
+    Args:
+        app_id, key, secret: the app's credentials.
+        url: the server's base URL; a path in it is signed as a proxy prefix.
+        timeout: seconds to wait for each reply.
+
+    Every method raises a :class:`~tidings.client.errors.ClientError` subclass
+    on failure; its ``str()`` carries the server's error and hint.
+    """
+
+    def __init__(
+        self,
+        app_id: str,
+        key: str,
+        secret: str,
+        *,
+        url: str = "http://127.0.0.1:6001",
+        timeout: float = 10.0,
+    ) -> None:
+        self.api = Api(app_id, key, secret, url)
+        self.url = url
+        self.timeout = timeout
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, app_id: str | None = None, url: str | None = None
+    ) -> Client:
+        """A client for a configured app (default: the first) at the configured server."""
+        app = settings_app(settings, app_id)
+        return cls(app.id, app.key, app.secret, url=url or server_url(settings))
+
+    def _send(self, call: Call[T]) -> T:
+        request = urllib.request.Request(
+            call.url, data=call.body or None, method=call.method, headers=call.headers
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return read_reply(call, response.status, response.read())
+        except urllib.error.HTTPError as exc:
+            with exc:
+                return read_reply(call, exc.code, exc.read())
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise ServerUnreachable(
+                f"cannot reach {self.url}: {reason}",
+                hint="is `tidings serve` running, and is the URL right?",
+            ) from None
+
+    def trigger(
+        self,
+        channels: str | Sequence[str],
+        event: str,
+        data: Any,
+        *,
+        socket_id: str | None = None,
+        info: Iterable[str] = (),
+    ) -> dict[str, dict[str, int]]:
+        """Publish ``event`` to 1-100 channels (``data`` that is not a str is JSON-encoded).
+
+        Returns:
+            channel → requested counts (empty without ``info``).
+        """
+        return self._send(self.api.trigger(channels, event, data, socket_id=socket_id, info=info))
+
+    def trigger_batch(self, events: Sequence[Mapping[str, Any]]) -> list[dict[str, int]]:
+        """Publish several events (``channel``, ``name``, ``data``, [``socket_id``, ``info``]).
+
+        Returns:
+            one dict of counts per event when any asked for ``info``, else ``[]``.
+        """
+        return self._send(self.api.trigger_batch(events))
+
+    def channels(
+        self, prefix: str | None = None, info: Iterable[str] = ()
+    ) -> dict[str, dict[str, int]]:
+        """Occupied channels (whose name starts with ``prefix``) → requested counts."""
+        return self._send(self.api.channels(prefix, info))
+
+    def channel(self, name: str, info: Iterable[str] = ()) -> ChannelInfo:
+        """Whether ``name`` is occupied, with the requested counts."""
+        return self._send(self.api.channel(name, info))
+
+    def users(self, channel: str) -> list[str]:
+        """The user ids on a presence channel."""
+        return self._send(self.api.users(channel))
+
+    def terminate_user_connections(self, user_id: str) -> None:
+        """Close every connection signed in as ``user_id``."""
+        self._send(self.api.terminate_user_connections(user_id))
