@@ -1,0 +1,270 @@
+"""The orchestrator behind ``tidings bench``: plan, start targets, run the generator, compare.
+
+Each (scenario, target) pair gets a freshly started server pinned to core 0 and a generator
+process (``benchmarks/loadgen.py``) pinned to core 1. Results from one run are compared with
+each other only: every tidings figure is reported as a ratio to each baseline's.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from benchmarks.targets import REGISTRY, ROOT, Skip, cpu_prefix, start_target, stop_target
+
+__all__ = ["ALL_SCENARIOS", "ALL_TARGETS", "METRICS", "Job", "Options", "plan", "run_suite"]
+
+ALL_SCENARIOS = ("fanout", "latency", "channels", "storm", "idle", "redis")
+ALL_TARGETS = ("tidings", "ws", "nchan")
+
+# scenario -> (headline metric, True when higher is better, secondary metrics)
+METRICS: dict[str, tuple[str, bool, tuple[str, ...]]] = {
+    "fanout": ("delivered_per_s", True, ("server_cpu_us_per_msg",)),
+    "latency": ("p99_ms", False, ("p50_ms", "p999_ms", "server_cpu_us_per_msg")),
+    "channels": ("delivered_per_s", True, ("server_cpu_us_per_msg",)),
+    "storm": ("connects_per_s", True, ("server_cpu_us_per_connect",)),
+    "idle": ("rss_per_conn_kib", False, ()),
+    "redis": ("delivered_per_s", True, ("server_cpu_us_per_msg",)),
+}
+LOWER_IS_BETTER = {
+    "server_cpu_us_per_msg",
+    "server_cpu_us_per_connect",
+    "p50_ms",
+    "p999_ms",
+    "p99_ms",
+    "rss_per_conn_kib",
+}
+
+SERVER_CPU, GENERATOR_CPU = 0, 1
+
+
+@dataclass
+class Options:
+    """What ``tidings bench`` was asked to run."""
+
+    quick: bool = False
+    scenarios: tuple[str, ...] = ALL_SCENARIOS
+    targets: tuple[str, ...] = ALL_TARGETS
+    sizes: tuple[int, ...] | None = None  # fan-out subscriber counts
+    duration: float | None = None  # measured seconds per run
+
+
+@dataclass
+class Job:
+    """One generator run: a scenario with its parameters, against each target."""
+
+    scenario: str
+    label: str
+    spec: dict[str, Any]
+    targets: tuple[str, ...]
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def plan(options: Options) -> list[Job]:
+    """The generator runs for ``options``, in order. Raises ValueError on unknown names."""
+    unknown = set(options.scenarios) - set(ALL_SCENARIOS)
+    if unknown:
+        raise ValueError(f"unknown scenario(s) {sorted(unknown)}: use {', '.join(ALL_SCENARIOS)}")
+    unknown = set(options.targets) - set(ALL_TARGETS)
+    if unknown:
+        raise ValueError(f"unknown target(s) {sorted(unknown)}: use {', '.join(ALL_TARGETS)}")
+    q = options.quick
+    seconds = options.duration or (2.0 if q else 10.0)
+    sizes = options.sizes or ((100, 1000) if q else (100, 1000, 5000, 10000))
+    big = 1000 if q else 10000
+    all_t = options.targets
+    jobs: list[Job] = []
+    for scenario in options.scenarios:
+        if scenario == "fanout":
+            for n in sizes:
+                jobs.append(Job("fanout", f"N={n} http", {"n": n, "duration": seconds}, all_t))
+            if "tidings" in all_t:
+                for n in sizes:
+                    spec = {"n": n, "duration": seconds, "via": "client"}
+                    jobs.append(Job("fanout", f"N={n} client events", spec, ("tidings",)))
+        elif scenario == "latency":
+            n, rate = (500, 5000) if q else (5000, 25000)
+            spec = {"n": n, "rate": rate, "duration": seconds}
+            jobs.append(Job("latency", f"N={n} {rate}/s", spec, all_t))
+        elif scenario == "channels":
+            spec = {"n": big, "duration": seconds}
+            jobs.append(Job("channels", f"{big} own + 4 shared", spec, all_t))
+        elif scenario == "storm":
+            n = 1000 if q else 5000
+            jobs.append(Job("storm", f"{n} conns", {"n": n, "concurrency": 200}, all_t))
+        elif scenario == "idle":
+            spec = {"n": big, "duration": 1.0 if q else 5.0}
+            jobs.append(Job("idle", f"{big} conns", spec, all_t))
+        elif scenario == "redis" and "tidings" in all_t:
+            n = 200 if q else 1000
+            spec = {"n": n, "duration": seconds}
+            jobs.append(Job("redis", f"2 nodes N={n}", spec, ("tidings-redis",)))
+    return jobs
+
+
+def _raise_nofile() -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def _run_generator(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "src")])}
+    cmd = [
+        *cpu_prefix(GENERATOR_CPU),
+        sys.executable,
+        "-m",
+        "benchmarks.loadgen",
+        orjson.dumps(spec).decode(),
+    ]
+    proc: subprocess.Popen[bytes] = REGISTRY.spawn(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        REGISTRY.stop(proc)
+        return {"error": f"generator timed out after {timeout:.0f} s"}
+    finally:
+        if proc in REGISTRY.procs:
+            REGISTRY.procs.remove(proc)
+    lines = out.decode(errors="replace").strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        return {"error": f"generator exited with {proc.returncode} (see its stderr above)"}
+    result: dict[str, Any] = orjson.loads(lines[-1])
+    return result
+
+
+def _machine() -> dict[str, Any]:
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            model = next((ln.split(":", 1)[1].strip() for ln in cpuinfo if "model name" in ln), "")
+    except OSError:
+        pass
+    commit = (
+        subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, check=False
+        )
+        .stdout.decode()
+        .strip()
+    )
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "commit": commit,
+        "pinned": bool(cpu_prefix(SERVER_CPU)),
+    }
+
+
+def run_suite(options: Options, say: Callable[[str], None]) -> dict[str, Any]:
+    """Run every planned job against every requested target; returns the JSON-able report.
+
+    ``say`` receives progress lines. Processes started here are stopped by PID before this
+    returns, also on KeyboardInterrupt.
+    """
+    jobs = plan(options)
+    nofile = _raise_nofile()
+    run_id = uuid.uuid4().hex[:6]
+    skipped: dict[str, str] = {}
+    versions: dict[str, str] = {}
+    started_at = time.time()
+    say(
+        f"tidings bench: {len(jobs)} runs, targets {', '.join(options.targets)}, "
+        f"open-file limit {nofile}, pinning {'on' if cpu_prefix(SERVER_CPU) else 'off'}"
+    )
+    try:
+        for index, job in enumerate(jobs, 1):
+            for target in job.targets:
+                if target in skipped:
+                    continue
+                say(f"[{index}/{len(jobs)}] {job.scenario} {job.label}: {target}")
+                try:
+                    started = start_target(target, SERVER_CPU)
+                except Skip as exc:
+                    skipped[target] = str(exc)
+                    say(f"  skipped {target}: {exc}")
+                    continue
+                versions[target] = started.version
+                spec = job.spec | {
+                    "target": target,
+                    "ports": started.ports,
+                    "server_pids": started.pids,
+                    "run_id": f"{run_id}{index}",
+                    "scenario": "fanout" if job.scenario == "redis" else job.scenario,
+                }
+                try:
+                    result = _run_generator(spec, timeout=float(job.spec.get("duration", 5)) + 240)
+                finally:
+                    stop_target(started)
+                job.results[target] = result
+                say("  " + _brief(job.scenario, result))
+    finally:
+        REGISTRY.stop_all()
+    return {
+        "machine": _machine(),
+        "quick": options.quick,
+        "seconds": round(time.time() - started_at, 1),
+        "versions": versions,
+        "skipped": skipped,
+        "results": [
+            {"scenario": j.scenario, "label": j.label, "params": j.spec, "results": j.results}
+            for j in jobs
+        ],
+        "comparisons": compare(jobs),
+    }
+
+
+def _brief(scenario: str, result: dict[str, Any]) -> str:
+    if "error" in result:
+        return f"error: {result['error']}"
+    metric, _, extra = METRICS[scenario]
+    parts = [f"{metric}={result.get(metric)}"] + [f"{m}={result.get(m)}" for m in extra]
+    if result.get("missing"):
+        parts.append(f"MISSING={result['missing']}")
+    if result.get("errors"):
+        parts.append(f"errors={result['errors']}")
+    if result.get("generator_bound"):
+        parts.append("(generator-bound)")
+    return " ".join(parts)
+
+
+def compare(jobs: list[Job]) -> list[dict[str, Any]]:
+    """tidings ÷ baseline for each job's metrics (ratio > 1 means tidings' figure is larger)."""
+    rows: list[dict[str, Any]] = []
+    for job in jobs:
+        ours = job.results.get("tidings") or job.results.get("tidings-redis")
+        if not ours or "error" in ours:
+            continue
+        metric, higher, extra = METRICS[job.scenario]
+        for name in (metric, *extra):
+            if name not in ours:
+                continue
+            row: dict[str, Any] = {
+                "scenario": job.scenario,
+                "label": job.label,
+                "metric": name,
+                "better": "lower" if name in LOWER_IS_BETTER else "higher",
+                "tidings": ours[name],
+            }
+            for base in ("ws", "nchan"):
+                theirs = job.results.get(base)
+                if theirs and name in theirs and "error" not in theirs:
+                    row[base] = theirs[name]
+                    row[f"ratio_{base}"] = (
+                        round(ours[name] / theirs[name], 2) if theirs[name] else None
+                    )
+            rows.append(row)
+    return rows

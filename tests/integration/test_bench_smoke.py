@@ -1,0 +1,48 @@
+"""Smoke run of `tidings bench`: it finishes with a sane table. Speed is never asserted."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.timeout(180)
+def test_quick_fanout_against_tidings_and_ws_accounts_for_every_message() -> None:
+    """A tiny `tidings bench --quick --json` fan-out delivers every message to every subscriber."""
+    targets = "tidings,ws" if shutil.which("node") else "tidings"
+    done = subprocess.run(
+        [
+            sys.executable, "-c", "from tidings.cli.main import main; main()", "bench",
+            "--quick", "--json", "--scenarios", "fanout", "--targets", targets,
+            "--sizes", "50", "--duration", "1",
+        ],
+        cwd=ROOT, capture_output=True, timeout=170, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    report: dict[str, Any] = orjson.loads(done.stdout)
+    assert report["skipped"] == {}, report["skipped"]
+    jobs = report["results"]
+    assert {j["label"] for j in jobs} == {"N=50 http", "N=50 client events"}
+    seen = set()
+    for job in jobs:
+        for target, result in job["results"].items():
+            seen.add(target)
+            assert "error" not in result, result
+            assert result["published"] > 0
+            assert result["delivered"] == result["expected"] == result["published"] * 50
+            assert result["missing"] == 0
+            assert result["subscribers_with_wrong_count"] == 0
+            assert result["delivered_per_s"] > 0
+            assert result["server_cpu_us_per_msg"] > 0
+    assert seen == set(targets.split(","))
+    ratios = [c for c in report["comparisons"] if c["metric"] == "delivered_per_s"]
+    if "ws" in seen:
+        assert any(c.get("ratio_ws", 0) > 0 for c in ratios)
