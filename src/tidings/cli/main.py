@@ -22,7 +22,7 @@ from tidings.errors import TidingsError
 
 __all__ = ["COMMAND_MODULES", "app", "main"]
 
-COMMAND_MODULES = ["serve", "init", "config", "snippet", "version", "trigger", "auth", "channels"]
+COMMAND_MODULES = ["serve", "init", "config", "snippet", "version", "trigger", "auth", "channels", "bench"]
 
 
 class _OneLineErrors(TyperGroup):
