@@ -22,7 +22,17 @@ from tidings.errors import TidingsError
 
 __all__ = ["COMMAND_MODULES", "app", "main"]
 
-COMMAND_MODULES = ["serve", "init", "config", "snippet", "version", "trigger", "auth", "channels", "bench"]
+COMMAND_MODULES = [
+    "serve",
+    "init",
+    "config",
+    "snippet",
+    "version",
+    "trigger",
+    "auth",
+    "channels",
+    "bench",
+]
 
 
 class _OneLineErrors(TyperGroup):
