@@ -15,7 +15,7 @@ NODE_DIR := tests/conformance/node
 NODE_STAMP := $(NODE_DIR)/node_modules/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv node run test style types check bench constraints clean
+.PHONY: help venv node run test style types check bench bench-deps constraints clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -55,6 +55,12 @@ check: style types test  ## everything CI runs
 
 bench: venv  ## measure throughput and latency on this machine
 	$(BIN)/tidings bench
+
+# The bench's baselines: nginx + nchan from Debian (root or sudo) and Node ws 8.23.0.
+bench-deps:  ## install the bench baselines (apt: nginx-light libnginx-mod-nchan; npm: ws)
+	$$( [ "$$(id -u)" -eq 0 ] || echo sudo ) apt-get update
+	$$( [ "$$(id -u)" -eq 0 ] || echo sudo ) apt-get install -y nginx-light libnginx-mod-nchan
+	cd benchmarks/baselines && npm ci --no-audit --no-fund --loglevel=error
 
 constraints:  ## re-resolve pyproject.toml and pin every installed package in constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
