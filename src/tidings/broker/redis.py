@@ -154,11 +154,16 @@ class RedisBroker:
         self._ping_timeout = ping_timeout
         self._max_backoff = max_backoff
         self._start_timeout = start_timeout
-        # No retries inside redis-py: this class owns reconnection, so an
-        # outage is seen (and logged) instead of being retried away silently.
+        # No retries inside redis-py on the pub/sub connection, one immediate
+        # retry for commands (it replaces a pooled connection Redis closed while
+        # it idled): this class owns reconnection, so an outage is seen (and
+        # logged) instead of being retried away silently.
         no_retry = Retry(NoBackoff(), 0)
         self._redis = Redis.from_url(
-            url, retry=no_retry, socket_timeout=ping_timeout, socket_connect_timeout=ping_timeout
+            url,
+            retry=Retry(NoBackoff(), 1),
+            socket_timeout=ping_timeout,
+            socket_connect_timeout=ping_timeout,
         )
         # RESP2 on the pub/sub connection: subscribe confirmations and messages
         # arrive as plain replies (RESP3 routes them to a push handler instead).
@@ -337,6 +342,9 @@ class RedisBroker:
             except (RedisError, OSError, TimeoutError) as exc:
                 if self._sub_up:
                     delay = 0.05  # it was up: start the backoff afresh
+                # Same server: health needs a fresh command PING too, else a
+                # stale command connection could flap health right after.
+                self._cmd_up = False
                 self._set_sub_up(False, exc)
             finally:
                 self._conn = None

@@ -101,7 +101,7 @@ class RedisPresenceStore:
         self.on_heartbeat_lapsed: Callable[[], Awaitable[None]] | None = None
         self._redis = Redis.from_url(
             url,
-            retry=Retry(NoBackoff(), 0),
+            retry=Retry(NoBackoff(), 1),  # replaces a pooled connection Redis closed
             socket_timeout=_TIMEOUT_S,
             socket_connect_timeout=_TIMEOUT_S,
         )

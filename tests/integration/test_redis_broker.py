@@ -1,0 +1,320 @@
+"""Two Redis nodes in one process: fan-out, presence across nodes, dead nodes, Redis restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+
+import pytest
+import redis
+import structlog
+
+from tests.conftest import free_port
+from tests.contract.harness import RecordingHandler
+from tidings.broker.redis import RedisBroker, RedisPresenceStore
+from tidings.core.model import Member, Publication
+from tidings.typing import AppId, ChannelName, SocketId, UserId
+
+pytestmark = pytest.mark.redis
+
+APP = AppId("1")
+NEWS = ChannelName("news")
+ROOM = ChannelName("presence-room")
+ALICE, BOB = UserId("alice"), UserId("bob")
+TIMEOUT = 10.0
+
+
+def pub(channel: ChannelName, data: str) -> Publication:
+    return Publication(app_id=APP, channel=channel, event="update", data=data)
+
+
+async def until(check: Callable[[], bool], what: str, timeout: float = TIMEOUT) -> None:
+    """Poll a state flag (health has no event to await) for at most ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not reached within {timeout}s")
+        await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+async def nodes(redis_url: str, prefix: str) -> AsyncIterator[tuple[RedisBroker, RedisBroker]]:
+    """Two brokers ("node-a", "node-b") sharing one Redis and one prefix, both closed after."""
+    a = RedisBroker(redis_url, node_id="node-a", prefix=prefix)
+    b = RedisBroker(redis_url, node_id="node-b", prefix=prefix)
+    try:
+        yield a, b
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_publish_on_a_reaches_b_once_in_order(
+    nodes: tuple[RedisBroker, RedisBroker],
+) -> None:
+    """Every publication of A reaches B once, in order; A's own subscribers get it once too."""
+    a, b = nodes
+    on_a, on_b = RecordingHandler(), RecordingHandler()
+    await a.start(on_a)
+    await b.start(on_b)
+    await a.subscribe(APP, NEWS)
+    await b.subscribe(APP, NEWS)
+    sent = [pub(NEWS, str(i)) for i in range(200)]
+    for p in sent:
+        await a.publish(p)
+    assert await on_b.wait_for(200) == sent
+    # A fence from B travels behind any echo of A's publications: none may show up before it.
+    fence = pub(NEWS, '"fence"')
+    await b.publish(fence)
+    assert await on_a.wait_for(201) == [*sent, fence]
+    assert on_b.received == [*sent, fence]
+
+
+async def test_node_without_subscribers_receives_nothing(
+    nodes: tuple[RedisBroker, RedisBroker],
+) -> None:
+    """B does not get channels it never subscribed to."""
+    a, b = nodes
+    on_b = RecordingHandler()
+    await a.start(RecordingHandler())
+    await b.start(on_b)
+    await b.subscribe(APP, NEWS)
+    await a.publish(pub(ChannelName("sport"), '"no"'))
+    await a.publish(pub(NEWS, '"yes"'))
+    assert [p.data for p in await on_b.wait_for(1)] == ['"yes"']
+
+
+async def test_subscribe_right_before_publish_is_not_missed(
+    nodes: tuple[RedisBroker, RedisBroker],
+) -> None:
+    """Once ``subscribe`` returned on B, A's very next publication reaches B."""
+    a, b = nodes
+    on_b = RecordingHandler()
+    await a.start(RecordingHandler())
+    await b.start(on_b)
+    for i in range(30):
+        channel = ChannelName(f"fresh-{i}")
+        await b.subscribe(APP, channel)
+        await a.publish(pub(channel, str(i)))
+        assert (await on_b.wait_for(i + 1))[-1] == pub(channel, str(i))
+
+
+async def test_cache_channel_last_event_is_shared(
+    nodes: tuple[RedisBroker, RedisBroker],
+) -> None:
+    """A cache channel's last event published on A is read on B."""
+    a, b = nodes
+    await a.start(RecordingHandler())
+    await b.start(RecordingHandler())
+    cache = ChannelName("cache-score")
+    await a.publish(pub(cache, '"1-0"'))
+    assert await b.last_event(APP, cache) == pub(cache, '"1-0"')
+
+
+@pytest.fixture
+async def stores(
+    redis_url: str, prefix: str
+) -> AsyncIterator[tuple[RedisPresenceStore, RedisPresenceStore]]:
+    """Two presence stores ("node-a" beats every 3 s; "node-b" every 0.1 s, TTL 0.4 s)."""
+    a = RedisPresenceStore(redis_url, node_id="node-a", prefix=prefix)
+    b = RedisPresenceStore(
+        redis_url, node_id="node-b", prefix=prefix, heartbeat_ttl=0.4, heartbeat_interval=0.1
+    )
+    await a.start()
+    await b.start()
+    try:
+        yield a, b
+    finally:
+        await a.close()
+        await b.close()
+
+
+def member(user_id: UserId, node: str) -> Member:
+    return Member(user_id=user_id, info={"name": user_id})
+
+
+async def test_same_user_on_two_nodes_is_one_member(
+    stores: tuple[RedisPresenceStore, RedisPresenceStore],
+) -> None:
+    """Alice on A and on B is one member; she leaves when her last connection, anywhere, does."""
+    a, b = stores
+    assert await a.add(APP, ROOM, SocketId("1.1"), member(ALICE, "a")) is True
+    assert await b.add(APP, ROOM, SocketId("2.1"), member(ALICE, "b")) is False
+    assert await a.members(APP, ROOM) == await b.members(APP, ROOM) == {ALICE: {"name": ALICE}}
+    assert await b.count(APP, ROOM) == 1
+    # The same socket id on another node is another connection.
+    assert await b.remove(APP, ROOM, SocketId("1.1"), ALICE) is False
+    assert await a.remove(APP, ROOM, SocketId("1.1"), ALICE) is False
+    assert await b.remove(APP, ROOM, SocketId("2.1"), ALICE) is True
+    assert await a.count(APP, ROOM) == 0
+
+
+async def test_dead_node_members_are_removed_by_a_survivor(
+    stores: tuple[RedisPresenceStore, RedisPresenceStore],
+) -> None:
+    """B stops beating: A's sweep removes B's connections and reports only users who left."""
+    a, b = stores
+    await a.add(APP, ROOM, SocketId("1.1"), member(BOB, "a"))
+    await b.add(APP, ROOM, SocketId("2.1"), member(BOB, "b"))
+    await b.add(APP, ROOM, SocketId("2.2"), member(ALICE, "b"))
+    await b.add(APP, ROOM, SocketId("2.3"), member(ALICE, "b"))
+    assert await a.peers() == ["node-a", "node-b"]
+    assert await a.remove_dead_nodes() == []
+    await b.close()  # no more beats: B's key expires after 0.4 s
+
+    peers: list[str] = []
+
+    async def b_gone() -> None:
+        while "node-b" in peers or not peers:
+            peers[:] = await a.peers()
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(b_gone(), TIMEOUT)
+    assert await a.remove_dead_nodes() == [(APP, ROOM, ALICE)]
+    assert await a.members(APP, ROOM) == {BOB: {"name": BOB}}
+    assert await a.remove_dead_nodes() == []  # reported once
+
+
+async def test_sweep_hook_reports_dead_members(redis_url: str, prefix: str) -> None:
+    """With ``on_dead_members`` set, the heartbeat task sweeps and hands over what it removed."""
+    survivor = RedisPresenceStore(
+        redis_url, node_id="node-a", prefix=prefix, heartbeat_ttl=1.0, heartbeat_interval=0.1
+    )
+    doomed = RedisPresenceStore(
+        redis_url, node_id="node-b", prefix=prefix, heartbeat_ttl=0.3, heartbeat_interval=0.1
+    )
+    reported: asyncio.Future[list[tuple[AppId, ChannelName, UserId]]] = (
+        asyncio.get_running_loop().create_future()
+    )
+
+    async def hook(gone: list[tuple[AppId, ChannelName, UserId]]) -> None:
+        reported.set_result(gone)
+
+    survivor.on_dead_members = hook
+    try:
+        await doomed.start()
+        await doomed.add(APP, ROOM, SocketId("2.1"), member(ALICE, "b"))
+        await doomed.close()
+        await survivor.start()
+        assert await asyncio.wait_for(reported, TIMEOUT) == [(APP, ROOM, ALICE)]
+        assert await survivor.count(APP, ROOM) == 0
+    finally:
+        await survivor.close()
+        await doomed.close()
+
+
+async def test_clean_shutdown_removes_own_members(
+    stores: tuple[RedisPresenceStore, RedisPresenceStore],
+) -> None:
+    """``remove_node`` of oneself reports the users who left and forgets the node."""
+    a, b = stores
+    await b.add(APP, ROOM, SocketId("2.1"), member(ALICE, "b"))
+    assert await b.remove_node("node-b") == [(APP, ROOM, ALICE)]
+    assert await a.count(APP, ROOM) == 0
+    assert "node-b" not in await a.peers()
+
+
+# -- Redis restart -----------------------------------------------------------
+
+
+class OwnRedis:
+    """A redis-server this test starts, kills and restarts on one port (by PID)."""
+
+    def __init__(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.fail("redis-server is not on PATH (apt-get install redis-server)")
+        self.binary = binary
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log = tempfile.TemporaryFile()
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)
+        deadline = time.monotonic() + TIMEOUT
+        try:
+            while True:  # redis-server gives no readiness signal but answering PING
+                try:
+                    client.ping()
+                    return
+                except redis.ConnectionError:
+                    if time.monotonic() > deadline or self.proc.poll() is not None:
+                        self._log.seek(0)
+                        pytest.fail(f"redis-server did not start: {self._log.read()[-500:]!r}")
+                    time.sleep(0.02)
+        finally:
+            client.close()
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+
+@pytest.fixture
+def own_redis() -> Iterator[OwnRedis]:
+    server = OwnRedis()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
+        server._log.close()
+
+
+async def test_redis_restart_resumes_delivery(own_redis: OwnRedis) -> None:
+    """Redis dies: both nodes turn unhealthy, A still serves its own subscribers; it comes
+    back on the same port: both reconnect, resubscribe, call ``on_reconnect``, deliver again."""
+    a = RedisBroker(own_redis.url, node_id="node-a", ping_interval=0.1, ping_timeout=0.5)
+    b = RedisBroker(own_redis.url, node_id="node-b", ping_interval=0.1, ping_timeout=0.5)
+    reconnected = asyncio.Event()
+
+    async def on_reconnect() -> None:
+        reconnected.set()
+
+    b.on_reconnect = on_reconnect
+    on_a, on_b = RecordingHandler(), RecordingHandler()
+    try:
+        await a.start(on_a)
+        await b.start(on_b)
+        await a.subscribe(APP, NEWS)
+        await b.subscribe(APP, NEWS)
+        await a.publish(pub(NEWS, '"before"'))
+        await on_b.wait_for(1)
+
+        with structlog.testing.capture_logs() as logs:
+            own_redis.kill()
+            await until(lambda: not a.healthy and not b.healthy, "both nodes unhealthy")
+            for i in range(20):  # local delivery goes on, and is not logged per message
+                await a.publish(pub(NEWS, f'"during {i}"'))
+            assert len(on_a.received) == 21
+            own_redis.start()
+            await until(lambda: a.healthy and b.healthy, "both nodes healthy again")
+            await asyncio.wait_for(reconnected.wait(), TIMEOUT)
+
+        events = [entry["event"] for entry in logs]
+        assert events.count("redis unreachable; serving local subscribers only") == 2
+        assert events.count("redis reachable again; resubscribed") == 2
+        await a.publish(pub(NEWS, '"after"'))
+        got = await on_b.wait_for(2)
+        assert [p.data for p in got] == ['"before"', '"after"']
+    finally:
+        await a.close()
+        await b.close()
