@@ -1,0 +1,173 @@
+"""The official PyPI ``pusher`` library against a real tidings server.
+
+The library is synchronous (requests), while the server runs in the test's
+event loop, so every library call runs in a thread via ``asyncio.to_thread``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+import pusher
+import pusher.errors
+import pytest
+import websockets
+
+from tests.integration.conftest import TIMEOUT, PusherClient
+from tidings.config import Settings
+from tidings.protocol.signing import user_auth
+from tidings.server.runner import RunningServer, start_server
+
+APP_ID, KEY, SECRET = "1", "app-key", "app-secret"
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[RunningServer]:
+    """A default server on a free port."""
+    running = await start_server(Settings.load(http_port=0, shutdown_grace_period=1.0))
+    yield running
+    await running.shutdown()
+
+
+@pytest.fixture
+def sdk(server: RunningServer) -> Any:
+    """``pusher.Pusher`` pointed at the server, as the banner tells users to configure it."""
+    return pusher.Pusher(
+        app_id=APP_ID, key=KEY, secret=SECRET, host="127.0.0.1", port=server.port, ssl=False
+    )
+
+
+@pytest.fixture
+async def clients(server: RunningServer) -> AsyncIterator[list[PusherClient]]:
+    """Open Pusher WebSocket clients (append with :func:`connect`); closed after the test."""
+    opened: list[PusherClient] = []
+    yield opened
+    for client in opened:
+        await client.ws.close()
+
+
+async def connect(server: RunningServer, opened: list[PusherClient]) -> PusherClient:
+    ws = await websockets.connect(f"{server.ws_url}/app/{KEY}?protocol=7")
+    first = orjson.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+    assert first["event"] == "pusher:connection_established"
+    client = PusherClient(ws, orjson.loads(first["data"])["socket_id"], first)
+    opened.append(client)
+    return client
+
+
+async def join(sdk: Any, client: PusherClient, channel: str, user_id: str | None = None) -> None:
+    """Subscribe with an auth made by ``pusher.authenticate`` (public channels need none)."""
+    auth: dict[str, Any] = {}
+    if channel.startswith(("private-", "presence-")):
+        custom = {"user_id": user_id, "user_info": {"name": user_id}} if user_id else None
+        auth = await asyncio.to_thread(
+            sdk.authenticate, channel=channel, socket_id=client.socket_id, custom_data=custom
+        )
+    reply = await client.subscribe(
+        channel, auth=auth.get("auth"), channel_data=auth.get("channel_data")
+    )
+    assert reply["event"] == "pusher_internal:subscription_succeeded", reply
+
+
+async def test_trigger_reaches_subscriber(
+    server: RunningServer, sdk: Any, clients: list[PusherClient]
+) -> None:
+    """``trigger`` publishes; a subscriber sees the event; ``socket_id`` excludes the sender."""
+    sender, other = await connect(server, clients), await connect(server, clients)
+    for client in (sender, other):
+        await join(sdk, client, "orders")
+    reply = await asyncio.to_thread(sdk.trigger, "orders", "created", {"id": 7})
+    assert reply == {}
+    for client in (sender, other):
+        assert (await client.expect("created"))["data"] == {"id": 7}
+    await asyncio.to_thread(sdk.trigger, ["orders"], "excluded", "x", sender.socket_id)
+    await asyncio.to_thread(sdk.trigger, ["orders"], "marker", "m")
+    assert (await other.expect("excluded"))["data"] == "x"
+    assert (await sender.recv())["event"] == "marker"
+
+
+async def test_trigger_batch(server: RunningServer, sdk: Any, clients: list[PusherClient]) -> None:
+    """``trigger_batch`` delivers every event to its channel."""
+    client = await connect(server, clients)
+    await join(sdk, client, "a")
+    await join(sdk, client, "private-b")
+    batch = [
+        {"channel": "a", "name": "one", "data": {"n": 1}},
+        {"channel": "private-b", "name": "two", "data": {"n": 2}},
+    ]
+    assert await asyncio.to_thread(sdk.trigger_batch, batch) == {}
+    assert (await client.expect("one"))["data"] == {"n": 1}
+    assert (await client.expect("two"))["channel"] == "private-b"
+
+
+async def test_channels_info_channel_info_users_info(
+    server: RunningServer, sdk: Any, clients: list[PusherClient]
+) -> None:
+    """Querying state: channels_info with prefix and info, channel_info, users_info."""
+    a, b = await connect(server, clients), await connect(server, clients)
+    await join(sdk, a, "presence-room", "ada")
+    await join(sdk, b, "presence-room", "bob")
+    await join(sdk, a, "news")
+    everything = await asyncio.to_thread(sdk.channels_info)
+    assert set(everything["channels"]) == {"presence-room", "news"}
+    presence = await asyncio.to_thread(sdk.channels_info, "presence-", ["user_count"])
+    assert presence == {"channels": {"presence-room": {"user_count": 2}}}
+    info = await asyncio.to_thread(
+        sdk.channel_info, "presence-room", ["user_count", "subscription_count"]
+    )
+    assert info == {"occupied": True, "user_count": 2, "subscription_count": 2}
+    assert await asyncio.to_thread(sdk.channel_info, "vacant") == {"occupied": False}
+    users = await asyncio.to_thread(sdk.users_info, "presence-room")
+    assert sorted(u["id"] for u in users["users"]) == ["ada", "bob"]
+
+
+async def test_authenticate_presence_sees_members(
+    server: RunningServer, sdk: Any, clients: list[PusherClient]
+) -> None:
+    """``authenticate`` with custom_data: the subscription succeeds with the member list."""
+    client = await connect(server, clients)
+    auth = await asyncio.to_thread(
+        sdk.authenticate,
+        channel="presence-chat",
+        socket_id=client.socket_id,
+        custom_data={"user_id": "7", "user_info": {"name": "Ada"}},
+    )
+    reply = await client.subscribe("presence-chat", **auth)
+    assert reply["event"] == "pusher_internal:subscription_succeeded"
+    assert reply["data"]["presence"]["hash"] == {"7": {"name": "Ada"}}
+
+
+async def test_terminate_user_connections(
+    server: RunningServer, sdk: Any, clients: list[PusherClient]
+) -> None:
+    """``terminate_user_connections`` closes the signed-in user's connection with 4009."""
+    client = await connect(server, clients)
+    user_data = orjson.dumps({"id": "ada"}).decode()
+    auth = user_auth(KEY, SECRET, client.socket_id, user_data)
+    await client.send("pusher:signin", {"auth": auth, "user_data": user_data})
+    await client.expect("pusher:signin_success")
+    assert await asyncio.to_thread(sdk.terminate_user_connections, "ada") == {}
+    assert (await client.expect("pusher:error"))["data"]["code"] == 4009
+
+
+async def test_wrong_secret_error_is_readable(server: RunningServer) -> None:
+    """A wrong secret raises PusherBadAuth whose message shows the string the server signed."""
+    wrong = pusher.Pusher(
+        app_id=APP_ID, key=KEY, secret="not-the-secret", host="127.0.0.1", port=server.port,
+        ssl=False,
+    )  # fmt: skip
+    with pytest.raises(pusher.errors.PusherBadAuth) as caught:
+        await asyncio.to_thread(wrong.trigger, "c", "e", "d")
+    message = str(caught.value)
+    assert "Invalid signature" in message
+    assert "the server signed" in message and "/apps/1/events" in message
+
+
+async def test_bad_request_error_is_readable(sdk: Any) -> None:
+    """A refused query raises PusherBadRequest carrying the hint."""
+    with pytest.raises(pusher.errors.PusherBadRequest) as caught:
+        await asyncio.to_thread(sdk.channels_info, None, ["user_count"])
+    assert "filter_by_prefix=presence-" in str(caught.value)
