@@ -270,6 +270,7 @@ class OwnRedis:
 
 @pytest.fixture
 def own_redis() -> Iterator[OwnRedis]:
+    """A redis-server of this test, started (``kill``/``start`` it at will)."""
     server = OwnRedis()
     server.start()
     try:
@@ -277,6 +278,36 @@ def own_redis() -> Iterator[OwnRedis]:
     finally:
         server.kill()
         server._log.close()
+
+
+async def test_start_without_redis_then_redis_appears(own_redis: OwnRedis) -> None:
+    """A broker started while Redis is down returns unhealthy, then recovers by itself."""
+    own_redis.kill()
+    broker = RedisBroker(
+        own_redis.url, node_id="node-a", ping_interval=0.1, ping_timeout=0.5, start_timeout=0.3
+    )
+    recovered = asyncio.Event()
+
+    async def on_reconnect() -> None:
+        recovered.set()
+
+    broker.on_reconnect = on_reconnect
+    on_a = RecordingHandler()
+    try:
+        await broker.start(on_a)
+        assert broker.healthy is False
+        await broker.subscribe(APP, NEWS)  # remembered, subscribed once Redis answers
+        own_redis.start()
+        await asyncio.wait_for(recovered.wait(), TIMEOUT)
+        assert broker.healthy is True
+        other = redis.Redis.from_url(own_redis.url)
+        try:  # a publication from outside this node arrives: the SUBSCRIBE was replayed
+            other.publish(f"tidings:pub:{APP}:{NEWS}", b'[1,"x","1","news","e","1",null,null,null]')
+        finally:
+            other.close()
+        assert [p.data for p in await on_a.wait_for(1)] == ["1"]
+    finally:
+        await broker.close()
 
 
 async def test_redis_restart_resumes_delivery(own_redis: OwnRedis) -> None:

@@ -190,8 +190,9 @@ class RedisBroker:
         """Connect, start the reader, writer and monitor tasks, and wait for health.
 
         Returns after the first successful connection, or after
-        ``start_timeout`` with ``healthy`` False (a warning is logged and
-        reconnection continues in the background).
+        ``start_timeout`` with ``healthy`` False (a warning is logged,
+        reconnection continues in the background, and the first connection
+        then runs ``on_reconnect`` like any recovery).
         """
         if self._tasks:
             raise RuntimeError("RedisBroker.start() called twice; create a new broker instead")
@@ -206,6 +207,7 @@ class RedisBroker:
         try:
             await asyncio.wait_for(self._healthy_event.wait(), self._start_timeout)
         except TimeoutError:
+            self._was_healthy = True  # so the first connection counts as a recovery
             _log.warning(
                 "redis broker started unhealthy; retrying in the background",
                 node_id=self.node_id,
