@@ -7,7 +7,7 @@ import secrets
 from tidings.apps.static import StaticAppStore
 from tidings.broker.base import Broker, PresenceStore
 from tidings.config import Settings
-from tidings.core.encoders import pusher_frame
+from tidings.core.encoders import piesocket_frame, pusher_frame
 from tidings.core.hub import Hub
 from tidings.core.model import Wire
 from tidings.core.node import Node
@@ -46,5 +46,5 @@ def build_node(settings: Settings) -> Node:
         apps=StaticAppStore(settings.app_list()),
         broker=broker,
         presence=presence,
-        hub=Hub({Wire.PUSHER: pusher_frame}),
+        hub=Hub({Wire.PUSHER: pusher_frame, Wire.PIESOCKET: piesocket_frame}),
     )

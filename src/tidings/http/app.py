@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from tidings.http import health, pusher_api
+from tidings.http import health, piesocket_api, pusher_api
+from tidings.server.piesocket_ws import piesocket_endpoint
 from tidings.server.pusher_ws import pusher_endpoint
 from tidings.server.state import STATE, ServerState
 
@@ -24,5 +25,7 @@ def build_app(state: ServerState) -> web.Application:
     app.router.add_get("/app/{key}", pusher_endpoint)
     app.router.add_routes(pusher_api.routes)
     app.router.add_routes(pusher_api.prefixed_routes(settings.path_prefix))
+    app.router.add_get("/v3/{channel}", piesocket_endpoint)
+    app.router.add_routes(piesocket_api.routes)
     app.router.add_routes(health.routes)
     return app

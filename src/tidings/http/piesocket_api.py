@@ -1,0 +1,87 @@
+"""PieSocket's REST publish: ``POST /api/publish`` ``{"key", "secret", "channelId", "message"}``.
+
+``message`` is ``{"event", "data", "meta"}`` (or a JSON string holding one). It goes
+through the same hub as everything else, so v3 clients on ``channelId`` get it as sent
+and Pusher clients on the channel of the same name get ``event`` with ``data``.
+Rejections are ``{"error", "hint"}`` JSON (401 for a wrong key or secret, 400 for a bad
+body), answered by the app's error middleware.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from tidings.core.model import Publication
+from tidings.errors import AuthError, LimitError, TidingsError
+from tidings.protocol.piesocket.codec import RESERVED_PREFIXES, channel_problem
+from tidings.server.state import STATE
+from tidings.typing import ChannelName
+
+__all__ = ["routes"]
+
+routes = web.RouteTableDef()
+
+_SHAPE = '{"key", "secret", "channelId", "message": {"event", "data", "meta"}}'
+
+
+def _object(value: Any, what: str) -> dict[str, Any]:
+    if isinstance(value, str):  # PieSocket's own examples send JSON.stringify(message)
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            pass
+    if not isinstance(value, dict):
+        raise TidingsError(f"{what} must be a JSON object", hint=f"send {_SHAPE}")
+    return value
+
+
+@routes.post("/api/publish")
+async def publish(request: web.Request) -> web.Response:
+    """Publish one message to a channel of the app whose key and secret are given."""
+    node = request.app[STATE].node
+    try:
+        body = orjson.loads(await request.read())
+    except orjson.JSONDecodeError as exc:
+        raise TidingsError(
+            f"request body is not valid JSON: {exc}", hint=f"send {_SHAPE}"
+        ) from None
+    body = _object(body, "the request body")
+    key, secret = body.get("key"), body.get("secret")
+    if not isinstance(key, str) or not isinstance(secret, str):
+        raise AuthError("key and secret are required strings", hint=f"send {_SHAPE}")
+    app = await node.apps.by_key(key)
+    if app is None or not hmac.compare_digest(secret.encode(), app.secret.encode()):
+        raise AuthError(
+            "Invalid key or secret",
+            hint="use the app key and secret shown by `tidings serve` or `tidings snippet env`",
+        )
+    if not app.enabled:
+        raise AuthError(f"app {app.id} is disabled", hint="enable the app to publish")
+    channel = body.get("channelId")
+    if not isinstance(channel, str):
+        raise TidingsError("channelId is required and must be a string", hint=f"send {_SHAPE}")
+    problem = channel_problem(channel)
+    if problem is not None:
+        raise TidingsError(problem, hint="PieSocket channel ids are [A-Za-z0-9_-]{1,30}")
+    message = _object(body.get("message"), "message")
+    event = message.get("event")
+    if not isinstance(event, str) or not event:
+        raise TidingsError('message needs a non-empty string "event"', hint=f"send {_SHAPE}")
+    if event.startswith(RESERVED_PREFIXES):
+        raise TidingsError(
+            f"event name {event[:60]!r} is reserved",
+            hint=f"do not start event names with {', '.join(RESERVED_PREFIXES)}",
+        )
+    data = orjson.dumps(message.get("data")).decode()
+    if len(data) > app.max_payload_bytes:
+        raise LimitError(
+            f"message data is {len(data)} bytes, the limit is {app.max_payload_bytes}",
+            hint="send less data or raise the app's max_payload_bytes",
+        )
+    meta = orjson.dumps(message.get("meta")).decode()
+    await node.publish(Publication(app.id, ChannelName(channel), event, data, meta=meta))
+    return web.json_response({"success": True})

@@ -1,0 +1,175 @@
+"""One PieSocket v3 connection's protocol decisions, sans I/O.
+
+:func:`open_session` turns the upgrade request (channel, query, ``jwt`` header) into a
+:class:`V3Session` or a :class:`~tidings.errors.ConnectionRejected` with the close code.
+The session then turns client frames into :class:`Publish` commands or queued
+``{"error"}`` replies (:meth:`V3Session.data_to_send`); client input never raises.
+
+Decisions:
+
+- ``api_key`` is the app key; unknown → 4001, disabled app → 4003 (Pusher's codes, as
+  the hub is shared). A bad channel id → 4005. A bad or expired JWT → PieSocket's
+  ``Authentication failed, provide valid jwt token.`` and 4009.
+- ``private-*`` and ``presence-*`` channels need a valid JWT: they are Pusher's guarded
+  channels on the same hub, so v3 must not be a way around Pusher's auth. A JWT given
+  on any other channel is verified too.
+- Presence is on with ``presence=1``/``true``, and always on ``presence-*`` channels.
+  The member's user id is the JWT's ``user``, else the ``user`` parameter, else the
+  connection's ``uuid`` (so anonymous connections are distinct members).
+- ``notify_self`` defaults to off (piesocket-js sends ``0``): a sender does not get its
+  own messages unless it asks.
+- Bad messages (not JSON, no ``event``, reserved names, too large, binary) get an
+  ``{"error"}`` reply and the connection stays open.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from tidings.errors import AuthError, ConnectionRejected, MessageError
+from tidings.protocol.piesocket.auth import AUTH_FAILED, verify_token
+from tidings.protocol.piesocket.codec import channel_problem, decode_client_message, encode_error
+
+__all__ = ["ConnectParams", "Publish", "V3Session", "open_session", "parse_flag"]
+
+_MAX_ID_CHARS = 128  # longest accepted ``user`` / ``uuid``
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("", "0", "false", "no", "off", "null", "undefined")
+GUARDED_PREFIXES = ("private-", "presence-")
+
+
+def parse_flag(name: str, value: str | None) -> bool:
+    """A boolean query parameter: ``1``/``true`` or ``0``/``false`` (absent is false).
+
+    Raises:
+        ConnectionRejected: 4005 for any other value.
+    """
+    if value is None or value.lower() in _FALSE:
+        return False
+    if value.lower() in _TRUE:
+        return True
+    raise ConnectionRejected(f"Invalid {name}={value[:20]!r}: use {name}=1 or {name}=0", code=4005)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectParams:
+    """What a v3 connection asked for, after every check passed.
+
+    Attributes:
+        channel: the channel id (also the hub channel name).
+        notify_self: whether the client receives its own messages.
+        presence: whether the connection is a presence member.
+        user: the presence user id (JWT ``user`` > ``user`` param > uuid).
+        uuid: the client's per-connection id (piesocket-js sends one), else the socket id.
+    """
+
+    channel: str
+    notify_self: bool
+    presence: bool
+    user: str
+    uuid: str
+
+
+def _short_id(name: str, value: str | None) -> str | None:
+    if value is not None and not 0 < len(value) <= _MAX_ID_CHARS:
+        raise ConnectionRejected(f"Invalid {name}: use 1-{_MAX_ID_CHARS} characters", code=4005)
+    return value
+
+
+def open_session(
+    channel: str,
+    query: Mapping[str, str],
+    *,
+    jwt_header: str | None,
+    secret: str,
+    socket_id: str,
+    now: float,
+    client_messages: bool,
+    max_message_bytes: int,
+) -> V3Session:
+    """Check the upgrade request of an already-identified app; the session on success.
+
+    Args:
+        channel: the ``{channel}`` path segment.
+        query: the query parameters (``api_key`` is checked by the caller).
+        jwt_header: a ``jwt`` request header, used when the query has no ``jwt``.
+        secret: the app secret tokens are signed with.
+        socket_id: the server's id for this connection (the fallback uuid).
+        now: Unix time, for token expiry.
+
+    Raises:
+        ConnectionRejected: the close code and the message the client must see.
+    """
+    problem = channel_problem(channel)
+    if problem is not None:
+        raise ConnectionRejected(problem, code=4005)
+    notify_self = parse_flag("notify_self", query.get("notify_self"))
+    presence = parse_flag("presence", query.get("presence")) or channel.startswith("presence-")
+    user = _short_id("user", query.get("user") or None)
+    uuid = _short_id("uuid", query.get("uuid") or None) or socket_id
+    token = query.get("jwt") or jwt_header or None
+    if token is None and channel.startswith(GUARDED_PREFIXES):
+        raise ConnectionRejected(
+            AUTH_FAILED,
+            code=4009,
+            hint=f"channel {channel} is private: pass jwt= signed with the app secret",
+        )
+    if token is not None:
+        try:
+            claims = verify_token(token, secret=secret, channel=channel, now=now)
+        except AuthError as exc:
+            raise ConnectionRejected(exc.message, code=4009, hint=exc.hint) from None
+        user = _short_id("user", claims.user) or user
+    params = ConnectParams(channel, notify_self, presence, user or uuid, uuid)
+    return V3Session(params, client_messages=client_messages, max_message_bytes=max_message_bytes)
+
+
+@dataclass(frozen=True, slots=True)
+class Publish:
+    """Publish the client's message on its channel (``data``/``meta`` are JSON texts)."""
+
+    event: str
+    data: str
+    meta: str
+    notify_self: bool
+
+
+class V3Session:
+    """Turns one v3 client's frames into commands and error replies."""
+
+    def __init__(
+        self, params: ConnectParams, *, client_messages: bool, max_message_bytes: int
+    ) -> None:
+        self.params = params
+        self._client_messages = client_messages
+        self._max_bytes = max_message_bytes
+        self._out: list[str] = []
+
+    def receive_text(self, text: str) -> Publish | None:
+        """A text frame: the message to publish, or ``None`` with an error queued."""
+        if not self._client_messages:
+            self._out.append(
+                encode_error("Client messages are disabled for this app: publish from your server")
+            )
+            return None
+        try:
+            message = decode_client_message(text, max_bytes=self._max_bytes)
+        except MessageError as exc:
+            self._out.append(encode_error(exc.message))
+            return None
+        return Publish(message.event, message.data, message.meta, self.params.notify_self)
+
+    def receive_binary(self, data: bytes) -> None:
+        """A binary frame: refused with an error; the connection stays open."""
+        self._out.append(
+            encode_error(
+                f"Binary messages are not supported ({len(data)} bytes): send JSON text "
+                '{"event": "name", "data": ..., "meta": ...}'
+            )
+        )
+
+    def data_to_send(self) -> list[str]:
+        """The queued text replies, emptied."""
+        out, self._out = self._out, []
+        return out

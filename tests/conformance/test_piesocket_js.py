@@ -1,0 +1,148 @@
+"""Real piesocket-js 5.1.0 (with ``ws`` as its WebSocket) against tidings over wss.
+
+piesocket-js always builds ``wss://`` URLs, so the server here terminates TLS with a
+certificate made for this test, and the Node driver trusts it via NODE_EXTRA_CA_CERTS.
+"Not received" outcomes are proven by ordering: a marker sent after the message that must
+not arrive arrives first (a connection's messages are delivered in order).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import urlencode
+
+import aiohttp
+import orjson
+import pytest
+
+from tests.conformance.conftest import APP_ID, KEY, SECRET, NodeDriver, StartDriver
+from tests.fixtures.tls import client_context, self_signed
+from tidings.config import Settings
+from tidings.protocol.piesocket.auth import AUTH_FAILED, make_token
+from tidings.protocol.signing import body_md5, sign_request
+from tidings.server.runner import RunningServer, start_server
+
+pytestmark = pytest.mark.node
+
+SCRIPT = "piesocket_driver.mjs"
+
+
+@pytest.fixture
+def cert_and_key(tmp_path: Path) -> tuple[Path, Path]:
+    """This test's self-signed certificate and key."""
+    return self_signed(tmp_path)
+
+
+@pytest.fixture
+async def server(
+    cert_and_key: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[RunningServer]:
+    """A TLS server on a free port whose certificate the Node drivers trust."""
+    cert, key = cert_and_key
+    monkeypatch.setenv("NODE_EXTRA_CA_CERTS", str(cert))
+    running = await start_server(
+        Settings.load(http_port=0, shutdown_grace_period=1.0, tls_cert=cert, tls_key=key)
+    )
+    try:
+        yield running
+    finally:
+        if not running.state.draining:
+            await running.shutdown()
+
+
+async def subscribed(driver: NodeDriver, client: str, channel: str, **options: object) -> str:
+    """Subscribe ``client`` to ``channel``; its uuid."""
+    await driver.send("subscribe", client, channel=channel, options=options)
+    return str((await driver.expect("subscribed", client, channel=channel))["uuid"])
+
+
+async def https_post(server: RunningServer, cert: Path, path: str, body: bytes) -> None:
+    """POST ``body`` to ``path`` over HTTPS, trusting ``cert``; asserts a 200."""
+    connector = aiohttp.TCPConnector(ssl=client_context(cert))
+    async with (
+        aiohttp.ClientSession(connector=connector) as session,
+        session.post(f"{server.http_url}{path}", data=body) as response,
+    ):
+        assert response.status == 200, await response.text()
+
+
+async def rest_publish(
+    server: RunningServer, cert: Path, channel: str, event: str, data: object
+) -> None:
+    """PieSocket's REST publish."""
+    message = {"event": event, "data": data}
+    body = {"key": KEY, "secret": SECRET, "channelId": channel, "message": message}
+    await https_post(server, cert, "/api/publish", orjson.dumps(body))
+
+
+async def test_subscribe_and_receive_rest_publish(
+    start_driver: StartDriver, server: RunningServer, cert_and_key: tuple[Path, Path]
+) -> None:
+    driver = await start_driver(SCRIPT)
+    await subscribed(driver, "a", "news")
+    await rest_publish(server, cert_and_key[0], "news", "headline", {"title": "hi"})
+    event = await driver.expect("event", "a", event="headline")
+    assert event["data"] == {"title": "hi"} and event["meta"] is None
+
+
+async def test_publish_without_and_with_notify_self(start_driver: StartDriver) -> None:
+    driver = await start_driver(SCRIPT)
+    await subscribed(driver, "quiet", "room")
+    await subscribed(driver, "loud", "room", notifySelf=1)
+    await driver.send("publish", "quiet", event="say", data={"t": 1}, meta={"from": "q"})
+    heard = await driver.expect("event", "loud", event="say")
+    assert heard["data"] == {"t": 1} and heard["meta"] == {"from": "q"}
+    await driver.send("publish", "loud", event="shout", data="x")
+    await driver.expect("event", "loud", event="shout")  # notify_self: its own message
+    await driver.expect("event", "quiet", event="shout")
+    assert driver.observed("event", "quiet", event="say") == []  # shout came after say
+
+
+async def test_presence_member_list_joined_left(start_driver: StartDriver) -> None:
+    driver = await start_driver(SCRIPT)
+    ann_uuid = await subscribed(driver, "ann", "lobby", presence=1, userId="ann")
+    listed = await driver.expect("event", "ann", event="system:member_list")
+    assert listed["members"] == [{"uuid": ann_uuid, "user": "ann"}]
+    assert listed["me"] == {"uuid": ann_uuid, "user": "ann"}  # getCurrentMember() works
+    bob_uuid = await subscribed(driver, "bob", "lobby", presence=1, userId="bob")
+    joined = await driver.expect("event", "ann", event="system:member_joined")
+    assert joined["data"]["member"] == {"uuid": bob_uuid, "user": "bob"}
+    assert sorted(m["user"] for m in joined["members"]) == ["ann", "bob"]
+    await driver.send("unsubscribe", "bob")
+    left = await driver.expect("event", "ann", event="system:member_left")
+    assert left["data"]["member"] == {"uuid": bob_uuid, "user": "bob"}
+    assert left["members"] == [{"uuid": ann_uuid, "user": "ann"}]
+
+
+async def test_jwt_private_channel_accepted_and_forged_rejected(
+    start_driver: StartDriver, server: RunningServer, cert_and_key: tuple[Path, Path]
+) -> None:
+    driver = await start_driver(SCRIPT)
+    good = make_token(secret=SECRET, channel="private-ops", now=time.time(), user="ops")
+    await subscribed(driver, "ok", "private-ops", jwt=good, presence=1)
+    listed = await driver.expect("event", "ok", event="system:member_list")
+    assert [m["user"] for m in listed["members"]] == ["ops"]
+    forged = make_token(secret="not-the-secret", channel="private-ops", now=time.time())
+    await subscribed(driver, "bad", "private-ops", jwt=forged)
+    assert (await driver.expect("error", "bad"))["error"] == AUTH_FAILED
+    closed = await driver.expect("closed", "bad")
+    assert closed["code"] == 4009 and closed["reconnect"] is False  # piesocket-js gives up
+    await rest_publish(server, cert_and_key[0], "private-ops", "deploy", "v2")
+    assert (await driver.expect("event", "ok", event="deploy"))["data"] == "v2"
+
+
+async def test_pusher_http_api_publish_reaches_piesocket_js(
+    start_driver: StartDriver, server: RunningServer, cert_and_key: tuple[Path, Path]
+) -> None:
+    driver = await start_driver(SCRIPT)
+    await subscribed(driver, "a", "orders")
+    body = orjson.dumps({"name": "created", "channels": ["orders"], "data": '{"id": 7}'})
+    path = f"/apps/{APP_ID}/events"
+    params = {"auth_key": KEY, "auth_timestamp": str(int(time.time())), "auth_version": "1.0"}
+    params["body_md5"] = body_md5(body)
+    params["auth_signature"] = sign_request(SECRET, "POST", path, params)
+    await https_post(server, cert_and_key[0], f"{path}?{urlencode(params)}", body)
+    event = await driver.expect("event", "a", event="created")
+    assert event["data"] == {"id": 7}
