@@ -19,6 +19,11 @@ from collections.abc import Iterator
 
 import pytest
 
+# Every server a test starts (in-process or as a subprocess) puts its admin
+# listener on a free port, so tests never fight over 9601 with each other or
+# with a `make run` on the same machine.
+os.environ.setdefault("TIDINGS_ADMIN_PORT", "0")
+
 DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/15"
 _REDIS_START_TIMEOUT_S = 10.0
 
