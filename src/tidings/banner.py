@@ -21,7 +21,7 @@ from tidings.protocol.signing import body_md5, sign_request
 
 __all__ = ["SNIPPET_KINDS", "Endpoint", "endpoint_for", "render_banner", "snippet"]
 
-SNIPPET_KINDS = ("js", "echo", "python", "curl", "env")
+SNIPPET_KINDS = ("js", "echo", "python", "curl", "env", "piesocket")
 _WILDCARD_HOSTS = ("0.0.0.0", "::", "[::]", "")
 _SAMPLE_CHANNEL = "my-channel"
 _SAMPLE_EVENT = "my-event"
@@ -177,6 +177,27 @@ def _curl(app: App, ep: Endpoint, now: float | None) -> str:
     )
 
 
+def _piesocket(app: App, ep: Endpoint) -> str:
+    note = ""
+    if not ep.tls:
+        note = (
+            "// piesocket-js always connects with wss://: start tidings with --tls-cert and\n"
+            "// --tls-key (see docs/tls.md) or put a TLS proxy in front of it.\n"
+        )
+    return (
+        "// npm install piesocket-js@5\n"
+        f"{note}import PieSocket from 'piesocket-js';\n\n"
+        "const piesocket = new PieSocket({\n"
+        "  clusterId: 'local',\n"
+        f"  clusterDomain: {_q(f'{ep.host}:{ep.port}')},\n"
+        f"  apiKey: {_q(app.key)},\n"
+        "});\n"
+        f"piesocket.subscribe({_q(_SAMPLE_CHANNEL)}).then((channel) => {{\n"
+        f"  channel.listen({_q(_SAMPLE_EVENT)}, (data, meta) => console.log(data, meta));\n"
+        "});"
+    )
+
+
 def _render(kind: str, app: App, ep: Endpoint, now: float | None) -> str:
     if kind == "js":
         return _js(app, ep)
@@ -188,6 +209,8 @@ def _render(kind: str, app: App, ep: Endpoint, now: float | None) -> str:
         return _env(app, ep)
     if kind == "curl":
         return _curl(app, ep, now)
+    if kind == "piesocket":
+        return _piesocket(app, ep)
     raise ConfigError(
         f"unknown snippet kind {kind!r}", hint=f"use one of {', '.join(SNIPPET_KINDS)}"
     )
@@ -201,7 +224,7 @@ def snippet(
     Args:
         kind: ``js`` (pusher-js), ``echo`` (Laravel Echo), ``python`` (PyPI
             ``pusher``), ``curl`` (a signed HTTP API publish) or ``env`` (Laravel
-            ``.env``).
+            ``.env``), ``piesocket`` (piesocket-js 5).
         settings: the effective settings; the first app of ``app_list()`` is used.
         url: the listener's actual URL, when known (see :func:`endpoint_for`).
         now: Unix time to sign the ``curl`` request at (default: the clock).

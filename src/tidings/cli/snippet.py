@@ -17,7 +17,7 @@ def snippet(
     kind: Annotated[str, typer.Argument(help=f"One of: {', '.join(SNIPPET_KINDS)}.")],
     config: ConfigOption = None,
 ) -> None:
-    """Print client configuration (pusher-js, Laravel Echo, Python, curl, Laravel .env)."""
+    """Print client configuration (pusher-js, Echo, Python, curl, Laravel .env, piesocket-js)."""
     if kind not in SNIPPET_KINDS:
         fail(f"unknown snippet kind {kind!r}", hint=f"use one of {', '.join(SNIPPET_KINDS)}")
     settings = load_settings(config)

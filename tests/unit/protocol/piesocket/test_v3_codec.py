@@ -1,0 +1,186 @@
+"""PieSocket v3 codec, JWT check and session decisions, without sockets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from tidings.banner import snippet
+from tidings.config import Settings
+from tidings.core.encoders import PresenceFrame, piesocket_frame
+from tidings.core.model import Publication
+from tidings.errors import AuthError, ConnectionRejected, MessageError
+from tidings.protocol.piesocket.auth import AUTH_FAILED, make_token, verify_token
+from tidings.protocol.piesocket.codec import (
+    channel_problem,
+    decode_client_message,
+    encode_member_event,
+    member_view,
+    publication_text,
+)
+from tidings.protocol.piesocket.session import open_session, parse_flag
+from tidings.protocol.pusher.codec import member_added_data, member_removed_data
+from tidings.typing import AppId, ChannelName
+
+NOW = 1_700_000_000.0
+SECRET = "a-secret-long-enough-for-hs256-keys!"
+
+
+def session_for(channel: str, **query: str) -> Any:
+    return open_session(
+        channel,
+        query,
+        jwt_header=query.pop("jwt_header", None),
+        secret=SECRET,
+        socket_id="1.2",
+        now=NOW,
+        client_messages=True,
+        max_message_bytes=100,
+    )
+
+
+@pytest.mark.parametrize("channel", ["a", "chat-room_1", "x" * 30])
+def test_valid_channel_ids(channel: str) -> None:
+    assert channel_problem(channel) is None
+
+
+@pytest.mark.parametrize("channel", ["", "x" * 31, "a.b", "a b", "é", "a#b"])
+def test_invalid_channel_ids_say_the_rule(channel: str) -> None:
+    problem = channel_problem(channel)
+    assert problem is not None and "1-30 characters" in problem
+
+
+def test_client_message_keeps_data_and_meta_json() -> None:
+    message = decode_client_message('{"event":"e","data":{"a":[1]},"meta":"m"}', max_bytes=100)
+    assert (message.event, message.data, message.meta) == ("e", '{"a":[1]}', '"m"')
+    absent = decode_client_message('{"event":"e"}', max_bytes=100)
+    assert (absent.data, absent.meta) == ("null", "null")
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("nope", "not valid JSON"),
+        ("1", "JSON object"),
+        ('{"event": 3}', '"event"'),
+        ('{"event": "pusher:subscribe"}', "reserved"),
+        ('{"event": "system:x"}', "reserved"),
+        ('{"event": "e", "data": "' + "é" * 60 + '"}', "too large"),
+    ],
+)
+def test_bad_client_messages(text: str, words: str) -> None:
+    with pytest.raises(MessageError, match=words):
+        decode_client_message(text, max_bytes=100)
+
+
+def test_member_views() -> None:
+    assert member_view("ann", {"uuid": "u1"}) == {"uuid": "u1", "user": "ann"}
+    assert member_view("pat", {"name": "Pat"}) == {
+        "uuid": "pat",
+        "user": "pat",
+        "user_info": {"name": "Pat"},
+    }
+    assert member_view("x", None) == {"uuid": "x", "user": "x"}
+    text = encode_member_event(False, "ann", {"uuid": "u1"}, {"bob": {"uuid": "u2"}})
+    assert orjson.loads(text) == {
+        "event": "system:member_left",
+        "data": {
+            "member": {"uuid": "u1", "user": "ann"},
+            "members": [{"uuid": "u2", "user": "bob"}],
+        },
+    }
+
+
+def test_pusher_publications_decode_json_strings_like_pusher_js() -> None:
+    assert (
+        publication_text("e", '"{\\"a\\":1}"', None) == '{"event":"e","data":{"a":1},"meta":null}'
+    )
+    assert publication_text("e", '"plain"', None) == '{"event":"e","data":"plain","meta":null}'
+    assert publication_text("e", '"{broken"', None) == '{"event":"e","data":"{broken","meta":null}'
+    # v3 messages (meta set) keep their data exactly as sent.
+    assert publication_text("e", '"{\\"a\\":1}"', "null") == (
+        '{"event":"e","data":"{\\"a\\":1}","meta":null}'
+    )
+    assert publication_text("pusher:cache_miss", "{}", None) is None
+
+
+def test_piesocket_frame_for_member_events_and_internal_events() -> None:
+    app, channel = AppId("1"), ChannelName("c")
+    added = piesocket_frame(
+        Publication(
+            app, channel, "pusher_internal:member_added", member_added_data("u", {"uuid": "x"})
+        )
+    )
+    assert type(added) is PresenceFrame and added.change.joined and added.change.user_id == "u"
+    removed = piesocket_frame(
+        Publication(app, channel, "pusher_internal:member_removed", member_removed_data("u"))
+    )
+    assert type(removed) is PresenceFrame and not removed.change.joined
+    assert piesocket_frame(Publication(app, channel, "pusher_internal:other", "{}")) == b""
+    frame = piesocket_frame(Publication(app, channel, "e", "1", meta='{"m":1}'))
+    assert frame.endswith(b'{"event":"e","data":1,"meta":{"m":1}}')
+
+
+def test_tokens_verify_and_fail_with_piesocket_message() -> None:
+    token = make_token(secret=SECRET, channel="private-x", now=NOW, user="ann")
+    claims = verify_token(token, secret=SECRET, channel="private-x", now=NOW + 10)
+    assert (claims.channel, claims.user) == ("private-x", "ann")
+    cases = [
+        (token, "private-y", NOW, "sub"),
+        (token, "private-x", NOW + 3600, "expired"),
+        (make_token(secret="other", channel="private-x", now=NOW), "private-x", NOW, "Signature"),
+        (make_token(secret=SECRET, channel="private-x", now=NOW + 999), "private-x", NOW, "future"),
+    ]
+    for bad, channel, now, hint in cases:
+        with pytest.raises(AuthError) as caught:
+            verify_token(bad, secret=SECRET, channel=channel, now=now)
+        assert caught.value.message == AUTH_FAILED and hint in caught.value.hint
+
+
+def test_flags() -> None:
+    assert [parse_flag("p", v) for v in (None, "0", "false", "1", "true", "TRUE")] == [
+        False, False, False, True, True, True,
+    ]  # fmt: skip
+    with pytest.raises(ConnectionRejected, match="p=1"):
+        parse_flag("p", "maybe")
+
+
+def test_open_session_params() -> None:
+    plain = session_for("chat", uuid="u1", user="ann", notify_self="1").params
+    assert (plain.notify_self, plain.presence, plain.user, plain.uuid) == (True, False, "ann", "u1")
+    anonymous = session_for(
+        "presence-room", jwt=make_token(secret=SECRET, channel="presence-room", now=NOW)
+    ).params
+    assert anonymous.presence and anonymous.user == anonymous.uuid == "1.2"
+    header = make_token(secret=SECRET, channel="private-a", now=NOW, user="hd")
+    assert session_for("private-a", jwt_header=header, user="q").params.user == "hd"
+
+
+@pytest.mark.parametrize(
+    ("channel", "query", "code"),
+    [("bad.id", {}, 4005), ("private-a", {}, 4009), ("chat", {"jwt": "x"}, 4009),
+     ("chat", {"user": "u" * 200}, 4005)],
+)  # fmt: skip
+def test_open_session_rejections(channel: str, query: dict[str, str], code: int) -> None:
+    with pytest.raises(ConnectionRejected) as caught:
+        session_for(channel, **query)
+    assert caught.value.pusher_code == code
+
+
+def test_session_replies_errors_and_stays_usable() -> None:
+    session = session_for("chat")
+    assert session.receive_text("junk") is None
+    session.receive_binary(b"\x00")
+    errors = [orjson.loads(text)["error"] for text in session.data_to_send()]
+    assert "not valid JSON" in errors[0] and "Binary" in errors[1]
+    command = session.receive_text('{"event":"e","data":1}')
+    assert command is not None and (command.event, command.notify_self) == ("e", False)
+    assert session.data_to_send() == []
+
+
+def test_snippet_piesocket_names_endpoint_and_key() -> None:
+    text = snippet("piesocket", Settings.load())
+    assert "clusterDomain: '127.0.0.1:6001'" in text and "apiKey: 'app-key'" in text
+    assert "--tls-cert" in text  # piesocket-js needs wss
