@@ -167,7 +167,7 @@ def test_snippet_unknown_kind() -> None:
     result = run("snippet", "ruby")
     assert result.exit_code == 1
     assert result.stderr == (
-        "error: unknown snippet kind 'ruby'; use one of js, echo, python, curl, env\n"
+        "error: unknown snippet kind 'ruby'; use one of js, echo, python, curl, env, piesocket\n"
     )
 
 
