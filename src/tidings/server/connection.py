@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import secrets
 
 from aiohttp import web
 
 from tidings.apps.base import App
+from tidings.errors import ConnectionRejected
 from tidings.protocol.frames import close_frame, text_frame
 from tidings.server.writer import Flusher, Outbox
-from tidings.typing import SocketId
+from tidings.typing import AppId, AppKey, SocketId
 
-__all__ = ["ShellConnection", "new_socket_id"]
+__all__ = ["NO_APP", "ShellConnection", "admit_app", "new_socket_id", "origin_allowed"]
 
 _ABORT_AFTER = 5.0  # seconds a closing connection may take to drain before it is cut
 
@@ -69,9 +71,18 @@ class ShellConnection:
         """The protocol's error message sent before a close frame, or ``None``."""
         return None
 
-    def keepalive(self, now: float, activity_timeout: float) -> None:
-        """Ping a silent client; close one that did not answer the last ping in time."""
+    def send_ping(self) -> None:
+        """Queue the protocol's ping (a ``pusher:ping``, or a WebSocket ping frame)."""
         raise NotImplementedError  # pragma: no cover
+
+    def keepalive(self, now: float, activity_timeout: float) -> None:
+        """Ping a silent client; close one that did not answer the last ping in time (4201)."""
+        if self.ping_sent_at is not None:
+            if now - self.ping_sent_at > activity_timeout:
+                self.close(4201, "Pong reply not received")
+        elif now - self.last_seen > activity_timeout:
+            self.ping_sent_at = now
+            self.send_ping()
 
     def close(self, code: int, reason: str) -> None:
         """Send the protocol's error (if any) and a close frame with ``code``, then close.
@@ -93,3 +104,42 @@ class ShellConnection:
 
     def _slow(self) -> None:
         self.close(4100, "Slow consumer: the client did not read its messages fast enough")
+
+
+# Stands in for the app of a connection refused before its app was known.
+NO_APP = App(id=AppId(""), key=AppKey(""), secret="", enabled=False)
+
+
+def origin_allowed(app: App, origin: str | None) -> bool:
+    """Whether ``origin`` may connect to ``app`` (an empty list allows any origin)."""
+    if not app.allowed_origins:
+        return True
+    if origin is None:
+        return False
+    return any(fnmatch.fnmatchcase(origin, pattern) for pattern in app.allowed_origins)
+
+
+def admit_app(
+    app: App | None, *, key: str, key_name: str, draining: bool, origin: str | None, hint: str
+) -> App:
+    """The checks every WebSocket endpoint makes before it starts a session.
+
+    Args:
+        app: the app found for ``key``, or ``None``.
+        key_name: what this protocol calls the key (``app key``, ``api_key``).
+        hint: how to pass the right key in this protocol's client.
+
+    Raises:
+        ConnectionRejected: 4200 while draining, 4001 unknown key, 4003 app
+            disabled, 4009 origin not allowed.
+    """
+    if draining:
+        raise ConnectionRejected("Server is shutting down; reconnect", code=4200)
+    if app is None:
+        problem = f"Unknown {key_name} {key[:40]!r}" if key else f"Missing {key_name}"
+        raise ConnectionRejected(problem, code=4001, hint=hint)
+    if not app.enabled:
+        raise ConnectionRejected(f"App {app.id} is disabled", code=4003)
+    if not origin_allowed(app, origin):
+        raise ConnectionRejected(f"Origin {origin} is not allowed for this app", code=4009)
+    return app

@@ -31,10 +31,9 @@ from tidings.protocol.piesocket.codec import (
 )
 from tidings.protocol.piesocket.session import Publish, V3Session, open_session
 from tidings.protocol.pusher.codec import member_removed_data
-from tidings.server.connection import ShellConnection, new_socket_id
-from tidings.server.pusher_ws import origin_allowed
+from tidings.server.connection import NO_APP, ShellConnection, admit_app, new_socket_id
 from tidings.server.state import STATE, ServerState
-from tidings.typing import AppId, AppKey, ChannelName, UserId
+from tidings.typing import ChannelName, UserId
 
 __all__ = ["PieSocketConnection", "piesocket_endpoint"]
 
@@ -76,13 +75,8 @@ class PieSocketConnection(ShellConnection):
     def error_frame(self, code: int, reason: str) -> bytes | None:
         return text_frame(encode_error(reason))
 
-    def keepalive(self, now: float, activity_timeout: float) -> None:
-        if self.ping_sent_at is not None:
-            if now - self.ping_sent_at > activity_timeout:
-                self.close(4201, "Pong reply not received")
-        elif now - self.last_seen > activity_timeout:
-            self.ping_sent_at = now
-            self.outbox.push(_PING_FRAME)
+    def send_ping(self) -> None:
+        self.outbox.push(_PING_FRAME)
 
     def drain_session(self) -> None:
         """Queue the session's error replies."""
@@ -96,23 +90,15 @@ async def _admit(state: ServerState, request: web.Request) -> App:
     Raises:
         ConnectionRejected: with the close code and the message the client must see.
     """
-    if state.draining:
-        raise ConnectionRejected("Server is shutting down; reconnect", code=4200)
     key = request.query.get("api_key", "")
-    app = await state.node.apps.by_key(key) if key else None
-    if app is None:
-        raise ConnectionRejected(
-            f"Unknown api_key {key[:40]!r}" if key else "Missing api_key",
-            code=4001,
-            hint="pass the app key as api_key (PieSocket's apiKey)",
-        )
-    if not app.enabled:
-        raise ConnectionRejected(f"App {app.id} is disabled", code=4003)
-    if not origin_allowed(app, request.headers.get("Origin")):
-        raise ConnectionRejected(
-            f"Origin {request.headers.get('Origin')} is not allowed for this app", code=4009
-        )
-    return app
+    return admit_app(
+        await state.node.apps.by_key(key) if key else None,
+        key=key,
+        key_name="api_key",
+        draining=state.draining,
+        origin=request.headers.get("Origin"),
+        hint="pass the app key as api_key (PieSocket's apiKey)",
+    )
 
 
 def _open(request: web.Request, app: App, socket_id: str) -> V3Session:
@@ -140,7 +126,7 @@ async def piesocket_endpoint(request: web.Request) -> web.StreamResponse:
         autoping=False,  # pongs are liveness: see _serve
     )
     socket_id = new_socket_id()
-    app = _NO_APP
+    app = NO_APP
     session: V3Session | None = None
     rejection: ConnectionRejected | None = None
     try:
@@ -253,7 +239,3 @@ async def _publish(conn: PieSocketConnection, command: Publish, state: ServerSta
             meta=command.meta,
         )
     )
-
-
-# Stands in for the app of a connection refused before its app was known.
-_NO_APP = App(id=AppId(""), key=AppKey(""), secret="", enabled=False)

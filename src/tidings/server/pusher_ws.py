@@ -7,8 +7,6 @@ node and its output into the connection's outbox. Protocol decisions live in
 
 from __future__ import annotations
 
-import fnmatch
-
 import structlog
 from aiohttp import WSMsgType, web
 
@@ -27,9 +25,9 @@ from tidings.protocol.pusher.commands import (
     Unsubscribe,
 )
 from tidings.protocol.pusher.session import PusherSession, SessionPolicy
-from tidings.server.connection import ShellConnection, new_socket_id
+from tidings.server.connection import NO_APP, ShellConnection, admit_app, new_socket_id
 from tidings.server.state import STATE, ServerState
-from tidings.typing import AppId, AppKey, ChannelName, UserId
+from tidings.typing import ChannelName, UserId
 
 __all__ = ["PusherConnection", "pusher_endpoint"]
 
@@ -54,14 +52,9 @@ class PusherConnection(ShellConnection):
     def error_frame(self, code: int, reason: str) -> bytes | None:
         return text_frame(codec.encode_error(reason, code))
 
-    def keepalive(self, now: float, activity_timeout: float) -> None:
-        if self.ping_sent_at is not None:
-            if now - self.ping_sent_at > activity_timeout:
-                self.close(4201, "Pong reply not received")
-        elif now - self.last_seen > activity_timeout:
-            self.ping_sent_at = now
-            self.session.ping()
-            self.drain_session()
+    def send_ping(self) -> None:
+        self.session.ping()
+        self.drain_session()
 
 
 def session_policy(app: App) -> SessionPolicy:
@@ -78,39 +71,23 @@ def session_policy(app: App) -> SessionPolicy:
     )
 
 
-def origin_allowed(app: App, origin: str | None) -> bool:
-    """Whether ``origin`` may connect to ``app`` (no list means any origin)."""
-    if not app.allowed_origins:
-        return True
-    if origin is None:
-        return False
-    return any(fnmatch.fnmatchcase(origin, pattern) for pattern in app.allowed_origins)
-
-
 async def _admit(state: ServerState, request: web.Request) -> App:
-    """Check the app key, protocol version and origin before the session starts.
+    """Check the protocol version, then the app, before the session starts.
 
     Raises:
         ConnectionRejected: with the Pusher code the client must see.
     """
-    if state.draining:
-        raise ConnectionRejected("Server is shutting down; reconnect", code=4200)
-    codec.parse_protocol_version(request.query.get("protocol"))
+    if not state.draining:
+        codec.parse_protocol_version(request.query.get("protocol"))
     key = request.match_info["key"]
-    app = await state.node.apps.by_key(key)
-    if app is None:
-        raise ConnectionRejected(
-            f"App key {key} does not exist on this server",
-            code=4001,
-            hint="check the key passed to new Pusher(key, ...)",
-        )
-    if not app.enabled:
-        raise ConnectionRejected(f"App {app.id} is disabled", code=4003)
-    if not origin_allowed(app, request.headers.get("Origin")):
-        raise ConnectionRejected(
-            f"Origin {request.headers.get('Origin')} is not allowed for this app", code=4009
-        )
-    return app
+    return admit_app(
+        await state.node.apps.by_key(key),
+        key=key,
+        key_name="app key",
+        draining=state.draining,
+        origin=request.headers.get("Origin"),
+        hint="check the key passed to new Pusher(key, ...)",
+    )
 
 
 async def pusher_endpoint(request: web.Request) -> web.StreamResponse:
@@ -133,7 +110,7 @@ async def pusher_endpoint(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     conn = PusherConnection(
         socket_id=new_socket_id(),
-        app=app or _NO_APP,
+        app=app or NO_APP,
         ws=ws,
         transport=transport,
         flusher=state.flusher,
@@ -216,7 +193,3 @@ async def _run(conn: PusherConnection, command: Command, state: ServerState) -> 
         case Close(code, reason):
             conn.drain_session()
             conn.close(code, reason)
-
-
-# Stands in for the app of a connection refused before its app was known.
-_NO_APP = App(id=AppId(""), key=AppKey(""), secret="", enabled=False)
