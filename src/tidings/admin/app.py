@@ -96,8 +96,6 @@ async def _channels(request: web.Request) -> web.Response:
     return web.json_response({"channels": node.hub.channels(app_id)})
 
 
-
-
 def build_admin_app(state: ServerState) -> web.Application:
     """The admin application for one server."""
     app = web.Application(middlewares=[_basic_auth])
