@@ -96,6 +96,7 @@ class AppConfig(BaseModel):
     name: str = ""
     enabled: bool = True
     enable_client_messages: bool = True
+    enable_subscription_count: bool = False
     max_connections: int | None = Field(None, ge=1)
     max_payload_bytes: int | None = Field(None, ge=1)
     max_client_event_bytes: int | None = Field(None, ge=1)
@@ -153,6 +154,9 @@ class Settings(BaseSettings):
     )
     default_app_enable_client_messages: bool = Field(
         True, description="Allow client-* events on the default app."
+    )
+    default_app_enable_subscription_count: bool = Field(
+        False, description="Send pusher_internal:subscription_count on the default app."
     )
     apps: list[AppConfig] = Field(
         default_factory=list, description="Apps ([[apps]] tables); replace the default app."
@@ -358,6 +362,7 @@ class Settings(BaseSettings):
                     secret=self.default_app_secret,
                     name="default",
                     enable_client_messages=self.default_app_enable_client_messages,
+                    enable_subscription_count=self.default_app_enable_subscription_count,
                     **defaults,
                 )
             ]
@@ -374,6 +379,7 @@ class Settings(BaseSettings):
                     name=conf.name,
                     enabled=conf.enabled,
                     enable_client_messages=conf.enable_client_messages,
+                    enable_subscription_count=conf.enable_subscription_count,
                     max_connections=conf.max_connections,
                     allowed_origins=tuple(conf.allowed_origins),
                     **limits,

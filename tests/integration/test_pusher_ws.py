@@ -339,3 +339,28 @@ async def test_slow_consumer_closed_without_slowing_others(
         assert received == count
     assert slow_conn.close_code == 4100
     slow.transport.abort()
+
+
+async def test_subscription_count_when_enabled(server_factory: ServerFactory) -> None:
+    """With subscription counting on, subscribers get pusher_internal:subscription_count."""
+    running = await server_factory(default_app_enable_subscription_count=True)
+    url = f"{running.ws_url}/app/{KEY}?protocol=7"
+    async with websockets.connect(url) as ws1, websockets.connect(url) as ws2:
+        clients = []
+        for ws in (ws1, ws2):
+            established = orjson.loads(await ws.recv())
+            client = PusherClient(ws, orjson.loads(established["data"])["socket_id"], {})
+            await client.subscribe("counted")
+            clients.append(client)
+        counted = await clients[0].expect("pusher_internal:subscription_count")
+        assert counted["data"] == {"subscription_count": 2}
+        await ws2.close()
+        counted = await clients[0].expect("pusher_internal:subscription_count")
+        assert counted["data"] == {"subscription_count": 1}
+
+
+async def test_no_subscription_count_by_default(server: RunningServer, connect: ConnectFn) -> None:
+    """Subscription counting is off unless the app enables it (as on Pusher)."""
+    client = await connect()
+    await client.subscribe("uncounted")
+    await client.nothing_within(0.5)

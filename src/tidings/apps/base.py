@@ -14,6 +14,10 @@ __all__ = ["App", "AppStore"]
 class App:
     """One tenant: credentials, feature flags and limits (Soketi's defaults).
 
+    ``enable_subscription_count`` sends ``pusher_internal:subscription_count``
+    to the subscribers of non-presence channels when their count changes
+    (off by default, as on Pusher).
+
     ``max_connections`` of ``None`` means unlimited. An empty
     ``allowed_origins`` accepts any ``Origin``; entries may use ``*`` wildcards.
     """
@@ -24,6 +28,7 @@ class App:
     name: str = ""
     enabled: bool = True
     enable_client_messages: bool = True
+    enable_subscription_count: bool = False
     max_connections: int | None = None
     max_payload_bytes: int = 100 * 1024
     max_client_event_bytes: int = 10 * 1024

@@ -18,7 +18,11 @@ from tidings.core.hub import Hub, Subscriber
 from tidings.core.model import Member, Publication
 from tidings.errors import ConnectionRejected, SubscriptionError
 from tidings.protocol.channels import ChannelKind, channel_kind, is_cache_channel
-from tidings.protocol.pusher.codec import member_added_data, member_removed_data
+from tidings.protocol.pusher.codec import (
+    member_added_data,
+    member_removed_data,
+    subscription_count_data,
+)
 from tidings.typing import AppId, ChannelName, NodeId, SocketId, UserId
 
 __all__ = ["TERMINATE_CODE", "TERMINATE_REASON", "Connection", "Node", "SubscribeResult"]
@@ -55,6 +59,10 @@ class SubscribeResult:
 
 
 _Key = tuple[AppId, ChannelName]
+
+# Subscription-count changes within this many seconds go out as one event, so
+# a thousand clients joining at once cost one broadcast, not a thousand.
+SUBSCRIPTION_COUNT_DELAY = 0.25
 
 
 @dataclass(slots=True)
@@ -94,6 +102,9 @@ class Node:
         self._users: dict[tuple[AppId, UserId], dict[SocketId, Connection]] = {}
         self._broker_subscribing: dict[_Key, asyncio.Future[None]] = {}
         self.stats = NodeStats()
+        self._counts_due: set[_Key] = set()
+        self._closed = False
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- lifecycle -------------------------------------------------------
 
@@ -103,6 +114,9 @@ class Node:
 
     async def close(self) -> None:
         """Stop the broker. Connections are closed by the server before this."""
+        self._closed = True
+        for task in list(self._background):
+            task.cancel()
         await self.broker.close()
 
     def handle_publication(self, pub: Publication) -> None:
@@ -211,6 +225,8 @@ class Node:
             added = await self.presence.add(app.id, channel, conn.socket_id, member)
         if not already:
             await self._hub_add(app.id, channel, conn)
+            if member is None:
+                self._count_changed(app, channel)
         if added and member is not None:
             await self.publish(
                 Publication(
@@ -234,8 +250,11 @@ class Node:
     ) -> None:
         """Take ``conn`` off ``channel``; ``member_removed`` when a user's last one left."""
         app_id = conn.app.id
+        was_subscribed = self.hub.is_subscribed(app_id, channel, conn)
         if self.hub.remove(app_id, channel, conn):
             await self.broker.unsubscribe(app_id, channel)
+        if was_subscribed and user_id is None:
+            self._count_changed(conn.app, channel)
         if user_id is not None and channel_kind(channel) is ChannelKind.PRESENCE:
             uid = UserId(user_id)
             if await self.presence.remove(app_id, channel, conn.socket_id, uid):
@@ -244,6 +263,32 @@ class Node:
                         app_id, channel, "pusher_internal:member_removed", member_removed_data(uid)
                     )
                 )
+
+    def _count_changed(self, app: App, channel: ChannelName) -> None:
+        # Pusher sends counts for non-presence channels only, when the app asks.
+        if not app.enable_subscription_count:
+            return
+        key = (app.id, channel)
+        if key not in self._counts_due:
+            self._counts_due.add(key)
+            asyncio.get_running_loop().call_later(SUBSCRIPTION_COUNT_DELAY, self._start_count, key)
+
+    async def _send_count(self, key: _Key) -> None:
+        self._counts_due.discard(key)
+        app_id, channel = key
+        count = await self.subscription_count(app_id, channel)
+        if count:
+            data = subscription_count_data(count)
+            await self.publish(
+                Publication(app_id, channel, "pusher_internal:subscription_count", data)
+            )
+
+    def _start_count(self, key: _Key) -> None:
+        if self._closed:
+            return
+        task = asyncio.get_running_loop().create_task(self._send_count(key))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _hub_add(self, app_id: AppId, channel: ChannelName, conn: Connection) -> None:
         # The first local subscriber makes the broker listen; later ones wait

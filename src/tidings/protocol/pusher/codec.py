@@ -47,6 +47,7 @@ __all__ = [
     "encode_subscription_succeeded",
     "member_added_data",
     "member_removed_data",
+    "subscription_count_data",
     "parse_protocol_version",
 ]
 
@@ -219,10 +220,16 @@ def encode_signin_success(user_data: str) -> str:
     return _json({"event": "pusher:signin_success", "data": {"user_data": user_data}})
 
 
+def subscription_count_data(count: int) -> str:
+    """The JSON text of a ``subscription_count`` data value: a string holding the count's JSON."""
+    return _json(_json({"subscription_count": count}))
+
+
 def encode_subscription_count(channel: str, count: int) -> str:
     """``pusher_internal:subscription_count``; ``data`` is a JSON-encoded string."""
-    data = _json(_json({"subscription_count": count}))
-    return encode_event("pusher_internal:subscription_count", channel, data)
+    return encode_event(
+        "pusher_internal:subscription_count", channel, subscription_count_data(count)
+    )
 
 
 def parse_protocol_version(value: str | None) -> int:
