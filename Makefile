@@ -24,7 +24,7 @@ help:  ## list the targets
 $(VENV_STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { \
 	  echo "error: '$(PYTHON) -m venv' failed; on Debian/Ubuntu: apt-get install python3-venv" >&2; exit 1; }
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,redis]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,redis,uvloop]'
 	@touch $@
 
 venv: $(VENV_STAMP)  ## create .venv and install tidings with dev + redis extras (pinned)
@@ -64,7 +64,7 @@ bench-deps:  ## install the bench baselines (apt: nginx-light libnginx-mod-nchan
 
 constraints:  ## re-resolve pyproject.toml and pin every installed package in constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,redis]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,redis,uvloop]'
 	$(BIN)/python -m pip freeze --disable-pip-version-check --exclude-editable > constraints.txt.tmp
 	mv constraints.txt.tmp constraints.txt
 	@touch $(VENV_STAMP)
