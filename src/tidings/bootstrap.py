@@ -31,7 +31,12 @@ def _broker(settings: Settings, node_id: NodeId) -> tuple[Broker, PresenceStore]
                 f"the Redis broker needs the redis extra ({exc})",
                 hint="pip install 'tidings[redis]'",
             ) from None
-        return RedisBroker(url, node_id=node_id), RedisPresenceStore(url, node_id=node_id)
+        prefix = settings.redis_prefix
+        ttl = settings.cluster_heartbeat_ttl
+        presence = RedisPresenceStore(
+            url, node_id=node_id, prefix=prefix, heartbeat_ttl=ttl, heartbeat_interval=ttl / 3
+        )
+        return RedisBroker(url, node_id=node_id, prefix=prefix), presence
     raise ConfigError(
         f"unsupported broker URL {url!r}", hint="use memory:// or redis://host:port/db"
     )

@@ -144,6 +144,15 @@ class Settings(BaseSettings):
         "memory://", description="memory:// (single node) or redis://host:port/db (cluster)."
     )
     node_id: str | None = Field(None, description="This node's id in a cluster (default random).")
+    redis_prefix: str = Field(
+        "tidings", min_length=1, description="Namespace of every Redis key and channel."
+    )
+    cluster_heartbeat_ttl: float = Field(
+        10.0,
+        ge=1.0,
+        le=300.0,
+        description="Seconds after its last heartbeat a node counts as dead (its members go).",
+    )
     database_url: str = Field(
         "sqlite:///tidings.sqlite3", description="SQLite app store managed by `tidings apps`."
     )

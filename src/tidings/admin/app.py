@@ -69,7 +69,6 @@ async def _status(request: web.Request) -> web.Response:
                 "channels": len(node.hub.channels(AppId(app.id))),
             }
         )
-    peers = getattr(node.broker, "peers", None)
     return web.json_response(
         {
             "node_id": node.node_id,
@@ -78,7 +77,7 @@ async def _status(request: web.Request) -> web.Response:
             "broker": {
                 "kind": type(node.broker).__name__,
                 "healthy": node.broker.healthy,
-                "peers": sorted(await peers()) if callable(peers) else [node.node_id],
+                "peers": await node.peers(),
             },
             "draining": state.draining,
             "connections": len(state.connections),

@@ -8,12 +8,16 @@ reaches into a broker; brokers hand messages back through it.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol, runtime_checkable
 
 from tidings.core.model import Member, Publication
 from tidings.typing import AppId, ChannelName, SocketId, UserId
 
-__all__ = ["Broker", "BrokerEventHandler", "PresenceStore"]
+__all__ = ["Broker", "BrokerEventHandler", "ClusterPresence", "DeadMember", "PresenceStore"]
+
+DeadMember = tuple[AppId, ChannelName, UserId]
+"""A user whose last connection on a channel was on a node that died."""
 
 
 class BrokerEventHandler(Protocol):
@@ -76,3 +80,33 @@ class PresenceStore(Protocol):
 
     async def count(self, app_id: AppId, channel: ChannelName) -> int:
         """How many distinct users are on ``channel``."""
+
+
+@runtime_checkable
+class ClusterPresence(PresenceStore, Protocol):
+    """A presence store shared by several nodes (Redis), with node liveness.
+
+    The node sets the hooks before ``start``: ``on_dead_members`` receives the
+    users whose last connection was on a node that died, ``on_heartbeat_lapsed``
+    runs when peers may have dropped this node's members, and ``local_counts``
+    reports this node's subscription counts to store with each heartbeat.
+    """
+
+    on_dead_members: Callable[[list[DeadMember]], Awaitable[None]] | None
+    on_heartbeat_lapsed: Callable[[], Awaitable[None]] | None
+    local_counts: Callable[[], Mapping[tuple[AppId, ChannelName], int]] | None
+
+    async def start(self) -> None:
+        """Beat once, then keep beating in the background."""
+
+    async def close(self) -> None:
+        """Stop beating and release the connection."""
+
+    async def peers(self) -> list[str]:
+        """Ids of the live nodes, this one included."""
+
+    async def cluster_counts(self, app_id: AppId) -> dict[ChannelName, int]:
+        """Subscription counts stored by the other live nodes, summed per channel."""
+
+    async def remove_node(self, node_id: str) -> list[DeadMember]:
+        """Remove every member ``node_id`` holds; the users whose last connection went."""

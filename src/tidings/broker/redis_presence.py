@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from importlib import resources
 from typing import Any, Final
 
@@ -31,6 +31,7 @@ from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
+from tidings.broker.base import DeadMember
 from tidings.core.model import Member
 from tidings.errors import TidingsError
 from tidings.typing import AppId, ChannelName, SocketId, UserId
@@ -38,7 +39,6 @@ from tidings.typing import AppId, ChannelName, SocketId, UserId
 __all__ = ["DeadMember", "RedisPresenceStore", "RedisUnavailableError"]
 
 #: One member a dead node took away: (app id, channel, user id).
-DeadMember = tuple[AppId, ChannelName, UserId]
 _log = structlog.get_logger(__name__)
 _TIMEOUT_S: Final = 3.0
 
@@ -75,6 +75,9 @@ class RedisPresenceStore:
         on_heartbeat_lapsed: awaited when this node's own heartbeat had expired
             before a beat refreshed it: peers may have removed its members, so
             the node should add them again.
+        local_counts: when set, every beat also stores what it returns, this
+            node's subscription count per (app id, channel), in a hash that
+            expires with the heartbeat; ``cluster_counts`` sums the live ones.
     """
 
     def __init__(
@@ -99,6 +102,7 @@ class RedisPresenceStore:
         self.heartbeat_interval = heartbeat_interval
         self.on_dead_members: Callable[[list[DeadMember]], Awaitable[None]] | None = None
         self.on_heartbeat_lapsed: Callable[[], Awaitable[None]] | None = None
+        self.local_counts: Callable[[], Mapping[tuple[AppId, ChannelName], int]] | None = None
         self._redis = Redis.from_url(
             url,
             retry=Retry(NoBackoff(), 1),  # replaces a pooled connection Redis closed
@@ -185,13 +189,45 @@ class RedisPresenceStore:
             RedisUnavailableError: Redis did not answer.
         """
         ttl_ms = int(self.heartbeat_ttl * 1000)
+        counts = self.local_counts() if self.local_counts is not None else None
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.set(self._beat_key(self.node_id), str(time.time()), px=ttl_ms, get=True)
             pipe.sadd(self._nodes_key, self.node_id)
-            previous, _ = await self._call(pipe.execute())
+            if counts is not None:
+                counts_key = self._counts_key(self.node_id)
+                pipe.delete(counts_key)
+                if counts:
+                    fields = {self._chan_id(a, c): n for (a, c), n in counts.items()}
+                    pipe.hset(counts_key, mapping=fields)  # type: ignore[arg-type]
+                    pipe.pexpire(counts_key, ttl_ms)
+            previous = (await self._call(pipe.execute()))[0]
         lapsed = previous is None and self._beats > 0
         self._beats += 1
         return not lapsed
+
+    async def cluster_counts(self, app_id: AppId) -> dict[ChannelName, int]:
+        """Subscription counts of ``app_id`` stored by the OTHER live nodes, summed per channel.
+
+        Each node stores its counts on every beat, so they are at most
+        ``heartbeat_interval`` seconds old; add this node's own live counts.
+        """
+        others = [n for n, alive in (await self._node_states()).items() if alive]
+        others = [n for n in others if n != self.node_id]
+        totals: dict[ChannelName, int] = {}
+        if not others:
+            return totals
+        prefix = f"{app_id}:"
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for node in others:
+                pipe.hgetall(self._counts_key(node))
+            hashes: list[dict[bytes, bytes]] = await self._call(pipe.execute())
+        for fields in hashes:
+            for raw, count in fields.items():
+                chan = raw.decode()
+                if chan.startswith(prefix):
+                    name = ChannelName(chan[len(prefix) :])
+                    totals[name] = totals.get(name, 0) + int(count)
+        return totals
 
     async def peers(self) -> list[str]:
         """Ids of the nodes whose heartbeat is alive, this one included, sorted."""
@@ -226,7 +262,7 @@ class RedisPresenceStore:
             users: list[bytes] = await self._call(self._reap(keys=keys, args=[node_id, chan]))
             gone += [(AppId(app_id), ChannelName(channel), UserId(u.decode())) for u in users]
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(index, self._beat_key(node_id))
+            pipe.delete(index, self._beat_key(node_id), self._counts_key(node_id))
             pipe.srem(self._nodes_key, node_id)
             await self._call(pipe.execute())
         return gone
@@ -242,6 +278,9 @@ class RedisPresenceStore:
 
     def _node_index(self, node_id: str) -> str:
         return f"{self.prefix}:node-presence:{node_id}"
+
+    def _counts_key(self, node_id: str) -> str:
+        return f"{self.prefix}:node-counts:{node_id}"
 
     def _beat_key(self, node_id: str) -> str:
         return f"{self.prefix}:node:{node_id}"

@@ -92,6 +92,13 @@ class Hub:
             if app == app_id
         }
 
+    def all_counts(self) -> dict[tuple[AppId, ChannelName], int]:
+        """Every occupied (app, channel) with its local subscription count."""
+        return {
+            key: sum(len(subs) for subs in by_wire.values())
+            for key, by_wire in self._channels.items()
+        }
+
     def subscribers(self, app_id: AppId, channel: ChannelName) -> Iterator[Subscriber]:
         """The local subscribers of ``channel`` (a snapshot-safe iteration is the caller's duty)."""
         for subs in self._channels.get((app_id, channel), {}).values():

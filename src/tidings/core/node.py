@@ -8,16 +8,20 @@ the ordering rules of subscribe / unsubscribe / presence, and it is the
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+import orjson
+import structlog
 
 from tidings.apps.base import App, AppStore
-from tidings.broker.base import Broker, BrokerEventHandler, PresenceStore
+from tidings.broker.base import Broker, BrokerEventHandler, ClusterPresence, PresenceStore
+from tidings.core.cluster import CONTROL_APP, CONTROL_CHANNEL, ClusterLink
 from tidings.core.hub import Hub, Subscriber
 from tidings.core.model import Member, Publication
-from tidings.errors import ConnectionRejected, SubscriptionError
-from tidings.protocol.channels import ChannelKind, channel_kind, is_cache_channel
+from tidings.errors import ConnectionRejected, SubscriptionError, TidingsError
+from tidings.protocol.channels import is_cache_channel
 from tidings.protocol.pusher.codec import (
     member_added_data,
     member_removed_data,
@@ -59,6 +63,9 @@ class SubscribeResult:
 
 
 _Key = tuple[AppId, ChannelName]
+_T = TypeVar("_T")
+
+log = structlog.get_logger(__name__)
 
 # Subscription-count changes within this many seconds go out as one event, so
 # a thousand clients joining at once cost one broadcast, not a thousand.
@@ -105,22 +112,33 @@ class Node:
         self._counts_due: set[_Key] = set()
         self._closed = False
         self._background: set[asyncio.Task[None]] = set()
+        # This node's presence members, to add again after the store lost them.
+        self._local_members: dict[_Key, dict[SocketId, Member]] = {}
+        self.cluster = ClusterLink(self) if isinstance(presence, ClusterPresence) else None
 
     # -- lifecycle -------------------------------------------------------
 
     async def start(self) -> None:
-        """Start the broker with this node as its event handler."""
+        """Start the broker with this node as its handler, and the cluster link if any."""
         await self.broker.start(self)
+        await self.broker.subscribe(CONTROL_APP, CONTROL_CHANNEL)
+        if self.cluster is not None:
+            await self.cluster.start()
 
     async def close(self) -> None:
-        """Stop the broker. Connections are closed by the server before this."""
+        """Stop the cluster link and the broker. Connections are closed before this."""
         self._closed = True
         for task in list(self._background):
             task.cancel()
+        if self.cluster is not None:
+            await self.cluster.close()
         await self.broker.close()
 
     def handle_publication(self, pub: Publication) -> None:
         """Broker callback: fan ``pub`` out to this node's subscribers."""
+        if pub.app_id == CONTROL_APP:
+            self._control(pub)
+            return
         stats = self.stats
         stats.publications += 1
         stats.deliveries += self.hub.deliver(pub)
@@ -168,6 +186,18 @@ class Node:
             return list(self._connections.get(app_id, {}).values())
         return [c for conns in self._connections.values() for c in conns.values()]
 
+    async def peers(self) -> list[str]:
+        """Live node ids seen through heartbeats (just this one without a cluster).
+
+        An unreachable store yields this node alone rather than an error.
+        """
+        if self.cluster is None:
+            return [self.node_id]
+        try:
+            return await self.cluster.peers()
+        except TidingsError:
+            return [self.node_id]
+
     def connection_count(self, app_id: AppId) -> int:
         """How many local connections ``app_id`` has."""
         return len(self._connections.get(app_id, ()))
@@ -181,18 +211,44 @@ class Node:
         return list(self._users.get((app_id, user_id), {}).values())
 
     async def terminate_user_connections(self, app_id: AppId, user_id: UserId) -> int:
-        """Close every connection signed in as ``user_id`` with 4009, as Pusher and Soketi do.
+        """Close every connection signed in as ``user_id``, on every node, with 4009.
 
-        This is the one place a cluster-wide terminate is added: today it
-        reaches this node's connections only.
+        4009 is what Pusher and Soketi use. The request travels as a control
+        publication, so each node closes its own connections.
 
         Returns:
-            How many local connections were closed.
+            How many connections this node closed.
         """
-        conns = self.user_connections(app_id, user_id)
-        for conn in conns:
-            conn.close(TERMINATE_CODE, TERMINATE_REASON)
-        return len(conns)
+        local = len(self.user_connections(app_id, user_id))
+        data = orjson.dumps({"app_id": app_id, "user_id": user_id}).decode()
+        await self.publish(Publication(CONTROL_APP, CONTROL_CHANNEL, "terminate", data))
+        return local
+
+    def _control(self, pub: Publication) -> None:
+        if pub.event == "terminate":
+            target = orjson.loads(pub.data)
+            for conn in self.user_connections(AppId(target["app_id"]), UserId(target["user_id"])):
+                conn.close(TERMINATE_CODE, TERMINATE_REASON)
+
+    async def resync_presence(self) -> None:
+        """Add this node's presence members to the store again (after it lost them).
+
+        A user the store had dropped (peers saw this node as dead) is announced
+        with ``member_added`` again.
+        """
+        for (app_id, channel), members in list(self._local_members.items()):
+            for socket_id, member in list(members.items()):
+                if await self.presence.add(app_id, channel, socket_id, member):
+                    data = member_added_data(member.user_id, member.info)
+                    await self.publish(
+                        Publication(app_id, channel, "pusher_internal:member_added", data)
+                    )
+
+    async def members_gone(self, gone: Iterable[tuple[AppId, ChannelName, UserId]]) -> None:
+        """Announce users whose last connection was on a dead node."""
+        for app_id, channel, user_id in gone:
+            data = member_removed_data(user_id)
+            await self.publish(Publication(app_id, channel, "pusher_internal:member_removed", data))
 
     # -- channels ----------------------------------------------------------
 
@@ -215,14 +271,7 @@ class Node:
         already = self.hub.is_subscribed(app.id, channel, conn)
         added = False
         if member is not None and not already:
-            members = await self.presence.members(app.id, channel)
-            if member.user_id not in members and len(members) >= app.max_presence_members:
-                raise SubscriptionError(
-                    f"presence channel {channel} is full ({app.max_presence_members} members)",
-                    kind="LimitReached",
-                    status=4100,
-                )
-            added = await self.presence.add(app.id, channel, conn.socket_id, member)
+            added = await self._join_presence(conn, channel, member)
         if not already:
             await self._hub_add(app.id, channel, conn)
             if member is None:
@@ -239,11 +288,41 @@ class Node:
             )
         result_members: dict[str, Any] | None = None
         if member is not None:
-            result_members = dict((await self.presence.members(app.id, channel)).items())
+            result_members = dict(
+                (await self._presence_call(self.presence.members(app.id, channel))).items()
+            )
         if is_cache_channel(channel):
             cached = await self.broker.last_event(app.id, channel)
             return SubscribeResult(result_members, cached, cache_miss=cached is None)
         return SubscribeResult(result_members)
+
+    async def _join_presence(self, conn: Connection, channel: ChannelName, member: Member) -> bool:
+        app = conn.app
+        members = await self._presence_call(self.presence.members(app.id, channel))
+        if member.user_id not in members and len(members) >= app.max_presence_members:
+            raise SubscriptionError(
+                f"presence channel {channel} is full ({app.max_presence_members} members)",
+                kind="LimitReached",
+                status=4100,
+            )
+        added = await self._presence_call(
+            self.presence.add(app.id, channel, conn.socket_id, member)
+        )
+        self._local_members.setdefault((app.id, channel), {})[conn.socket_id] = member
+        return added
+
+    async def _presence_call(self, call: Awaitable[_T]) -> _T:
+        """Await a presence-store call; an unreachable store refuses the subscription."""
+        try:
+            return await call
+        except SubscriptionError:
+            raise
+        except TidingsError as exc:
+            raise SubscriptionError(
+                f"presence is unavailable right now: {exc.message}",
+                kind="ServiceUnavailable",
+                status=503,
+            ) from exc
 
     async def unsubscribe(
         self, conn: Connection, channel: ChannelName, user_id: str | None = None
@@ -255,14 +334,28 @@ class Node:
             await self.broker.unsubscribe(app_id, channel)
         if was_subscribed and user_id is None:
             self._count_changed(conn.app, channel)
-        if user_id is not None and channel_kind(channel) is ChannelKind.PRESENCE:
-            uid = UserId(user_id)
-            if await self.presence.remove(app_id, channel, conn.socket_id, uid):
-                await self.publish(
-                    Publication(
-                        app_id, channel, "pusher_internal:member_removed", member_removed_data(uid)
-                    )
+        if user_id is not None:
+            await self._leave_presence(conn, channel, UserId(user_id))
+
+    async def _leave_presence(self, conn: Connection, channel: ChannelName, uid: UserId) -> None:
+        app_id = conn.app.id
+        key = (app_id, channel)
+        local = self._local_members.get(key)
+        if local is not None and local.pop(conn.socket_id, None) is not None and not local:
+            del self._local_members[key]
+        try:
+            last = await self.presence.remove(app_id, channel, conn.socket_id, uid)
+        except TidingsError as exc:
+            # The store is unreachable; the member goes when this node's
+            # heartbeat does, or is corrected by the next resync.
+            log.warning("presence remove failed", channel=channel, reason=exc.message)
+            return
+        if last:
+            await self.publish(
+                Publication(
+                    app_id, channel, "pusher_internal:member_removed", member_removed_data(uid)
                 )
+            )
 
     def _count_changed(self, app: App, channel: ChannelName) -> None:
         # Pusher sends counts for non-presence channels only, when the app asks.
@@ -276,7 +369,11 @@ class Node:
     async def _send_count(self, key: _Key) -> None:
         self._counts_due.discard(key)
         app_id, channel = key
-        count = await self.subscription_count(app_id, channel)
+        try:
+            count = await self.subscription_count(app_id, channel)
+        except TidingsError as exc:
+            log.warning("subscription count unavailable", channel=channel, reason=exc.message)
+            return
         if count:
             data = subscription_count_data(count)
             await self.publish(
@@ -310,12 +407,22 @@ class Node:
     # -- queries (HTTP API) --------------------------------------------------
 
     async def channels(self, app_id: AppId) -> dict[ChannelName, int]:
-        """Occupied channels with their subscription counts."""
-        return self.hub.channels(app_id)
+        """Occupied channels with their subscription counts, cluster-wide.
+
+        Other nodes' counts come from their last heartbeat (a few seconds old).
+        """
+        counts = self.hub.channels(app_id)
+        if self.cluster is not None:
+            for channel, count in (await self.cluster.remote_counts(app_id)).items():
+                counts[channel] = counts.get(channel, 0) + count
+        return counts
 
     async def subscription_count(self, app_id: AppId, channel: ChannelName) -> int:
-        """How many connections are on ``channel``."""
-        return self.hub.count(app_id, channel)
+        """How many connections are on ``channel``, cluster-wide."""
+        count = self.hub.count(app_id, channel)
+        if self.cluster is not None:
+            count += (await self.cluster.remote_counts(app_id)).get(channel, 0)
+        return count
 
     async def user_count(self, app_id: AppId, channel: ChannelName) -> int:
         """How many distinct users are on a presence channel."""

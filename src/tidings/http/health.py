@@ -20,6 +20,7 @@ async def health(request: web.Request) -> web.Response:
         {
             "status": "ok",
             "node_id": state.node.node_id,
+            "peers": await state.node.peers(),
             "connections": len(state.connections),
             "broker": "up" if state.node.broker.healthy else "down",
             "draining": state.draining,

@@ -30,7 +30,6 @@ from tidings.protocol.piesocket.codec import (
     encode_member_list,
 )
 from tidings.protocol.piesocket.session import Publish, V3Session, open_session
-from tidings.protocol.pusher.codec import member_removed_data
 from tidings.server.connection import NO_APP, ShellConnection, admit_app, new_socket_id
 from tidings.server.state import STATE, ServerState
 from tidings.typing import ChannelName, UserId
@@ -188,23 +187,9 @@ async def _join(conn: PieSocketConnection, state: ServerState) -> bool:
 
 
 async def _leave(conn: PieSocketConnection, state: ServerState) -> None:
-    node = state.node
     params = conn.session.params
-    channel = ChannelName(params.channel)
-    # Presence is left here rather than by the node, which only does it for
-    # Pusher's presence-* names: any v3 channel can have presence.
-    await node.detach(conn, {params.channel: None})
-    if params.presence:
-        user = UserId(params.user)
-        if await node.presence.remove(conn.app.id, channel, conn.socket_id, user):
-            await node.publish(
-                Publication(
-                    conn.app.id,
-                    channel,
-                    "pusher_internal:member_removed",
-                    member_removed_data(user),
-                )
-            )
+    # Any v3 channel can have presence, so the user id is passed explicitly.
+    await state.node.detach(conn, {params.channel: params.user if params.presence else None})
 
 
 async def _serve(conn: PieSocketConnection, state: ServerState) -> None:
