@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
-import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 import redis
 import structlog
 
-from tests.conftest import free_port
 from tests.contract.harness import RecordingHandler
+from tests.integration.conftest import OwnRedis
 from tidings.broker.redis import RedisBroker, RedisPresenceStore
 from tidings.core.model import Member, Publication
 from tidings.typing import AppId, ChannelName, SocketId, UserId
@@ -225,59 +222,6 @@ async def test_clean_shutdown_removes_own_members(
 
 
 # -- Redis restart -----------------------------------------------------------
-
-
-class OwnRedis:
-    """A redis-server this test starts, kills and restarts on one port (by PID)."""
-
-    def __init__(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.fail("redis-server is not on PATH (apt-get install redis-server)")
-        self.binary = binary
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._log = tempfile.TemporaryFile()
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)
-        deadline = time.monotonic() + TIMEOUT
-        try:
-            while True:  # redis-server gives no readiness signal but answering PING
-                try:
-                    client.ping()
-                    return
-                except redis.ConnectionError:
-                    if time.monotonic() > deadline or self.proc.poll() is not None:
-                        self._log.seek(0)
-                        pytest.fail(f"redis-server did not start: {self._log.read()[-500:]!r}")
-                    time.sleep(0.02)
-        finally:
-            client.close()
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
-            self.proc = None
-
-
-@pytest.fixture
-def own_redis() -> Iterator[OwnRedis]:
-    """A redis-server of this test, started (``kill``/``start`` it at will)."""
-    server = OwnRedis()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.kill()
-        server._log.close()
 
 
 async def test_start_without_redis_then_redis_appears(own_redis: OwnRedis) -> None:
