@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 
 from tidings.cli.common import ConfigOption, fail, load_settings, user_errors
+from tidings.config import Settings
+from tidings.errors import ConfigError
 from tidings.logs import configure_logging
 
 __all__ = ["register"]
@@ -26,7 +28,12 @@ def serve(
     broker: Annotated[
         str | None, typer.Option(help="memory:// or redis://host:6379/0 for a cluster.")
     ] = None,
-    workers: Annotated[int | None, typer.Option(help="Processes sharing the port.")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Processes sharing the port, each a cluster node (needs --broker redis://)."
+        ),
+    ] = None,
     tls_cert: Annotated[Path | None, typer.Option(help="PEM certificate (with --tls-key).")] = None,
     tls_key: Annotated[Path | None, typer.Option(help="PEM private key (with --tls-cert).")] = None,
 ) -> None:
@@ -44,6 +51,7 @@ def serve(
     )
     with user_errors():
         configure_logging(settings.log_level, settings.log_format)
+    _check_workers(settings)
     try:
         # Imported here so `tidings --help` and the config commands stay light.
         from tidings.server.runner import serve as run_server
@@ -51,13 +59,25 @@ def serve(
         fail(f"the server cannot start: {exc}", hint="reinstall tidings (pip install tidings)")
     with user_errors():
         try:
-            run_server(settings)
+            code = run_server(settings)
         except OSError as exc:  # typically the port is taken or the address is not local
             where = f"{settings.http_host}:{settings.http_port}"
             fail(
                 f"cannot listen on {where}: {exc.strerror or exc}",
                 hint="pick another --port or stop the process using it",
             )
+    if code:
+        raise typer.Exit(code)
+
+
+def _check_workers(settings: Settings) -> None:
+    """``--workers N`` with settings that cannot work: one line, exit 2 (a usage error)."""
+    from tidings.server.workers import check_workers
+
+    try:
+        check_workers(settings)
+    except ConfigError as exc:
+        fail(exc.message, hint=exc.hint, code=2)
 
 
 def register(app: typer.Typer) -> None:

@@ -20,7 +20,7 @@ from tidings.server.keepalive import run_keepalive
 from tidings.server.state import ServerState
 from tidings.server.writer import Flusher
 
-__all__ = ["RunningServer", "serve", "start_server"]
+__all__ = ["RunningServer", "serve", "serve_one", "start_server"]
 
 log = structlog.get_logger(__name__)
 
@@ -157,19 +157,20 @@ def _close_if_no_request(protocol: asyncio.Protocol) -> None:
             transport.abort()
 
 
-async def _serve_until_signalled(settings: Settings) -> None:
+async def _serve_until_signalled(settings: Settings, banner: bool) -> None:
     from tidings.banner import render_banner
 
     running = await start_server(settings)
-    print(
-        render_banner(
-            settings,
-            ws_url=running.ws_url,
-            http_url=running.http_url,
-            admin_url=running.admin_url or "(admin listener not started: port in use)",
-        ),
-        flush=True,
-    )
+    if banner:
+        print(
+            render_banner(
+                settings,
+                ws_url=running.ws_url,
+                http_url=running.http_url,
+                admin_url=running.admin_url or "(admin listener not started: port in use)",
+            ),
+            flush=True,
+        )
     log.info("tidings serving", url=running.http_url, node_id=running.state.node.node_id)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -181,13 +182,30 @@ async def _serve_until_signalled(settings: Settings) -> None:
     log.info("stopped")
 
 
-def serve(settings: Settings) -> None:
-    """Run a server until SIGTERM or SIGINT, then drain and return."""
+def serve(settings: Settings) -> int:
+    """Run a server until SIGTERM or SIGINT, then drain and return the exit code.
+
+    With ``settings.workers > 1`` it runs that many worker processes on the
+    same port instead (see :mod:`tidings.server.workers`).
+
+    Raises:
+        ConfigError: worker settings that cannot work (e.g. a memory broker).
+    """
+    if settings.workers > 1:
+        from tidings.server.workers import run_workers
+
+        return run_workers(settings, serve_one)
+    serve_one(settings, True)
+    return 0
+
+
+def serve_one(settings: Settings, banner: bool = True) -> None:
+    """Run one server process until SIGTERM or SIGINT, then drain and return."""
     if settings.uvloop:
         import uvloop
 
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(_serve_until_signalled(settings))
+            runner.run(_serve_until_signalled(settings, banner))
         return
-    asyncio.run(_serve_until_signalled(settings))
+    asyncio.run(_serve_until_signalled(settings, banner))
     sys.stdout.flush()
