@@ -14,15 +14,23 @@ routes = web.RouteTableDef()
 
 @routes.get("/health")
 async def health(request: web.Request) -> web.Response:
-    """Alive: the process answers. Always 200 while serving."""
+    """Alive: the process answers. Always 200 while serving.
+
+    Also names this node, the live peers seen through heartbeats (just this
+    node without Redis, or while Redis is unreachable) and the broker state.
+    """
     state = request.app[STATE]
+    node = state.node
+    healthy = node.broker.healthy
     return web.json_response(
         {
             "status": "ok",
-            "node_id": state.node.node_id,
-            "peers": await state.node.peers(),
+            "node_id": node.node_id,
+            # A liveness probe must not wait on an unreachable Redis for the peers.
+            "peers": await node.peers() if healthy else [node.node_id],
             "connections": len(state.connections),
-            "broker": "up" if state.node.broker.healthy else "down",
+            "broker": "up" if healthy else "down",
+            "broker_kind": "memory" if node.cluster is None else "redis",
             "draining": state.draining,
         }
     )
