@@ -114,6 +114,8 @@ class Node:
         self._background: set[asyncio.Task[None]] = set()
         # This node's presence members, to add again after the store lost them.
         self._local_members: dict[_Key, dict[SocketId, Member]] = {}
+        # Presence removals the store refused (unreachable): retried by resync_presence.
+        self._failed_removals: set[tuple[AppId, ChannelName, SocketId, UserId]] = set()
         self.cluster = ClusterLink(self) if isinstance(presence, ClusterPresence) else None
 
     # -- lifecycle -------------------------------------------------------
@@ -234,8 +236,15 @@ class Node:
         """Add this node's presence members to the store again (after it lost them).
 
         A user the store had dropped (peers saw this node as dead) is announced
-        with ``member_added`` again.
+        with ``member_added`` again. Removals that failed while the store was
+        unreachable are retried first, with ``member_removed`` for a user's last.
         """
+        for removal in list(self._failed_removals):
+            app_id, channel, socket_id, user_id = removal
+            last = await self.presence.remove(app_id, channel, socket_id, user_id)
+            self._failed_removals.discard(removal)
+            if last:
+                await self.members_gone([(app_id, channel, user_id)])
         for (app_id, channel), members in list(self._local_members.items()):
             for socket_id, member in list(members.items()):
                 if await self.presence.add(app_id, channel, socket_id, member):
@@ -346,9 +355,11 @@ class Node:
         try:
             last = await self.presence.remove(app_id, channel, conn.socket_id, uid)
         except TidingsError as exc:
-            # The store is unreachable; the member goes when this node's
-            # heartbeat does, or is corrected by the next resync.
-            log.warning("presence remove failed", channel=channel, reason=exc.message)
+            # The store is unreachable: resync_presence retries it when Redis
+            # is back. Logged once per outage, not once per leaving member.
+            if not self._failed_removals:
+                log.warning("presence remove failed; retried later", reason=exc.message)
+            self._failed_removals.add((app_id, channel, conn.socket_id, uid))
             return
         if last:
             await self.publish(
