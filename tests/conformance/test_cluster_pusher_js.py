@@ -1,0 +1,196 @@
+"""Two `tidings serve` processes on two ports with one Redis act as one server for pusher-js.
+
+What a new user tries first with cluster mode: start two nodes with the same Redis URL,
+point one pusher-js client at each, and expect presence, client events and HTTP publishes
+to behave as with one server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from urllib.parse import urlencode
+
+import aiohttp
+import orjson
+import pytest
+import redis
+
+from tests.conformance.conftest import (
+    APP_ID,
+    DRIVER_DEADLINE_S,
+    KEY,
+    NODE_DIR,
+    SECRET,
+    NodeDriver,
+)
+from tests.conftest import free_port
+from tidings.protocol.signing import body_md5, sign_request
+
+pytestmark = pytest.mark.node
+
+SCRIPT = "pusher_driver.mjs"
+_START_S = 20.0
+
+Cluster = Callable[[], Awaitable[int]]
+Drive = Callable[[int], Awaitable[NodeDriver]]
+
+
+@pytest.fixture
+async def cluster(redis_url: str) -> AsyncIterator[Cluster]:
+    """Start `tidings serve` nodes sharing ``redis_url`` under a prefix of this test only;
+    each call returns the port of a new ready node. Nodes get SIGTERM (by PID) afterwards."""
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
+    procs: list[asyncio.subprocess.Process] = []
+
+    async def start() -> int:
+        port = free_port()
+        env = {
+            **os.environ,
+            "TIDINGS_BROKER_URL": redis_url,
+            "TIDINGS_REDIS_PREFIX": prefix,
+            "TIDINGS_NODE_ID": f"node-{len(procs)}",
+            "TIDINGS_SHUTDOWN_GRACE_PERIOD": "1",
+        }
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tidings", "serve", "--port", str(port), "--log-format", "json",
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL, env=env,
+        )  # fmt: skip
+        procs.append(proc)
+        deadline = time.monotonic() + _START_S
+        while not await _ready(port):
+            assert proc.returncode is None, f"tidings serve exited with {proc.returncode}"
+            assert time.monotonic() < deadline, f"node on port {port} not ready in {_START_S}s"
+            await asyncio.sleep(0.1)  # /ready is the only readiness signal a process gives
+        return port
+
+    try:
+        yield start
+    finally:
+        for proc in procs:
+            if proc.returncode is None:
+                proc.terminate()
+        for proc in procs:
+            try:
+                await asyncio.wait_for(proc.wait(), 10)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        client = redis.Redis.from_url(redis_url)
+        try:
+            keys = list(client.scan_iter(f"{prefix}:*"))
+            if keys:
+                client.delete(*keys)
+        finally:
+            client.close()
+
+
+async def _ready(port: int) -> bool:
+    try:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://127.0.0.1:{port}/ready") as response,
+        ):
+            return response.status == 200
+    except aiohttp.ClientError:
+        return False
+
+
+@pytest.fixture
+async def drive() -> AsyncIterator[Drive]:
+    """Start a pusher-js driver against the node on a given port; stopped after the test."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("Node.js is needed for conformance tests: install Node 20", pytrace=False)
+    if not (NODE_DIR / "node_modules" / "pusher-js").is_dir():
+        pytest.fail(f"run `make node` (npm ci in {NODE_DIR})", pytrace=False)
+    drivers: list[NodeDriver] = []
+
+    async def start(port: int) -> NodeDriver:
+        env = {
+            **os.environ,
+            "TIDINGS_KEY": KEY,
+            "TIDINGS_SECRET": SECRET,
+            "DRIVER_DEADLINE_S": str(DRIVER_DEADLINE_S),
+        }
+        proc = await asyncio.create_subprocess_exec(
+            node, str(NODE_DIR / SCRIPT), "127.0.0.1", str(port),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, cwd=NODE_DIR, env=env,
+        )  # fmt: skip
+        driver = NodeDriver(f"{SCRIPT}@{port}", proc)
+        drivers.append(driver)
+        return driver
+
+    try:
+        yield start
+    finally:
+        for driver in drivers:
+            await driver.close()
+
+
+async def publish(port: int, channel: str, event: str, data: object) -> None:
+    """Trigger an event through one node's signed HTTP API, as a backend SDK would."""
+    body = orjson.dumps({"name": event, "channels": [channel], "data": orjson.dumps(data).decode()})
+    path = f"/apps/{APP_ID}/events"
+    params = {
+        "auth_key": KEY,
+        "auth_timestamp": str(int(time.time())),
+        "auth_version": "1.0",
+        "body_md5": body_md5(body),
+    }
+    params["auth_signature"] = sign_request(SECRET, "POST", path, params)
+    url = f"http://127.0.0.1:{port}{path}?{urlencode(params)}"
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(url, data=body, headers={"Content-Type": "application/json"}) as response,
+    ):
+        assert response.status == 200, await response.text()
+
+
+async def test_pusher_js_clients_split_across_two_nodes(cluster: Cluster, drive: Drive) -> None:
+    """Presence lists, member_added/removed, client events and HTTP publishes cross nodes."""
+    port_a, port_b = await cluster(), await cluster()
+    on_a, on_b = await drive(port_a), await drive(port_b)
+    alice = {"user_id": "1", "user_info": {"name": "Alice"}}
+    bob = {"user_id": "2", "user_info": {"name": "Bob"}}
+    await on_a.send("connect", "alice", user=alice)
+    await on_a.expect("connected", "alice")
+    await on_b.send("connect", "bob", user=bob)
+    await on_b.expect("connected", "bob")
+
+    await on_a.send("subscribe", "alice", channel="presence-room")
+    await on_a.expect("subscribed", "alice", channel="presence-room")
+    await on_b.send("subscribe", "bob", channel="presence-room")
+    second = await on_b.expect("subscribed", "bob", channel="presence-room")
+    members = second["members"]
+    assert members["count"] == 2
+    assert sorted(members["list"], key=lambda m: str(m["id"])) == [
+        {"id": "1", "info": {"name": "Alice"}},
+        {"id": "2", "info": {"name": "Bob"}},
+    ]
+    added = await on_a.expect("event", "alice", event="pusher:member_added")
+    assert added["data"] == {"id": "2", "info": {"name": "Bob"}}
+
+    for driver, name in ((on_a, "alice"), (on_b, "bob")):
+        await driver.send("subscribe", name, channel="private-chat")
+        await driver.expect("subscribed", name, channel="private-chat")
+    await on_a.send("trigger", "alice", channel="private-chat", event="client-hi", data={"n": 1})
+    hi = await on_b.expect("event", "bob", channel="private-chat", event="client-hi")
+    assert hi["data"] == {"n": 1}
+
+    await publish(port_b, "private-chat", "from-b", {"ok": True})
+    for driver, name in ((on_a, "alice"), (on_b, "bob")):
+        got = await driver.expect("event", name, channel="private-chat", event="from-b")
+        assert got["data"] == {"ok": True}
+    # Alice, the sender, never got her own client event back.
+    assert not on_a.observed("event", "alice", event="client-hi")
+
+    await on_b.send("disconnect", "bob")
+    removed = await on_a.expect("event", "alice", event="pusher:member_removed")
+    assert removed["data"] == {"id": "2", "info": {"name": "Bob"}}
