@@ -111,15 +111,22 @@ async def start_server(settings: Settings) -> RunningServer:
         loop.call_later(handshake_timeout, _close_if_no_request, protocol)
         return protocol
 
-    server = await loop.create_server(
-        protocol_factory,
-        settings.http_host,
-        settings.http_port,
-        backlog=settings.listen_backlog,
-        ssl=_ssl_context(settings),
-        reuse_address=True,
-        reuse_port=settings.workers > 1,
-    )
+    try:
+        server = await loop.create_server(
+            protocol_factory,
+            settings.http_host,
+            settings.http_port,
+            backlog=settings.listen_backlog,
+            ssl=_ssl_context(settings),
+            reuse_address=True,
+            reuse_port=settings.workers > 1,
+        )
+    except BaseException:
+        # The node already joined the cluster (heartbeat, Redis connections):
+        # leave it cleanly, or peers would list a node that never served.
+        await runner.cleanup()
+        await node.close()
+        raise
     port = server.sockets[0].getsockname()[1]
     keepalive = loop.create_task(run_keepalive(state))
     admin_runner, admin_port = await _start_admin(state)
@@ -140,7 +147,7 @@ async def _start_admin(state: ServerState) -> tuple[web.AppRunner | None, int | 
         log.warning(
             "admin listener not started",
             reason=str(exc),
-            hint="set TIDINGS_ADMIN_PORT (or --admin-port) to a free port",
+            hint="set TIDINGS_ADMIN_PORT (or admin_port in tidings.toml) to a free port",
         )
         return None, None
     server = site._server  # aiohttp exposes no public accessor for the bound port

@@ -111,13 +111,15 @@ def run_workers(settings: Settings, serve_one: Callable[[Settings, bool], None])
     code = 0
     try:
         for proc in procs:
+            if stopping:  # a signal came while forking: start no more
+                break
             proc.start()
         log.info(
             "workers started",
             workers=len(procs),
             node_ids=[f"{base}-{i}" for i in range(len(procs))],
         )
-        pending = {proc.sentinel: proc for proc in procs}
+        pending = {proc.sentinel: proc for proc in procs if proc.pid is not None}
         while pending:
             for sentinel in multiprocessing.connection.wait(list(pending)):
                 proc = pending.pop(cast(int, sentinel))
