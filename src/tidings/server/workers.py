@@ -1,17 +1,20 @@
 """``tidings serve --workers N``: N processes sharing one port, each its own cluster node.
 
-The parent process binds nothing. It forks N workers; each one runs the normal
+The parent process serves nothing. It forks N workers; each one runs the normal
 server with ``SO_REUSEPORT`` on the same host and port, so the kernel spreads
-new connections across them. Worker ``i`` gets the node id ``{node_id}-{i}``
-(``node_id`` defaults to a random ``node-xxxxxxxx``) and the admin port
-``admin_port + i`` (0 stays 0: each picks a free port), so every worker's
-``/metrics`` can be scraped. Only worker 0 prints the banner.
+new connections across them. With port 0 the parent first picks a free port
+(and holds it, unlistened, until it exits) so that all workers share one.
+Worker ``i`` gets the node id ``{node_id}-w{i}`` (``node_id`` defaults to a
+random ``node-xxxxxxxx``) and the admin port ``admin_port + i`` (0 stays 0:
+each picks a free port), so every worker's ``/metrics`` can be scraped. Only
+worker 0 prints the banner.
 
 The workers share state through the Redis broker, like nodes on different
 machines: a memory broker is refused. SIGTERM or SIGINT to the parent is
 forwarded to every worker as SIGTERM (each drains its clients) and the parent
-waits for all of them. When one worker exits on its own, the parent stops the
-others and exits 1, so a supervisor (systemd, Docker) restarts the whole group.
+waits for all of them. When one worker exits on its own, the parent logs it,
+stops the others and exits 1; it never respawns a worker, so a supervisor
+(systemd, Docker) restarts the whole group.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import multiprocessing.connection
 import os
 import secrets
 import signal
+import socket
 import sys
 from collections.abc import Callable
 from types import FrameType
@@ -41,7 +45,7 @@ def check_workers(settings: Settings) -> None:
     """Refuse worker settings that cannot work. A no-op for ``workers == 1``.
 
     Raises:
-        ConfigError: a memory broker, port 0, or admin ports past 65535.
+        ConfigError: a memory broker, or admin ports past 65535.
     """
     n = settings.workers
     if n <= 1:
@@ -49,12 +53,7 @@ def check_workers(settings: Settings) -> None:
     if urlsplit(settings.broker_url).scheme == "memory":
         raise ConfigError(
             f"--workers {n} needs a Redis broker (--broker redis://127.0.0.1:6379/0): "
-            "memory brokers cannot share state across processes"
-        )
-    if settings.http_port == 0:
-        raise ConfigError(
-            f"--workers {n} needs a fixed port: with port 0 each worker would listen on its own",
-            hint="pass --port 6001 (or any free port)",
+            "the memory broker cannot share channels across processes"
         )
     if settings.admin_port and settings.admin_port + n - 1 > 65535:
         raise ConfigError(
@@ -65,11 +64,36 @@ def check_workers(settings: Settings) -> None:
 
 
 def worker_settings(settings: Settings, index: int, base_node_id: str) -> Settings:
-    """The settings of worker ``index``: its own node id and admin port."""
+    """The settings of worker ``index``: node id ``{base_node_id}-w{index}``, admin port
+    ``admin_port + index`` (0 stays 0)."""
     admin_port = settings.admin_port + index if settings.admin_port else 0
     return settings.model_copy(
-        update={"node_id": f"{base_node_id}-{index}", "admin_port": admin_port}
+        update={"node_id": f"{base_node_id}-w{index}", "admin_port": admin_port}
     )
+
+
+def reserve_port(host: str) -> socket.socket:
+    """Bind (without listening) a free port on ``host`` with ``SO_REUSEPORT`` and return it.
+
+    Keeping it bound stops another program from taking the port before the
+    workers bind theirs; an unlistened socket gets no connections, so it does
+    not join the kernel's load balancing. Close it when the workers are done.
+
+    Raises:
+        OSError: ``host`` cannot be resolved or bound.
+    """
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host or None, 0, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def run_workers(settings: Settings, serve_one: Callable[[Settings, bool], None]) -> int:
@@ -86,6 +110,23 @@ def run_workers(settings: Settings, serve_one: Callable[[Settings, bool], None])
         ConfigError: from :func:`check_workers`.
     """
     check_workers(settings)
+    reserved: socket.socket | None = None
+    if settings.http_port == 0:
+        # Port 0 in each worker would give each its own port: pick one for all.
+        reserved = reserve_port(settings.http_host)
+        settings = settings.model_copy(update={"http_port": reserved.getsockname()[1]})
+    try:
+        return _run(settings, serve_one, reserved)
+    finally:
+        if reserved is not None:
+            reserved.close()
+
+
+def _run(
+    settings: Settings,
+    serve_one: Callable[[Settings, bool], None],
+    reserved: socket.socket | None,
+) -> int:
     base = settings.node_id or f"node-{secrets.token_hex(4)}"
     # fork, not spawn: the worker needs no re-import and the parent has not
     # started an event loop or any thread yet.
@@ -93,7 +134,7 @@ def run_workers(settings: Settings, serve_one: Callable[[Settings, bool], None])
     procs = [
         context.Process(
             target=_worker_main,
-            args=(worker_settings(settings, i, base), i, serve_one),
+            args=(worker_settings(settings, i, base), i, serve_one, reserved),
             name=f"tidings-worker-{i}",
         )
         for i in range(settings.workers)
@@ -117,7 +158,9 @@ def run_workers(settings: Settings, serve_one: Callable[[Settings, bool], None])
         log.info(
             "workers started",
             workers=len(procs),
-            node_ids=[f"{base}-{i}" for i in range(len(procs))],
+            port=settings.http_port,
+            node_ids=[f"{base}-w{i}" for i in range(len(procs))],
+            pids=[proc.pid for proc in procs if proc.pid is not None],
         )
         pending = {proc.sentinel: proc for proc in procs if proc.pid is not None}
         while pending:
@@ -141,8 +184,13 @@ def run_workers(settings: Settings, serve_one: Callable[[Settings, bool], None])
 
 
 def _worker_main(
-    settings: Settings, index: int, serve_one: Callable[[Settings, bool], None]
+    settings: Settings,
+    index: int,
+    serve_one: Callable[[Settings, bool], None],
+    reserved: socket.socket | None,
 ) -> None:
+    if reserved is not None:
+        reserved.close()  # the parent's placeholder, inherited through fork
     # The parent forwards SIGINT as SIGTERM; a terminal's Ctrl-C also reaches
     # the whole process group, and must not raise KeyboardInterrupt in here.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
