@@ -7,6 +7,7 @@ import sys
 from typing import TextIO
 
 import structlog
+import structlog.tracebacks
 
 from tidings.errors import ConfigError
 
@@ -57,7 +58,12 @@ def configure_logging(level: str, fmt: str, *, stream: TextIO | None = None) -> 
     if pretty:
         renderer = structlog.dev.ConsoleRenderer(colors=out.isatty())
     else:
-        shared.append(structlog.processors.dict_tracebacks)
+        # No locals in tracebacks: they would print app secrets and settings into the logs.
+        shared.append(
+            structlog.processors.ExceptionRenderer(
+                structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+            )
+        )
         renderer = structlog.processors.JSONRenderer()
 
     structlog.configure(

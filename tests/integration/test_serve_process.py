@@ -14,13 +14,16 @@ import websockets
 from websockets.exceptions import ConnectionClosed
 
 from tests.integration.conftest import TIMEOUT
+from tidings.client import AsyncClient
 
 _WS_LINE = re.compile(rb"WebSocket\s+(ws://127\.0\.0\.1:(\d+))/app/app-key")
 
 
-async def test_serve_prints_banner_and_drains_on_sigterm() -> None:
-    """The banner names the bound port; SIGTERM sends 4200 to clients and exits 0."""
-    env = {**os.environ, "TIDINGS_SHUTDOWN_GRACE_PERIOD": "2"}
+@pytest.mark.parametrize("uvloop", ["false", "true"])
+async def test_serve_prints_banner_and_drains_on_sigterm(uvloop: str) -> None:
+    """The banner names the bound port; a published event arrives; SIGTERM sends 4200
+    to clients and exits 0. On the stock asyncio loop and on uvloop."""
+    env = {**os.environ, "TIDINGS_SHUTDOWN_GRACE_PERIOD": "2", "TIDINGS_UVLOOP": uvloop}
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -48,6 +51,16 @@ async def test_serve_prints_banner_and_drains_on_sigterm() -> None:
         async with websockets.connect(f"{base}/app/app-key?protocol=7") as ws:
             established = orjson.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
             assert established["event"] == "pusher:connection_established"
+            await ws.send(
+                orjson.dumps({"event": "pusher:subscribe", "data": {"channel": "news"}}).decode()
+            )
+            ok = orjson.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+            assert ok["event"] == "pusher_internal:subscription_succeeded"
+            http_url = base.replace("ws://", "http://")
+            async with AsyncClient("1", "app-key", "app-secret", url=http_url) as client:
+                await client.trigger("news", "headline", {"n": 1})
+            event = orjson.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+            assert (event["event"], orjson.loads(event["data"])) == ("headline", {"n": 1})
             proc.send_signal(signal.SIGTERM)
             error = orjson.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
             assert error["event"] == "pusher:error"

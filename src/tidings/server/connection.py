@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import secrets
+from typing import cast
 
 from aiohttp import web
 
@@ -44,8 +45,8 @@ class ShellConnection:
         self.socket_id = socket_id
         self.app = app
         self.ws = ws
-        assert isinstance(transport, asyncio.WriteTransport)
-        self._transport: asyncio.WriteTransport = transport
+        # uvloop's transports do not subclass asyncio's ABCs; they have the same methods.
+        self._transport = cast(asyncio.WriteTransport, transport)
         self.outbox = Outbox(transport, flusher, high_water=high_water, on_slow=self._slow)
         loop = asyncio.get_running_loop()
         self._loop = loop

@@ -150,9 +150,11 @@ async def _start_admin(state: ServerState) -> tuple[web.AppRunner | None, int | 
             hint="set TIDINGS_ADMIN_PORT (or admin_port in tidings.toml) to a free port",
         )
         return None, None
-    server = site._server  # aiohttp exposes no public accessor for the bound port
-    assert isinstance(server, asyncio.Server)
-    return admin_runner, server.sockets[0].getsockname()[1]
+    # aiohttp exposes no public accessor for the bound port. The server is an
+    # asyncio.Server or, on uvloop, a uvloop.Server: both have ``sockets``.
+    sockets = getattr(site._server, "sockets", None) or ()
+    port: int = sockets[0].getsockname()[1] if sockets else settings.admin_port
+    return admin_runner, port
 
 
 def _close_if_no_request(protocol: asyncio.Protocol) -> None:

@@ -1,0 +1,50 @@
+"""Logging set-up: formats, levels and what never reaches a log line."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import pytest
+import structlog
+
+from tidings.errors import ConfigError
+from tidings.logs import configure_logging
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> object:
+    yield
+    structlog.reset_defaults()
+    logging.getLogger().handlers.clear()
+
+
+def test_json_tracebacks_carry_no_local_variables() -> None:
+    """A crash logged as JSON shows the frames but not their locals (secrets live there)."""
+    out = io.StringIO()
+    configure_logging("info", "json", stream=out)
+    app_secret = "s3cr3t-never-logged"
+    try:
+        raise RuntimeError("boom " + str(len(app_secret)))
+    except RuntimeError:
+        structlog.get_logger("t").exception("request failed")
+    line = json.loads(out.getvalue().splitlines()[-1])
+    assert line["event"] == "request failed"
+    frames = line["exception"][0]["frames"]
+    assert frames and all("locals" not in f or not f["locals"] for f in frames)
+    assert "s3cr3t" not in out.getvalue()
+
+
+def test_stdlib_records_come_out_in_the_same_format() -> None:
+    out = io.StringIO()
+    configure_logging("warning", "json", stream=out)
+    logging.getLogger("aiohttp.server").warning("from the stdlib")
+    line = json.loads(out.getvalue().splitlines()[-1])
+    assert line["event"] == "from the stdlib" and line["level"] == "warning"
+
+
+@pytest.mark.parametrize(("level", "fmt"), [("loud", "json"), ("info", "xml")])
+def test_unknown_level_or_format_is_a_config_error(level: str, fmt: str) -> None:
+    with pytest.raises(ConfigError):
+        configure_logging(level, fmt, stream=io.StringIO())
