@@ -34,11 +34,15 @@ class Subscriber(Protocol):
         """Queue ``frame`` for writing. Must not block, await or raise."""
 
 
-_Key = tuple[AppId, ChannelName]
+_Key = tuple[AppId, ChannelName, Wire]
 
 
 class Hub:
-    """app → channel → wire → {socket id: subscriber}, for this process only.
+    """(app, channel, wire) → {socket id: subscriber}, for this process only.
+
+    Keyed by wire rather than nested under the channel so that a channel with
+    one subscriber (the common case with private channels) costs one small dict;
+    a delivery makes one lookup per wire protocol.
 
     Args:
         encoders: one frame encoder per wire protocol the server speaks.
@@ -46,63 +50,59 @@ class Hub:
 
     def __init__(self, encoders: Mapping[Wire, Encoder]) -> None:
         self._encoders = dict(encoders)
-        self._channels: dict[_Key, dict[Wire, dict[SocketId, Subscriber]]] = {}
+        self._wires = tuple(self._encoders)
+        self._subs: dict[_Key, dict[SocketId, Subscriber]] = {}
+
+    def _occupied(self, app_id: AppId, channel: ChannelName) -> bool:
+        subs = self._subs
+        return any((app_id, channel, wire) in subs for wire in self._wires)
 
     def add(self, app_id: AppId, channel: ChannelName, sub: Subscriber) -> bool:
         """Add ``sub`` to ``channel``; ``True`` when it is the channel's first local subscriber."""
-        key = (app_id, channel)
-        by_wire = self._channels.get(key)
-        first = by_wire is None
-        if by_wire is None:
-            by_wire = self._channels[key] = {}
-        by_wire.setdefault(sub.wire, {})[sub.socket_id] = sub
+        first = not self._occupied(app_id, channel)
+        self._subs.setdefault((app_id, channel, sub.wire), {})[sub.socket_id] = sub
         return first
 
     def remove(self, app_id: AppId, channel: ChannelName, sub: Subscriber) -> bool:
         """Remove ``sub``; ``True`` when the channel has no local subscriber left."""
-        key = (app_id, channel)
-        by_wire = self._channels.get(key)
-        if by_wire is None:
-            return False
-        subs = by_wire.get(sub.wire)
+        key = (app_id, channel, sub.wire)
+        subs = self._subs.get(key)
         if subs is None or subs.pop(sub.socket_id, None) is None:
             return False
-        if not subs:
-            del by_wire[sub.wire]
-        if not by_wire:
-            del self._channels[key]
-            return True
-        return False
+        if subs:
+            return False
+        del self._subs[key]
+        return not self._occupied(app_id, channel)
 
     def is_subscribed(self, app_id: AppId, channel: ChannelName, sub: Subscriber) -> bool:
         """Whether ``sub`` is on ``channel``."""
-        by_wire = self._channels.get((app_id, channel))
-        return by_wire is not None and sub.socket_id in by_wire.get(sub.wire, ())
+        return sub.socket_id in self._subs.get((app_id, channel, sub.wire), ())
 
     def count(self, app_id: AppId, channel: ChannelName) -> int:
         """How many local connections are on ``channel``."""
-        by_wire = self._channels.get((app_id, channel))
-        return sum(len(subs) for subs in by_wire.values()) if by_wire else 0
+        subs = self._subs
+        return sum(len(subs.get((app_id, channel, wire), ())) for wire in self._wires)
 
     def channels(self, app_id: AppId) -> dict[ChannelName, int]:
         """Every occupied channel of ``app_id`` with its local subscription count."""
-        return {
-            channel: sum(len(subs) for subs in by_wire.values())
-            for (app, channel), by_wire in self._channels.items()
-            if app == app_id
-        }
+        counts: dict[ChannelName, int] = {}
+        for (app, channel, _), subs in self._subs.items():
+            if app == app_id:
+                counts[channel] = counts.get(channel, 0) + len(subs)
+        return counts
 
     def all_counts(self) -> dict[tuple[AppId, ChannelName], int]:
         """Every occupied (app, channel) with its local subscription count."""
-        return {
-            key: sum(len(subs) for subs in by_wire.values())
-            for key, by_wire in self._channels.items()
-        }
+        counts: dict[tuple[AppId, ChannelName], int] = {}
+        for (app, channel, _), subs in self._subs.items():
+            key = (app, channel)
+            counts[key] = counts.get(key, 0) + len(subs)
+        return counts
 
     def subscribers(self, app_id: AppId, channel: ChannelName) -> Iterator[Subscriber]:
         """The local subscribers of ``channel`` (a snapshot-safe iteration is the caller's duty)."""
-        for subs in self._channels.get((app_id, channel), {}).values():
-            yield from subs.values()
+        for wire in self._wires:
+            yield from self._subs.get((app_id, channel, wire), {}).values()
 
     def deliver(self, pub: Publication) -> int:
         """Fan ``pub`` out to local subscribers, skipping ``pub.socket_id``.
@@ -110,15 +110,14 @@ class Hub:
         Returns:
             How many connections the frame was queued to.
         """
-        by_wire = self._channels.get((pub.app_id, pub.channel))
-        if not by_wire:
-            return 0
         excluded = pub.socket_id
         delivered = 0
-        for wire, subs in by_wire.items():
+        for wire in self._wires:
+            subs = self._subs.get((pub.app_id, pub.channel, wire))
+            if not subs:
+                continue
             frame = self._encoders[wire](pub)
-            # Iterate a snapshot only when a send could mutate the dict: it
-            # cannot (send_frame only buffers), so the live view is safe.
+            # No snapshot needed: send_frame only buffers, it cannot change ``subs``.
             for socket_id, sub in subs.items():
                 if socket_id != excluded:
                     sub.send_frame(frame)

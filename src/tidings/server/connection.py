@@ -32,6 +32,20 @@ class ShellConnection:
     words before a close, and ``keepalive``.
     """
 
+    # One per connection, thousands per process: no per-instance ``__dict__``.
+    __slots__ = (
+        "_loop",
+        "_transport",
+        "app",
+        "close_code",
+        "closing",
+        "last_seen",
+        "outbox",
+        "ping_sent_at",
+        "socket_id",
+        "ws",
+    )
+
     def __init__(
         self,
         *,

@@ -50,9 +50,15 @@ class PieSocketConnection(ShellConnection):
             info), or ``None`` when it is not a presence member (yet).
     """
 
+    __slots__ = ("members", "session")
+
     wire = Wire.PIESOCKET
     session: V3Session
-    members: dict[str, Any] | None = None
+    members: dict[str, Any] | None
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.members = None
 
     def send_frame(self, frame: bytes) -> None:
         # Member changes carry no text: it needs this connection's member list.

@@ -7,6 +7,8 @@ node and its output into the connection's outbox. Protocol decisions live in
 
 from __future__ import annotations
 
+import functools
+
 import structlog
 from aiohttp import WSMsgType, web
 
@@ -41,6 +43,8 @@ _FRAME_SLACK = 16 * 1024
 class PusherConnection(ShellConnection):
     """A pusher-js (or any Pusher protocol v7) client."""
 
+    __slots__ = ("session",)
+
     wire = Wire.PUSHER
     session: PusherSession
 
@@ -57,8 +61,9 @@ class PusherConnection(ShellConnection):
         self.drain_session()
 
 
+@functools.lru_cache(maxsize=1024)
 def session_policy(app: App) -> SessionPolicy:
-    """The session's view of an app's flags and limits."""
+    """The session's view of an app's flags and limits (one object per app, shared)."""
     return SessionPolicy(
         key=app.key,
         secret=app.secret,

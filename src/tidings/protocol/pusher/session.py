@@ -94,6 +94,19 @@ class PusherSession:
         activity_timeout: seconds, announced in ``pusher:connection_established``.
     """
 
+    # One session per connection: slots keep the per-connection footprint small.
+    __slots__ = (
+        "_closing",
+        "_commands",
+        "_outgoing",
+        "_states",
+        "_user_id",
+        "_user_ids",
+        "activity_timeout",
+        "policy",
+        "socket_id",
+    )
+
     def __init__(self, socket_id: str, policy: SessionPolicy, *, activity_timeout: int) -> None:
         self.socket_id = socket_id
         self.policy = policy
@@ -104,13 +117,6 @@ class PusherSession:
         self._user_ids: dict[str, str | None] = {}
         self._user_id: str | None = None
         self._closing = False
-        self._handlers: dict[str, Callable[[codec.IncomingMessage], None]] = {
-            "pusher:ping": self._on_ping,
-            "pusher:pong": self._on_pong,
-            "pusher:subscribe": self._on_subscribe,
-            "pusher:unsubscribe": self._on_unsubscribe,
-            "pusher:signin": self._on_signin,
-        }
 
     # -- shell-facing API ------------------------------------------------------------------
 
@@ -141,10 +147,10 @@ class PusherSession:
             if message.event.startswith("client-"):
                 self._on_client_event(message)
                 return
-            handler = self._handlers.get(message.event)
+            handler = _HANDLERS.get(message.event)
             if handler is None:
                 raise MessageError(_unknown_event_problem(message.event))
-            handler(message)
+            handler(self, message)
         except MessageError as exc:
             self._reject(exc)
 
@@ -421,6 +427,16 @@ def _user_id_text(value: object) -> str | None:
     if isinstance(value, float):
         return str(int(value)) if value.is_integer() else repr(value)
     return None
+
+
+# The client events a session handles, besides ``client-*``; shared by all sessions.
+_HANDLERS: Final[dict[str, Callable[[PusherSession, codec.IncomingMessage], None]]] = {
+    "pusher:ping": PusherSession._on_ping,
+    "pusher:pong": PusherSession._on_pong,
+    "pusher:subscribe": PusherSession._on_subscribe,
+    "pusher:unsubscribe": PusherSession._on_unsubscribe,
+    "pusher:signin": PusherSession._on_signin,
+}
 
 
 def _unknown_event_problem(event: str) -> str:
