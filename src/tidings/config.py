@@ -195,7 +195,10 @@ class Settings(BaseSettings):
     )
     tls_cert: Path | None = Field(None, description="PEM certificate file (with tls_key).")
     tls_key: Path | None = Field(None, description="PEM private key file (with tls_cert).")
-    uvloop: bool = Field(False, description="Run on uvloop (needs the uvloop extra).")
+    uvloop: bool = Field(
+        False,
+        description="Run on uvloop (uvloop extra); slower in our bench, see docs/benchmarks.md.",
+    )
     workers: int = Field(1, ge=1, description="Processes sharing the port (SO_REUSEPORT).")
 
     _warnings: list[str] = PrivateAttr(default_factory=list)
