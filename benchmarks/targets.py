@@ -149,6 +149,8 @@ def _start_tidings(cpu: int | None, nodes: int) -> Started:
             "TIDINGS_ADMIN_PORT": str(free_port()),
             "TIDINGS_NODE_ID": f"bench-{index}",
             "TIDINGS_LOG_LEVEL": "warning",
+            # The client-events fan-out publishes as fast as it can from one connection.
+            "TIDINGS_MAX_CLIENT_EVENTS_PER_SECOND": "0",
         }
         cmd = [
             sys.executable,

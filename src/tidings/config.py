@@ -67,6 +67,7 @@ LIMIT_FIELDS = (
     "max_member_info_bytes",
     "max_event_name_length",
     "max_subscriptions_per_connection",
+    "max_client_events_per_second",
 )
 # Variables with our prefix that are not settings: test knobs, and the service
 # links Kubernetes injects for a Service named "tidings" (TIDINGS_PORT=tcp://...).
@@ -106,6 +107,7 @@ class AppConfig(BaseModel):
     max_member_info_bytes: int | None = Field(None, ge=1)
     max_event_name_length: int | None = Field(None, ge=1)
     max_subscriptions_per_connection: int | None = Field(None, ge=1)
+    max_client_events_per_second: int | None = Field(None, ge=0)
     allowed_origins: list[str] = Field(default_factory=list)
 
 
@@ -178,6 +180,9 @@ class Settings(BaseSettings):
     max_event_name_length: int = _limit(200, "Longest event name accepted.")
     max_subscriptions_per_connection: int = _limit(300, "Channels one connection may join.")
     max_client_event_bytes: int = _limit(10240, "Largest client-* event data.")
+    max_client_events_per_second: int = Field(
+        10, ge=0, description="Client events one connection may send per second (0: no limit)."
+    )
     activity_timeout: int = Field(
         30, ge=1, description="Seconds of silence before a ping (sent to clients)."
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from typing import Any
 
 import orjson
 import pytest
@@ -172,6 +173,42 @@ async def test_client_event_on_public_channel_rejected(connect: ConnectFn) -> No
     error = await a.expect("pusher:error")
     assert "private" in error["data"]["message"]
     await b.nothing_within(0.3)
+    await a.send("pusher:ping", {})
+    assert (await a.expect("pusher:pong"))["event"] == "pusher:pong"
+
+
+async def drain_events(client: PusherClient, event: str) -> list[dict[str, Any]]:
+    """Every ``event`` message until none arrives for half a second."""
+    out: list[dict[str, Any]] = []
+    while True:
+        try:
+            message = await client.recv(0.5)
+        except TimeoutError:
+            return out
+        if message["event"] == event:
+            out.append(message)
+
+
+async def test_client_event_flood_is_cut_at_the_rate_limit(
+    server: RunningServer, connect: ConnectFn
+) -> None:
+    """40 client events at once: the other member gets the first 10 (Pusher's limit per
+    second), the sender a 4301 for each of the rest, and both connections keep working."""
+    a, b = await connect(), await connect()
+    await a.subscribe("private-flood")
+    await b.subscribe("private-flood")
+    for i in range(40):
+        await a.send("client-typing", {"i": i}, channel="private-flood")
+    received = await drain_events(b, "client-typing")
+    errors = await drain_events(a, "pusher:error")
+    # The bucket refills while the 40 are read, so one more may pass; never more.
+    assert len(received) in (10, 11)
+    assert [m["data"]["i"] for m in received] == list(range(len(received)))
+    assert len(errors) == 40 - len(received)
+    assert {e["data"]["code"] for e in errors} == {4301}
+    assert "rate limit" in errors[0]["data"]["message"]
+    await publish(server, ["private-flood"], "after", '{"ok":true}')
+    assert (await b.expect("after"))["data"] == {"ok": True}
     await a.send("pusher:ping", {})
     assert (await a.expect("pusher:pong"))["event"] == "pusher:pong"
 

@@ -213,6 +213,24 @@ def test_apps_tables_replace_the_default_app(tmp_path: Path) -> None:
     assert second.max_presence_members == 50
 
 
+def test_client_event_rate_limit_global_env_and_per_app(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pusher's 10/s by default; 0 lifts it; an [[apps]] table may set its own."""
+    assert Settings.load().app_list()[0].max_client_events_per_second == 10
+    monkeypatch.setenv("TIDINGS_MAX_CLIENT_EVENTS_PER_SECOND", "0")
+    assert Settings.load().app_list()[0].max_client_events_per_second == 0
+    toml = write(
+        tmp_path / "t.toml",
+        '[[apps]]\nid = 1\nkey = "k1"\nsecret = "s1"\nmax_client_events_per_second = 50\n'
+        '[[apps]]\nid = 2\nkey = "k2"\nsecret = "s2"\n',
+    )
+    first, second = Settings.load(toml).app_list()
+    assert (first.max_client_events_per_second, second.max_client_events_per_second) == (50, 0)
+    with pytest.raises(ConfigError, match="max_client_events_per_second"):
+        Settings.load(max_client_events_per_second=-1)
+
+
 def test_duplicate_app_ids_are_refused(tmp_path: Path) -> None:
     """Two [[apps]] with one id cannot both be looked up: a ConfigError."""
     toml = write(

@@ -18,6 +18,9 @@ class App:
     to the subscribers of non-presence channels when their count changes
     (off by default, as on Pusher).
 
+    ``max_client_events_per_second`` is per connection, for ``client-*`` events and
+    PieSocket client messages (Pusher's 10; ``0`` means no limit).
+
     ``max_connections`` of ``None`` means unlimited. An empty
     ``allowed_origins`` accepts any ``Origin``; entries may use ``*`` wildcards.
     """
@@ -38,6 +41,7 @@ class App:
     max_member_info_bytes: int = 2 * 1024
     max_event_name_length: int = 200
     max_subscriptions_per_connection: int = 300
+    max_client_events_per_second: int = 10
     allowed_origins: tuple[str, ...] = field(default_factory=tuple)
 
 

@@ -116,6 +116,7 @@ def _open(request: web.Request, app: App, socket_id: str) -> V3Session:
         now=time.time(),
         client_messages=app.enable_client_messages,
         max_message_bytes=app.max_client_event_bytes,
+        max_messages_per_second=app.max_client_events_per_second,
     )
 
 

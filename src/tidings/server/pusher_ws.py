@@ -73,6 +73,7 @@ def session_policy(app: App) -> SessionPolicy:
         max_member_info_bytes=app.max_member_info_bytes,
         max_event_name_length=app.max_event_name_length,
         max_presence_members=app.max_presence_members,
+        max_client_events_per_second=app.max_client_events_per_second,
     )
 
 

@@ -665,3 +665,67 @@ class TestClientEvents:
         joined(session, "private-a")
         send(session, "client-x", "ééééé", channel="private-a")  # 12 bytes
         self.assert_rejected(session, "12 bytes")
+
+
+class FakeClock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class TestClientEventRateLimit:
+    """At most ``max_client_events_per_second`` per connection (Pusher: 10), in bursts of as
+    many; the rest get 4301 and are dropped, and the connection stays open."""
+
+    def make(self, rate: int) -> tuple[PusherSession, FakeClock]:
+        clock = FakeClock()
+        policy = SessionPolicy(
+            key=KEY, secret=SECRET, client_events=True, max_client_events_per_second=rate
+        )
+        session = PusherSession(SOCKET_ID, policy, activity_timeout=30, clock=clock)
+        joined(session, "private-a")
+        return session, clock
+
+    def burst(self, session: PusherSession, count: int) -> tuple[int, list[dict[str, Any]]]:
+        for i in range(count):
+            send(session, "client-typing", {"i": i}, channel="private-a")
+        return len(session.commands_received()), frames(session)
+
+    def test_a_burst_over_the_limit_is_cut_at_the_limit(self) -> None:
+        session, _ = self.make(10)
+        relayed, errors = self.burst(session, 25)
+        assert relayed == 10
+        assert len(errors) == 15
+        assert {e["data"]["code"] for e in errors} == {4301}
+        assert "at most 10 client events per second" in errors[0]["data"]["message"]
+        assert "max_client_events_per_second" in errors[0]["data"]["message"]
+        send(session, "pusher:ping")  # still open
+        assert one_frame(session)["event"] == "pusher:pong"
+
+    def test_the_allowance_comes_back_with_time(self) -> None:
+        session, clock = self.make(10)
+        assert self.burst(session, 10)[0] == 10
+        clock.now += 0.5
+        assert self.burst(session, 10)[0] == 5  # half a second: five more
+        clock.now += 60
+        assert self.burst(session, 20)[0] == 10  # never more than one second's worth
+
+    def test_a_steady_rate_under_the_limit_always_passes(self) -> None:
+        session, clock = self.make(10)
+        for _ in range(100):
+            clock.now += 0.1
+            assert self.burst(session, 1) == (1, [])
+
+    def test_zero_means_no_limit(self) -> None:
+        session, _ = self.make(0)
+        assert self.burst(session, 1000) == (1000, [])
+
+    def test_rejected_events_do_not_use_the_allowance(self) -> None:
+        session, _ = self.make(2)
+        send(session, "client-x", {}, channel="private-b")  # not subscribed: 4301, not counted
+        frames(session)
+        assert self.burst(session, 2)[0] == 2

@@ -24,12 +24,14 @@ Decisions:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from tidings.errors import AuthError, ConnectionRejected, MessageError
 from tidings.protocol.piesocket.auth import AUTH_FAILED, verify_token
 from tidings.protocol.piesocket.codec import channel_problem, decode_client_message, encode_error
+from tidings.protocol.ratelimit import TokenBucket
 
 __all__ = ["ConnectParams", "Publish", "V3Session", "open_session", "parse_flag"]
 
@@ -87,6 +89,7 @@ def open_session(
     now: float,
     client_messages: bool,
     max_message_bytes: int,
+    max_messages_per_second: int = 10,
 ) -> V3Session:
     """Check the upgrade request of an already-identified app; the session on success.
 
@@ -122,7 +125,12 @@ def open_session(
             raise ConnectionRejected(exc.message, code=4009, hint=exc.hint) from None
         user = _short_id("user", claims.user) or user
     params = ConnectParams(channel, notify_self, presence, user or uuid, uuid)
-    return V3Session(params, client_messages=client_messages, max_message_bytes=max_message_bytes)
+    return V3Session(
+        params,
+        client_messages=client_messages,
+        max_message_bytes=max_message_bytes,
+        max_messages_per_second=max_messages_per_second,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,14 +144,30 @@ class Publish:
 
 
 class V3Session:
-    """Turns one v3 client's frames into commands and error replies."""
+    """Turns one v3 client's frames into commands and error replies.
+
+    Args:
+        params: what the client asked for when it connected.
+        client_messages: whether the app lets clients publish.
+        max_message_bytes: the largest client message.
+        max_messages_per_second: client messages one connection may publish per
+            second (``0``: no limit); more get an error and are dropped.
+        clock: a monotonic clock in seconds, for that limit.
+    """
 
     def __init__(
-        self, params: ConnectParams, *, client_messages: bool, max_message_bytes: int
+        self,
+        params: ConnectParams,
+        *,
+        client_messages: bool,
+        max_message_bytes: int,
+        max_messages_per_second: int = 10,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.params = params
         self._client_messages = client_messages
         self._max_bytes = max_message_bytes
+        self._limit = TokenBucket(max_messages_per_second, clock)
         self._out: list[str] = []
 
     def receive_text(self, text: str) -> Publish | None:
@@ -157,6 +181,14 @@ class V3Session:
             message = decode_client_message(text, max_bytes=self._max_bytes)
         except MessageError as exc:
             self._out.append(encode_error(exc.message))
+            return None
+        if not self._limit.allow():
+            self._out.append(
+                encode_error(
+                    f"Rate limit: at most {self._limit.rate} messages per second per connection; "
+                    "send fewer or raise max_client_events_per_second for the app"
+                )
+            )
             return None
         return Publish(message.event, message.data, message.meta, self.params.notify_self)
 

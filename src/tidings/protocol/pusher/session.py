@@ -34,10 +34,14 @@ Decisions (Pusher protocol docs, pusher-js 8 and Soketi checked; Pusher wins on 
   ``data`` is re-serialised compactly with orjson whatever its type, so a string stays a
   string and an object an object for receivers, exactly as the sender sent it; the size
   limit applies to that JSON text (UTF-8 bytes). A missing ``data`` relays as ``null``.
+  Each connection may send ``max_client_events_per_second`` of them (Pusher's 10 by
+  default, bursts of as many); more get 4301 and are dropped. Only events that pass every
+  other check count.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -58,6 +62,7 @@ from tidings.protocol.pusher.commands import (
     Unsubscribe,
 )
 from tidings.protocol.pusher.states import PENDING, SUBSCRIBED, ChannelState
+from tidings.protocol.ratelimit import TokenBucket
 
 __all__ = ["PusherSession", "SessionPolicy"]
 
@@ -77,6 +82,7 @@ class SessionPolicy:
     max_member_info_bytes: int = 2048
     max_event_name_length: int = 200
     max_presence_members: int = 100  # enforced by the core, carried here for messages
+    max_client_events_per_second: int = 10  # 0: no limit
 
 
 class PusherSession:
@@ -92,10 +98,13 @@ class PusherSession:
         socket_id: this connection's ``socket_id`` (minted by the shell).
         policy: the app's credentials, flags and limits.
         activity_timeout: seconds, announced in ``pusher:connection_established``.
+        clock: a monotonic clock in seconds, for the client-event rate limit.
     """
 
     # One session per connection: slots keep the per-connection footprint small.
     __slots__ = (
+        "_client_events",
+        "_clock",
         "_closing",
         "_commands",
         "_outgoing",
@@ -107,7 +116,14 @@ class PusherSession:
         "socket_id",
     )
 
-    def __init__(self, socket_id: str, policy: SessionPolicy, *, activity_timeout: int) -> None:
+    def __init__(
+        self,
+        socket_id: str,
+        policy: SessionPolicy,
+        *,
+        activity_timeout: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.socket_id = socket_id
         self.policy = policy
         self.activity_timeout = activity_timeout
@@ -117,6 +133,8 @@ class PusherSession:
         self._user_ids: dict[str, str | None] = {}
         self._user_id: str | None = None
         self._closing = False
+        self._clock = clock
+        self._client_events: TokenBucket | None = None  # made on the first client event
 
     # -- shell-facing API ------------------------------------------------------------------
 
@@ -397,6 +415,17 @@ class PusherSession:
             raise _client_event_error(
                 f"Client event rejected - data is {len(data)} bytes of JSON; the limit is "
                 f"{policy.max_client_event_bytes}"
+            )
+        bucket = self._client_events
+        if bucket is None:
+            bucket = self._client_events = TokenBucket(
+                policy.max_client_events_per_second, self._clock
+            )
+        if not bucket.allow():
+            raise _client_event_error(
+                f"Client event rejected due to rate limit: at most {bucket.rate} client events "
+                "per second per connection; send fewer (throttle typing indicators and the "
+                "like) or raise max_client_events_per_second for the app"
             )
         self._commands.append(
             ClientEvent(channel, message.event, data.decode(), self._user_ids[channel])

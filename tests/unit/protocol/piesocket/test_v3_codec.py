@@ -20,7 +20,7 @@ from tidings.protocol.piesocket.codec import (
     member_view,
     publication_text,
 )
-from tidings.protocol.piesocket.session import open_session, parse_flag
+from tidings.protocol.piesocket.session import V3Session, open_session, parse_flag
 from tidings.protocol.pusher.codec import member_added_data, member_removed_data
 from tidings.typing import AppId, ChannelName
 
@@ -178,6 +178,23 @@ def test_session_replies_errors_and_stays_usable() -> None:
     command = session.receive_text('{"event":"e","data":1}')
     assert command is not None and (command.event, command.notify_self) == ("e", False)
     assert session.data_to_send() == []
+
+
+def test_client_messages_over_the_rate_limit_get_an_error_and_are_dropped() -> None:
+    now = [5.0]
+    session = V3Session(
+        session_for("chat").params,
+        client_messages=True,
+        max_message_bytes=100,
+        max_messages_per_second=3,
+        clock=lambda: now[0],
+    )
+    sent = [session.receive_text(f'{{"event":"e","data":{i}}}') for i in range(5)]
+    assert [c is not None for c in sent] == [True, True, True, False, False]
+    errors = [orjson.loads(text)["error"] for text in session.data_to_send()]
+    assert len(errors) == 2 and "at most 3 messages per second" in errors[0]
+    now[0] += 1.0
+    assert session.receive_text('{"event":"e","data":9}') is not None
 
 
 def test_snippet_piesocket_names_endpoint_and_key() -> None:
