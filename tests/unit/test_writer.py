@@ -10,7 +10,7 @@ import asyncio
 
 import pytest
 
-from tidings.server.writer import Flusher, Outbox
+from tidings.server.writer import FLUSH_AT_BYTES, Flusher, Outbox
 
 
 class RecordingTransport(asyncio.WriteTransport):
@@ -68,6 +68,23 @@ async def test_flush_is_sliced_and_unreached_outboxes_keep_collecting() -> None:
         await next_iteration()
     assert [t.writes for t in transports[2:]] == [[b"ab"]] * 3
     assert [t.writes for t in transports[:2]] == [[b"a", b"b"]] * 2
+
+
+async def test_an_outbox_over_the_flush_mark_writes_without_waiting() -> None:
+    """Publications that outrun the slices cannot pile up: past ``FLUSH_AT_BYTES`` an
+    outbox writes at once, even if the flusher has not reached it."""
+    flusher = Flusher(asyncio.get_running_loop(), batch=1)
+    outboxes, transports = make(flusher, 3)
+    frame = b"x" * 10_000
+    for _ in range(100):  # 1 MB each, no loop iteration in between
+        for box in outboxes:
+            box.push(frame)
+    for transport in transports:
+        assert sum(map(len, transport.writes)) >= 100 * 10_000 - FLUSH_AT_BYTES
+        assert max(map(len, transport.writes)) < FLUSH_AT_BYTES + len(frame)
+    for _ in range(6):
+        await next_iteration()
+    assert all(sum(map(len, t.writes)) == 100 * 10_000 for t in transports)
 
 
 async def test_a_slow_consumer_is_reported_once_and_then_dropped() -> None:

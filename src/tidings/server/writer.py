@@ -6,6 +6,9 @@ from the next iteration on does ONE ``transport.write`` per outbox with data.
 A fan-out to N subscribers therefore costs N list appends now and N syscalls
 once, however many publications arrived in between.
 
+An outbox that collects ``FLUSH_AT_BYTES`` before its turn writes at once, so
+pending frames stay bounded when publications outrun the slices.
+
 A connection whose transport buffer passes ``high_water`` bytes after a flush
 is a slow consumer: its ``on_slow`` callback runs once (the shell sends
 ``pusher:error`` 4100 and closes it) and further pushes are dropped, so no
@@ -17,9 +20,12 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable
-from typing import cast
+from typing import Final, cast
 
-__all__ = ["Flusher", "Outbox"]
+__all__ = ["FLUSH_AT_BYTES", "Flusher", "Outbox"]
+
+#: Pending bytes at which an outbox writes without waiting for its slice.
+FLUSH_AT_BYTES: Final = 64 * 1024
 
 
 class Flusher:
@@ -73,7 +79,15 @@ class Outbox:
         on_slow: called once when the mark is passed; must not raise.
     """
 
-    __slots__ = ("_flusher", "_high_water", "_on_slow", "_pending", "_transport", "closed")
+    __slots__ = (
+        "_flusher",
+        "_high_water",
+        "_on_slow",
+        "_pending",
+        "_pending_bytes",
+        "_transport",
+        "closed",
+    )
 
     def __init__(
         self,
@@ -89,15 +103,24 @@ class Outbox:
         self._high_water = high_water
         self._on_slow = on_slow
         self._pending: list[bytes] = []
+        self._pending_bytes = 0
         self.closed = False
 
     def push(self, frame: bytes) -> None:
-        """Queue ``frame``; dropped once the outbox is closed."""
+        """Queue ``frame``; dropped once the outbox is closed.
+
+        An outbox holding ``FLUSH_AT_BYTES`` or more is written at once: when
+        publications arrive faster than the flusher's slices reach every
+        connection, pending frames stay bounded instead of piling up.
+        """
         if self.closed:
             return
         if not self._pending:
             self._flusher.mark(self)
         self._pending.append(frame)
+        self._pending_bytes += len(frame)
+        if self._pending_bytes >= FLUSH_AT_BYTES:
+            self.flush()
 
     def flush(self) -> None:
         """Write everything pending in one call, then check the slow-consumer mark."""
@@ -105,6 +128,7 @@ class Outbox:
         if not pending or self.closed:
             return
         self._pending = []
+        self._pending_bytes = 0
         transport = self._transport
         if transport.is_closing():
             self.closed = True
@@ -120,6 +144,7 @@ class Outbox:
         Used for the last frames of a connection (an error before a close).
         """
         pending, self._pending = self._pending, []
+        self._pending_bytes = 0
         transport = self._transport
         if not transport.is_closing():
             transport.write(b"".join(pending) + frame)
