@@ -72,5 +72,5 @@ constraints:  ## re-resolve pyproject.toml and pin every installed package in co
 
 clean:  ## remove the venv, Node modules, caches and build output
 	rm -rf $(VENV) $(NODE_DIR)/node_modules build dist src/*.egg-info \
-	  .mypy_cache .ruff_cache .pytest_cache bench-results
+	  .mypy_cache .ruff_cache .pytest_cache .hypothesis bench-results
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
