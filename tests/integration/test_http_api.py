@@ -8,6 +8,8 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed
 
 from tests.integration.conftest import (
@@ -267,6 +269,7 @@ async def test_terminate_closes_signed_in_connections(
 
 EVENT = {"name": "e", "channels": ["c"], "data": "{}"}
 EVENTS = f"/apps/{APP_ID}/events"
+BATCH = f"/apps/{APP_ID}/batch_events"
 
 
 @pytest.mark.parametrize(
@@ -426,3 +429,45 @@ async def test_publish_reaches_subscriber_within_timeout(
     await client.subscribe("plain")
     assert await publish(server, ["plain"], "e", '{"a":1}') == (200, {})
     assert (await client.expect("e", TIMEOUT))["data"] == {"a": 1}
+
+
+# -- garbage ----------------------------------------------------------------------------
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner),
+    max_leaves=8,
+)
+_event_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "name": st.sampled_from(["e", "", "x" * 300]) | _json,
+        "channel": st.sampled_from(["news", "#bad", "private-encrypted-a"]) | _json,
+        "channels": st.lists(st.sampled_from(["a", "b", ""]) | _json, max_size=3) | _json,
+        "data": st.sampled_from(['{"a":1}', ""]) | _json,
+        "socket_id": st.sampled_from(["1.2", "x"]) | _json,
+        "info": st.sampled_from(["user_count", "subscription_count,x"]) | _json,
+    },
+)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    path=st.sampled_from([EVENTS, BATCH]),
+    body=_json
+    | _event_like
+    | st.builds(lambda events: {"batch": events}, st.lists(_event_like | _json, max_size=3)),
+)
+async def test_signed_garbage_gets_a_json_4xx_never_a_5xx(
+    server: RunningServer, path: str, body: Any
+) -> None:
+    """Correctly signed requests with any JSON body: 200 or a 4xx JSON error, never a 5xx."""
+    status, reply = await call(server, "POST", path, body)
+    assert status in (200, 400, 413), (status, reply)
+    if status != 200:
+        assert isinstance(reply["error"], str) and reply["error"]
+    await assert_still_serving(server)
