@@ -18,6 +18,7 @@ import structlog
 from tidings.apps.base import App, AppStore
 from tidings.broker.base import Broker, BrokerEventHandler, ClusterPresence, PresenceStore
 from tidings.core.cluster import CONTROL_APP, CONTROL_CHANNEL, ClusterLink
+from tidings.core.counts import CountAnnouncer
 from tidings.core.hub import Hub, Subscriber
 from tidings.core.model import Member, Publication
 from tidings.errors import ConnectionRejected, SubscriptionError, TidingsError
@@ -25,7 +26,6 @@ from tidings.protocol.channels import is_cache_channel
 from tidings.protocol.pusher.codec import (
     member_added_data,
     member_removed_data,
-    subscription_count_data,
 )
 from tidings.typing import AppId, ChannelName, NodeId, SocketId, UserId
 
@@ -67,10 +67,6 @@ _T = TypeVar("_T")
 
 log = structlog.get_logger(__name__)
 
-# Subscription-count changes within this many seconds go out as one event, so
-# a thousand clients joining at once cost one broadcast, not a thousand.
-SUBSCRIPTION_COUNT_DELAY = 0.25
-
 
 @dataclass(slots=True)
 class NodeStats:
@@ -109,9 +105,7 @@ class Node:
         self._users: dict[tuple[AppId, UserId], dict[SocketId, Connection]] = {}
         self._broker_subscribing: dict[_Key, asyncio.Future[None]] = {}
         self.stats = NodeStats()
-        self._counts_due: set[_Key] = set()
-        self._closed = False
-        self._background: set[asyncio.Task[None]] = set()
+        self._counts = CountAnnouncer(self.subscription_count, self.publish)
         # This node's presence members, to add again after the store lost them.
         self._local_members: dict[_Key, dict[SocketId, Member]] = {}
         # Presence removals the store refused (unreachable): retried by resync_presence.
@@ -129,9 +123,7 @@ class Node:
 
     async def close(self) -> None:
         """Stop the cluster link and the broker. Connections are closed before this."""
-        self._closed = True
-        for task in list(self._background):
-            task.cancel()
+        self._counts.close()
         if self.cluster is not None:
             await self.cluster.close()
         await self.broker.close()
@@ -284,7 +276,7 @@ class Node:
         if not already:
             await self._hub_add(app.id, channel, conn)
             if member is None:
-                self._count_changed(app, channel)
+                self._counts.changed(app, channel)
         if added and member is not None:
             await self.publish(
                 Publication(
@@ -342,7 +334,7 @@ class Node:
         if self.hub.remove(app_id, channel, conn):
             await self.broker.unsubscribe(app_id, channel)
         if was_subscribed and user_id is None:
-            self._count_changed(conn.app, channel)
+            self._counts.changed(conn.app, channel)
         if user_id is not None:
             await self._leave_presence(conn, channel, UserId(user_id))
 
@@ -367,36 +359,6 @@ class Node:
                     app_id, channel, "pusher_internal:member_removed", member_removed_data(uid)
                 )
             )
-
-    def _count_changed(self, app: App, channel: ChannelName) -> None:
-        # Pusher sends counts for non-presence channels only, when the app asks.
-        if not app.enable_subscription_count:
-            return
-        key = (app.id, channel)
-        if key not in self._counts_due:
-            self._counts_due.add(key)
-            asyncio.get_running_loop().call_later(SUBSCRIPTION_COUNT_DELAY, self._start_count, key)
-
-    async def _send_count(self, key: _Key) -> None:
-        self._counts_due.discard(key)
-        app_id, channel = key
-        try:
-            count = await self.subscription_count(app_id, channel)
-        except TidingsError as exc:
-            log.warning("subscription count unavailable", channel=channel, reason=exc.message)
-            return
-        if count:
-            data = subscription_count_data(count)
-            await self.publish(
-                Publication(app_id, channel, "pusher_internal:subscription_count", data)
-            )
-
-    def _start_count(self, key: _Key) -> None:
-        if self._closed:
-            return
-        task = asyncio.get_running_loop().create_task(self._send_count(key))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
 
     async def _hub_add(self, app_id: AppId, channel: ChannelName, conn: Connection) -> None:
         # The first local subscriber makes the broker listen; later ones wait
