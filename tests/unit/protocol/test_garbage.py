@@ -108,7 +108,12 @@ def drain(session: PusherSession) -> bool:
     return closed
 
 
-def still_answers_ping(session: PusherSession) -> None:
+def feed(session: PusherSession, texts: list[str]) -> None:
+    """Send each text and check the output; unless the session closed, it still answers ping."""
+    for text in texts:
+        session.receive_text(text)
+        if drain(session):
+            return
     session.receive_text('{"event":"pusher:ping","data":{}}')
     assert [orjson.loads(t)["event"] for t in session.data_to_send()] == ["pusher:pong"]
 
@@ -119,34 +124,19 @@ many = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCh
 @many
 @given(st.lists(st.text(max_size=200), max_size=5))
 def test_any_text_is_answered_without_raising(texts: list[str]) -> None:
-    session = new_session()
-    for text in texts:
-        session.receive_text(text)
-        if drain(session):
-            return
-    still_answers_ping(session)
+    feed(new_session(), texts)
 
 
 @many
 @given(st.lists(json_values.map(json.dumps), max_size=5))
 def test_any_json_is_answered_without_raising(texts: list[str]) -> None:
-    session = new_session()
-    for text in texts:
-        session.receive_text(text)
-        if drain(session):
-            return
-    still_answers_ping(session)
+    feed(new_session(), texts)
 
 
 @many
 @given(st.lists(pusher_like(), min_size=1, max_size=8), st.booleans())
 def test_pusher_shaped_garbage_is_answered_without_raising(texts: list[str], joined: bool) -> None:
-    session = new_session(joined=joined)
-    for text in texts:
-        session.receive_text(text)
-        if drain(session):
-            return
-    still_answers_ping(session)
+    feed(new_session(joined=joined), texts)
 
 
 @many
