@@ -186,7 +186,11 @@ class Settings(BaseSettings):
     activity_timeout: int = Field(
         30, ge=1, description="Seconds of silence before a ping (sent to clients)."
     )
-    handshake_timeout: float = Field(10.0, gt=0, description="Seconds to finish the handshake.")
+    handshake_timeout: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds to finish TLS + the HTTP upgrade (and HTTP keep-alive idle).",
+    )
     listen_backlog: int = Field(1024, ge=1, description="TCP listen backlog.")
     max_write_buffer_bytes: int = Field(
         1048576, ge=1024, description="Unsent bytes that mark a slow consumer (then 4100)."

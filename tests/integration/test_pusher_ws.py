@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -11,6 +12,7 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
+from tests.fixtures.tls import self_signed
 from tests.integration.conftest import (
     KEY,
     TIMEOUT,
@@ -338,6 +340,34 @@ async def test_stalled_handshake_is_closed(server_factory: ServerFactory) -> Non
     writer.write(b"GET /app/app-key?protocol=7 HTTP/1.1\r\n")  # headers never finish
     data = await asyncio.wait_for(reader.read(), TIMEOUT)
     assert data == b""  # closed by the server
+    writer.close()
+
+
+async def test_open_websocket_outlives_the_handshake_timeout(
+    server_factory: ServerFactory,
+) -> None:
+    """The handshake timeout ends stalled handshakes only: an open WebSocket stays."""
+    running = await server_factory(handshake_timeout=0.3)
+    async with websockets.connect(f"{running.ws_url}/app/{KEY}?protocol=7") as ws:
+        established = orjson.loads(await ws.recv())
+        assert established["event"] == "pusher:connection_established"
+        await asyncio.sleep(1.0)
+        await ws.send('{"event":"pusher:ping","data":{}}')
+        assert orjson.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))["event"] == "pusher:pong"
+
+
+async def test_stalled_tls_handshake_is_closed(
+    server_factory: ServerFactory, tmp_path: Path
+) -> None:
+    """With TLS, a TCP connection that never starts the TLS handshake is closed after
+    handshake_timeout too (it never reaches the HTTP layer)."""
+    cert, key = self_signed(tmp_path)
+    running = await server_factory(handshake_timeout=0.3, tls_cert=cert, tls_key=key)
+    reader, writer = await asyncio.open_connection("127.0.0.1", running.port)
+    started = asyncio.get_running_loop().time()
+    data = await asyncio.wait_for(reader.read(), TIMEOUT)
+    assert data == b""  # closed by the server
+    assert asyncio.get_running_loop().time() - started < 3
     writer.close()
 
 

@@ -104,24 +104,28 @@ async def start_server(settings: Settings) -> RunningServer:
     node = build_node(settings)
     await node.start()
     state = ServerState(node=node, settings=settings, flusher=Flusher(loop))
-    runner = web.AppRunner(build_app(state), handle_signals=False, access_log=None)
+    # aiohttp closes a connection that has not sent a complete request within
+    # keepalive_timeout (and an idle keep-alive connection after it): that is the
+    # handshake timeout for plain TCP; ssl_handshake_timeout covers a stalled TLS
+    # handshake, which happens before aiohttp sees the connection.
+    runner = web.AppRunner(
+        build_app(state),
+        handle_signals=False,
+        access_log=None,
+        keepalive_timeout=settings.handshake_timeout,
+    )
     await runner.setup()
     aiohttp_server = runner.server
     assert aiohttp_server is not None  # set by setup()
-    handshake_timeout = settings.handshake_timeout
-
-    def protocol_factory() -> asyncio.Protocol:
-        protocol = aiohttp_server()
-        loop.call_later(handshake_timeout, _close_if_no_request, protocol)
-        return protocol
-
+    tls = _ssl_context(settings)
     try:
         server = await loop.create_server(
-            protocol_factory,
+            aiohttp_server,
             settings.http_host,
             settings.http_port,
             backlog=settings.listen_backlog,
-            ssl=_ssl_context(settings),
+            ssl=tls,
+            ssl_handshake_timeout=settings.handshake_timeout if tls else None,
             reuse_address=True,
             reuse_port=settings.workers > 1,
         )
@@ -159,15 +163,6 @@ async def _start_admin(state: ServerState) -> tuple[web.AppRunner | None, int | 
     sockets = getattr(site._server, "sockets", None) or ()
     port: int = sockets[0].getsockname()[1] if sockets else settings.admin_port
     return admin_runner, port
-
-
-def _close_if_no_request(protocol: asyncio.Protocol) -> None:
-    # aiohttp counts a request once its headers are parsed; a connection that
-    # has not sent a whole request line + headers by now is stalled or slow.
-    if getattr(protocol, "_request_count", 1) == 0:
-        transport = getattr(protocol, "transport", None)
-        if transport is not None:
-            transport.abort()
 
 
 async def _serve_until_signalled(settings: Settings, banner: bool) -> None:
