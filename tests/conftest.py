@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+import redis
 
 # Every server a test starts (in-process or as a subprocess) puts its admin
 # listener on a free port, so tests never fight over 9601 with each other or
@@ -82,6 +83,17 @@ def _start_redis_server() -> tuple[subprocess.Popen[bytes], str]:
         f"started {binary} on port {port} but it did not answer PING ({problem}); "
         f"exit code {proc.returncode}, output: {output!r}"
     )
+
+
+def delete_redis_keys(url: str, prefix: str) -> None:
+    """Delete the keys under ``prefix:`` (a test's own prefix) from the Redis at ``url``."""
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(f"{prefix}:*"))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
 
 
 @pytest.fixture(scope="session")

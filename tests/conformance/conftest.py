@@ -18,19 +18,21 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import aiohttp
 import orjson
 import pytest
 
+# Re-exported: the tests import the default app's credentials from here.
+from tests.fixtures.api import APP_ID as APP_ID
+from tests.fixtures.api import KEY as KEY
+from tests.fixtures.api import SECRET as SECRET
+from tests.fixtures.api import signed_url as signed_url
 from tidings.config import Settings
-from tidings.protocol.signing import body_md5, sign_request
 from tidings.server.runner import RunningServer, start_server
 
 TIMEOUT = 5.0  # seconds any single expected observation may take
 DRIVER_DEADLINE_S = 30  # a driver exits by itself after this long, whatever happens
-KEY, SECRET, APP_ID = "app-key", "app-secret", "1"
 NODE_DIR = Path(__file__).parent / "node"
 
 Observation = dict[str, Any]
@@ -198,7 +200,14 @@ async def start_driver(server: RunningServer) -> AsyncIterator[StartDriver]:
 async def publish(
     server: RunningServer, channels: list[str], event: str, data: Any, **fields: Any
 ) -> Any:
-    """Trigger an event through the signed HTTP API, as a backend SDK would.
+    """Trigger an event through the signed HTTP API of ``server``; see :func:`publish_to`."""
+    return await publish_to(server.http_url, channels, event, data, **fields)
+
+
+async def publish_to(
+    base_url: str, channels: list[str], event: str, data: Any, **fields: Any
+) -> Any:
+    """Trigger an event through the signed HTTP API at ``base_url``, as a backend SDK would.
 
     ``data`` that is not a string is JSON-encoded first (the API carries a string).
     Returns the JSON answer; raises AssertionError unless the server answered 200.
@@ -206,15 +215,7 @@ async def publish(
     if not isinstance(data, str):
         data = orjson.dumps(data).decode()
     body = orjson.dumps({"name": event, "channels": channels, "data": data, **fields})
-    path = f"/apps/{APP_ID}/events"
-    params = {
-        "auth_key": KEY,
-        "auth_timestamp": str(int(time.time())),
-        "auth_version": "1.0",
-        "body_md5": body_md5(body),
-    }
-    params["auth_signature"] = sign_request(SECRET, "POST", path, params)
-    url = f"{server.http_url}{path}?{urlencode(params)}"
+    url = signed_url(base_url, "POST", f"/apps/{APP_ID}/events", body)
     async with (
         aiohttp.ClientSession() as session,
         session.post(url, data=body, headers={"Content-Type": "application/json"}) as response,

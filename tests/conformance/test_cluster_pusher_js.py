@@ -14,23 +14,19 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from urllib.parse import urlencode
 
 import aiohttp
-import orjson
 import pytest
-import redis
 
 from tests.conformance.conftest import (
-    APP_ID,
     DRIVER_DEADLINE_S,
     KEY,
     NODE_DIR,
     SECRET,
     NodeDriver,
+    publish_to,
 )
-from tests.conftest import free_port
-from tidings.protocol.signing import body_md5, sign_request
+from tests.conftest import delete_redis_keys, free_port
 
 pytestmark = pytest.mark.node
 
@@ -81,13 +77,7 @@ async def cluster(redis_url: str) -> AsyncIterator[Cluster]:
             except TimeoutError:
                 proc.kill()
                 await proc.wait()
-        client = redis.Redis.from_url(redis_url)
-        try:
-            keys = list(client.scan_iter(f"{prefix}:*"))
-            if keys:
-                client.delete(*keys)
-        finally:
-            client.close()
+        delete_redis_keys(redis_url, prefix)
 
 
 async def _ready(port: int) -> bool:
@@ -134,25 +124,6 @@ async def drive() -> AsyncIterator[Drive]:
             await driver.close()
 
 
-async def publish(port: int, channel: str, event: str, data: object) -> None:
-    """Trigger an event through one node's signed HTTP API, as a backend SDK would."""
-    body = orjson.dumps({"name": event, "channels": [channel], "data": orjson.dumps(data).decode()})
-    path = f"/apps/{APP_ID}/events"
-    params = {
-        "auth_key": KEY,
-        "auth_timestamp": str(int(time.time())),
-        "auth_version": "1.0",
-        "body_md5": body_md5(body),
-    }
-    params["auth_signature"] = sign_request(SECRET, "POST", path, params)
-    url = f"http://127.0.0.1:{port}{path}?{urlencode(params)}"
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(url, data=body, headers={"Content-Type": "application/json"}) as response,
-    ):
-        assert response.status == 200, await response.text()
-
-
 async def test_pusher_js_clients_split_across_two_nodes(cluster: Cluster, drive: Drive) -> None:
     """Presence lists, member_added/removed, client events and HTTP publishes cross nodes."""
     port_a, port_b = await cluster(), await cluster()
@@ -184,7 +155,7 @@ async def test_pusher_js_clients_split_across_two_nodes(cluster: Cluster, drive:
     hi = await on_b.expect("event", "bob", channel="private-chat", event="client-hi")
     assert hi["data"] == {"n": 1}
 
-    await publish(port_b, "private-chat", "from-b", {"ok": True})
+    await publish_to(f"http://127.0.0.1:{port_b}", ["private-chat"], "from-b", {"ok": True})
     for driver, name in ((on_a, "alice"), (on_b, "bob")):
         got = await driver.expect("event", name, channel="private-chat", event="from-b")
         assert got["data"] == {"ok": True}

@@ -9,7 +9,6 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
-from urllib.parse import urlencode
 
 import aiohttp
 import orjson
@@ -19,13 +18,17 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from tests.conftest import free_port
+
+# Re-exported: the tests import the default app's credentials from here.
+from tests.fixtures.api import APP_ID as APP_ID
+from tests.fixtures.api import KEY as KEY
+from tests.fixtures.api import SECRET as SECRET
+from tests.fixtures.api import signed_url as signed_url
 from tidings.config import Settings
-from tidings.protocol.signing import body_md5, channel_auth, sign_request
+from tidings.protocol.signing import channel_auth
 from tidings.server.runner import RunningServer, start_server
 
 TIMEOUT = 5.0  # seconds any single expected event may take
-
-KEY, SECRET, APP_ID = "app-key", "app-secret", "1"
 
 
 class PusherClient:
@@ -94,6 +97,21 @@ class PusherClient:
                 return reply
 
 
+async def client(server: RunningServer) -> PusherClient:
+    """A Pusher client connected to ``server`` (closed with the server)."""
+    ws = await websockets.connect(f"{server.ws_url}/app/{KEY}?protocol=7")
+    established = orjson.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+    return PusherClient(ws, orjson.loads(established["data"])["socket_id"], {})
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 10.0) -> None:
+    """Poll ``check`` (bounded) for state that only settles with heartbeats or reconnection."""
+    deadline = time.monotonic() + seconds
+    while not await check():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.1)
+
+
 ConnectFn = Callable[..., Awaitable[PusherClient]]
 ServerFactory = Callable[..., Awaitable[RunningServer]]
 
@@ -138,30 +156,6 @@ async def connect(server: RunningServer) -> AsyncIterator[ConnectFn]:
     yield open_client
     for ws in clients:
         await ws.close()
-
-
-def signed_url(
-    base: str,
-    method: str,
-    path: str,
-    body: bytes = b"",
-    *,
-    key: str = KEY,
-    secret: str = SECRET,
-    timestamp: int | None = None,
-    extra: dict[str, str] | None = None,
-) -> str:
-    """A fully signed HTTP API URL, as the official SDKs build it."""
-    params = {
-        "auth_key": key,
-        "auth_timestamp": str(timestamp if timestamp is not None else int(time.time())),
-        "auth_version": "1.0",
-        **(extra or {}),
-    }
-    if body:
-        params["body_md5"] = body_md5(body)
-    params["auth_signature"] = sign_request(secret, method, path, params)
-    return f"{base}{path}?{urlencode(params)}"
 
 
 async def publish(

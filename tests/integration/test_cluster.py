@@ -26,6 +26,8 @@ from tests.integration.conftest import (
     OwnRedis,
     PusherClient,
     ServerFactory,
+    client,
+    eventually,
     publish,
     signed_url,
 )
@@ -50,24 +52,9 @@ def node_factory(server_factory: ServerFactory, redis_url: str) -> NodeFactory:
     return start
 
 
-async def client(server: RunningServer) -> PusherClient:
-    """A Pusher client connected to ``server`` (closed with the server)."""
-    ws = await websockets.connect(f"{server.ws_url}/app/{KEY}?protocol=7")
-    established = orjson.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
-    return PusherClient(ws, orjson.loads(established["data"])["socket_id"], {})
-
-
 async def get_json(url: str) -> tuple[int, Any]:
     async with aiohttp.ClientSession() as http, http.get(url) as response:
         return response.status, await response.json(content_type=None)
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 10.0) -> None:
-    """Poll ``check`` (bounded) for state that only settles with heartbeats."""
-    deadline = time.monotonic() + seconds
-    while not await check():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.1)
 
 
 async def test_publish_on_a_reaches_b_once_in_order(node_factory: NodeFactory) -> None:

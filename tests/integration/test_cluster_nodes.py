@@ -7,31 +7,29 @@ its data survives the outage.
 
 from __future__ import annotations
 
-import asyncio
 import signal
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
-import orjson
 import pytest
-import websockets
 
 from tests.integration.conftest import (
     APP_ID,
-    KEY,
-    TIMEOUT,
     OwnRedis,
     PusherClient,
     ServerFactory,
+    client,
+    eventually,
     publish,
     signed_url,
 )
 from tidings.server.runner import RunningServer
 
 NodeFactory = Callable[..., Awaitable[RunningServer]]
+
+_SETTLE_S = 20.0  # bound for state that settles only after a node reconnects
 
 
 @pytest.fixture
@@ -45,27 +43,12 @@ def nodes(server_factory: ServerFactory, redis_url: str) -> NodeFactory:
     return start
 
 
-async def client(server: RunningServer) -> PusherClient:
-    """A Pusher client connected to ``server`` (closed with the server)."""
-    ws = await websockets.connect(f"{server.ws_url}/app/{KEY}?protocol=7")
-    established = orjson.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
-    return PusherClient(ws, orjson.loads(established["data"])["socket_id"], {})
-
-
 async def until_marker(c: PusherClient, marker: str) -> list[dict[str, Any]]:
     """Every message before the event named ``marker`` (pings answered, none skipped)."""
     seen = []
     while (message := await c.recv())["event"] != marker:
         seen.append(message)
     return seen
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 20.0) -> None:
-    """Poll ``check`` (bounded) for state that only settles after reconnection."""
-    deadline = time.monotonic() + seconds
-    while not await check():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.1)
 
 
 async def test_three_nodes_each_publication_once_in_order(nodes: NodeFactory) -> None:
@@ -118,7 +101,7 @@ async def test_one_member_per_user_across_three_nodes(nodes: NodeFactory) -> Non
     await bob_b.ws.close()
     await bob_b.ws.wait_closed()
     # B has processed the close once its node no longer holds the socket.
-    await eventually(lambda: _no_connections(b))
+    await eventually(lambda: _no_connections(b), _SETTLE_S)
     await publish(b, ["presence-trio"], "marker2", '"m"')
     assert await until_marker(watcher, "marker2") == []  # bob is still there, on C
     await bob_c.ws.close()
@@ -166,16 +149,16 @@ async def test_member_leaving_during_outage_is_removed_after_it(
     assert own_redis.proc is not None
     own_redis.proc.send_signal(signal.SIGSTOP)  # our own redis-server, by PID
     try:
-        await eventually(_broker_down(b))
+        await eventually(_broker_down(b), _SETTLE_S)
         await leaver.ws.close()
-        await eventually(lambda: _removal_failed(b))
+        await eventually(lambda: _removal_failed(b), _SETTLE_S)
     finally:
         own_redis.proc.send_signal(signal.SIGCONT)
 
     async def only_watcher() -> bool:
         return a.state.node.broker.healthy and await users() == ["w"]
 
-    await eventually(only_watcher)
+    await eventually(only_watcher, _SETTLE_S)
 
 
 async def _removal_failed(server: RunningServer) -> bool:

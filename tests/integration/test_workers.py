@@ -15,9 +15,8 @@ from typing import Any
 import aiohttp
 import psutil
 import pytest
-import redis
 
-from tests.conftest import free_port
+from tests.conftest import delete_redis_keys, free_port
 from tests.integration.conftest import KEY, SECRET, TIMEOUT
 
 _START_S = 20.0  # two forked workers importing and connecting on a busy 2-core machine
@@ -63,13 +62,7 @@ def prefix(redis_url: str) -> Iterator[str]:
     """A key prefix of this test; its keys are deleted afterwards (only ours)."""
     value = f"test-workers-{uuid.uuid4().hex[:12]}"
     yield value
-    client = redis.Redis.from_url(redis_url)
-    try:
-        keys = list(client.scan_iter(f"{value}:*"))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
+    delete_redis_keys(redis_url, value)
 
 
 def _env(prefix: str) -> dict[str, str]:
