@@ -211,8 +211,8 @@ class RedisPresenceStore:
         Each node stores its counts on every beat, so they are at most
         ``heartbeat_interval`` seconds old; add this node's own live counts.
         """
-        others = [n for n, alive in (await self._node_states()).items() if alive]
-        others = [n for n in others if n != self.node_id]
+        states = await self._node_states()
+        others = [n for n, alive in states.items() if alive and n != self.node_id]
         totals: dict[ChannelName, int] = {}
         if not others:
             return totals

@@ -246,7 +246,7 @@ class Node:
                     )
 
     async def members_gone(self, gone: Iterable[tuple[AppId, ChannelName, UserId]]) -> None:
-        """Announce users whose last connection was on a dead node."""
+        """Announce users whose last connection left (here, or on a dead node)."""
         for app_id, channel, user_id in gone:
             data = member_removed_data(user_id)
             await self.publish(Publication(app_id, channel, "pusher_internal:member_removed", data))
@@ -354,11 +354,7 @@ class Node:
             self._failed_removals.add((app_id, channel, conn.socket_id, uid))
             return
         if last:
-            await self.publish(
-                Publication(
-                    app_id, channel, "pusher_internal:member_removed", member_removed_data(uid)
-                )
-            )
+            await self.members_gone([(app_id, channel, uid)])
 
     async def _hub_add(self, app_id: AppId, channel: ChannelName, conn: Connection) -> None:
         # The first local subscriber makes the broker listen; later ones wait

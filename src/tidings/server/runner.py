@@ -215,11 +215,11 @@ def serve_one(settings: Settings, banner: bool = True) -> None:
     # 310 us of CPU each, 175 us with these thresholds (as with the collector off).
     # Idle memory per connection did not change.
     gc.set_threshold(*_GC_THRESHOLDS)
+    loop_factory = None  # the stock asyncio loop
     if settings.uvloop:
         import uvloop
 
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(_serve_until_signalled(settings, banner))
-        return
-    asyncio.run(_serve_until_signalled(settings, banner))
+        loop_factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(_serve_until_signalled(settings, banner))
     sys.stdout.flush()
