@@ -152,12 +152,9 @@ async def server(request: pytest.FixtureRequest) -> AsyncIterator[RunningServer]
             await running.shutdown()
 
 
-@pytest.fixture
-async def start_driver(server: RunningServer) -> AsyncIterator[StartDriver]:
-    """Start ``node tests/conformance/node/<script>`` against ``server``; stopped after the test.
-
-    Fails (never skips) with a fix when Node.js or the npm packages are missing.
-    """
+def node_binary() -> str:
+    """The ``node`` executable. Fails (never skips) with a fix when Node.js or the npm
+    packages are missing."""
     node = shutil.which("node")
     if node is None:
         pytest.fail("Node.js is needed for conformance tests: install Node 20", pytrace=False)
@@ -166,27 +163,39 @@ async def start_driver(server: RunningServer) -> AsyncIterator[StartDriver]:
             f"Node clients are not installed: run `make node` (npm ci in {NODE_DIR})",
             pytrace=False,
         )
+    return node
+
+
+async def launch_driver(node: str, script: str, port: int, name: str | None = None) -> NodeDriver:
+    """Start ``node tests/conformance/node/<script>`` against the server on ``port``."""
+    env = {
+        **os.environ,
+        "TIDINGS_KEY": KEY,
+        "TIDINGS_SECRET": SECRET,
+        "DRIVER_DEADLINE_S": str(DRIVER_DEADLINE_S),
+    }
+    proc = await asyncio.create_subprocess_exec(
+        node,
+        str(NODE_DIR / script),
+        "127.0.0.1",
+        str(port),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=NODE_DIR,
+        env=env,
+    )
+    return NodeDriver(name or script, proc)
+
+
+@pytest.fixture
+async def start_driver(server: RunningServer) -> AsyncIterator[StartDriver]:
+    """Start ``node tests/conformance/node/<script>`` against ``server``; stopped after the test."""
+    node = node_binary()
     drivers: list[NodeDriver] = []
 
     async def start(script: str) -> NodeDriver:
-        env = {
-            **os.environ,
-            "TIDINGS_KEY": KEY,
-            "TIDINGS_SECRET": SECRET,
-            "DRIVER_DEADLINE_S": str(DRIVER_DEADLINE_S),
-        }
-        proc = await asyncio.create_subprocess_exec(
-            node,
-            str(NODE_DIR / script),
-            "127.0.0.1",
-            str(server.port),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            cwd=NODE_DIR,
-            env=env,
-        )
-        driver = NodeDriver(script, proc)
+        driver = await launch_driver(node, script, server.port)
         drivers.append(driver)
         return driver
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import sys
 import time
 import uuid
@@ -19,11 +18,9 @@ import aiohttp
 import pytest
 
 from tests.conformance.conftest import (
-    DRIVER_DEADLINE_S,
-    KEY,
-    NODE_DIR,
-    SECRET,
     NodeDriver,
+    launch_driver,
+    node_binary,
     publish_to,
 )
 from tests.conftest import delete_redis_keys, free_port
@@ -94,26 +91,11 @@ async def _ready(port: int) -> bool:
 @pytest.fixture
 async def drive() -> AsyncIterator[Drive]:
     """Start a pusher-js driver against the node on a given port; stopped after the test."""
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("Node.js is needed for conformance tests: install Node 20", pytrace=False)
-    if not (NODE_DIR / "node_modules" / "pusher-js").is_dir():
-        pytest.fail(f"run `make node` (npm ci in {NODE_DIR})", pytrace=False)
+    node = node_binary()
     drivers: list[NodeDriver] = []
 
     async def start(port: int) -> NodeDriver:
-        env = {
-            **os.environ,
-            "TIDINGS_KEY": KEY,
-            "TIDINGS_SECRET": SECRET,
-            "DRIVER_DEADLINE_S": str(DRIVER_DEADLINE_S),
-        }
-        proc = await asyncio.create_subprocess_exec(
-            node, str(NODE_DIR / SCRIPT), "127.0.0.1", str(port),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, cwd=NODE_DIR, env=env,
-        )  # fmt: skip
-        driver = NodeDriver(f"{SCRIPT}@{port}", proc)
+        driver = await launch_driver(node, SCRIPT, port, name=f"{SCRIPT}@{port}")
         drivers.append(driver)
         return driver
 
