@@ -20,7 +20,7 @@ import tomllib
 from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -29,6 +29,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
@@ -40,9 +41,8 @@ from pydantic_settings import (
     SettingsError,
 )
 
-from tidings.apps.base import App
+from tidings.apps.base import App, Role, app_fields, build_app
 from tidings.errors import ConfigError
-from tidings.typing import AppId, AppKey
 
 __all__ = [
     "DEFAULT_APP_KEY",
@@ -58,17 +58,6 @@ DEFAULT_CONFIG_FILE = Path("tidings.toml")
 DEFAULT_APP_KEY = "app-key"
 DEFAULT_APP_SECRET = "app-secret"
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
-LIMIT_FIELDS = (
-    "max_payload_bytes",
-    "max_client_event_bytes",
-    "max_channels_per_event",
-    "max_batch_size",
-    "max_presence_members",
-    "max_member_info_bytes",
-    "max_event_name_length",
-    "max_subscriptions_per_connection",
-    "max_client_events_per_second",
-)
 # Variables with our prefix that are not settings: test knobs, and the service
 # links Kubernetes injects for a Service named "tidings" (TIDINGS_PORT=tcp://...).
 _IGNORED_ENV_PREFIXES = ("TIDINGS_TEST_", "TIDINGS_SERVICE_", "TIDINGS_PORT_")
@@ -79,36 +68,55 @@ _IGNORED_ENV = frozenset({"TIDINGS_PORT"})
 _TOML_DATA: ContextVar[Mapping[str, Any] | None] = ContextVar("_TOML_DATA", default=None)
 
 
-def _limit(default: int, what: str) -> Any:
-    return Field(default, ge=1, description=what)
+def _app_config_fields() -> dict[str, Any]:
+    """``[[apps]]`` keys: every non-internal App field; inherited limits default to unset."""
+    fields: dict[str, Any] = {}
+    for f in app_fields():
+        setting = f.setting
+        if setting.role is Role.INTERNAL:
+            continue
+        kind: Any = list[str] if f.type == tuple[str, ...] else f.type
+        if f.required:
+            fields[f.name] = (kind, Field(min_length=1, description=setting.help))
+        elif setting.inherits:
+            fields[f.name] = (int | None, Field(None, ge=setting.minimum, description=setting.help))
+        elif kind == list[str]:
+            fields[f.name] = (kind, Field(default_factory=list, description=setting.help))
+        else:
+            fields[f.name] = (kind, Field(f.default, ge=setting.minimum, description=setting.help))
+    return fields
 
 
-class AppConfig(BaseModel):
-    """One ``[[apps]]`` table: mirrors :class:`tidings.apps.base.App`.
+def _global_app_fields() -> dict[str, Any]:
+    """Top-level settings derived from App: inherited limits and the default app's flags."""
+    fields: dict[str, Any] = {}
+    for f in app_fields():
+        setting = f.setting
+        if setting.inherits:
+            fields[f.name] = (
+                f.type,
+                Field(f.default, ge=setting.minimum, description=setting.help),
+            )
+        if setting.default_app:
+            help = f"Default app: {setting.help[0].lower()}{setting.help[1:]}"
+            fields[f"default_app_{f.name}"] = (f.type, Field(f.default, description=help))
+    return fields
 
-    A limit left unset (``None``) takes the global default of the same name.
-    """
 
-    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
+#: Settings every app inherits when it leaves them unset.
+LIMIT_FIELDS = tuple(f.name for f in app_fields() if f.setting.inherits)
 
-    id: str = Field(min_length=1, description="App id (numeric for the PyPI pusher SDK).")
-    key: str = Field(min_length=1, description="Public key clients connect with.")
-    secret: str = Field(min_length=1, description="Secret that signs auth and API calls.")
-    name: str = ""
-    enabled: bool = True
-    enable_client_messages: bool = True
-    enable_subscription_count: bool = False
-    max_connections: int | None = Field(None, ge=1)
-    max_payload_bytes: int | None = Field(None, ge=1)
-    max_client_event_bytes: int | None = Field(None, ge=1)
-    max_channels_per_event: int | None = Field(None, ge=1)
-    max_batch_size: int | None = Field(None, ge=1)
-    max_presence_members: int | None = Field(None, ge=1)
-    max_member_info_bytes: int | None = Field(None, ge=1)
-    max_event_name_length: int | None = Field(None, ge=1)
-    max_subscriptions_per_connection: int | None = Field(None, ge=1)
-    max_client_events_per_second: int | None = Field(None, ge=0)
-    allowed_origins: list[str] = Field(default_factory=list)
+if TYPE_CHECKING:
+    AppConfig = BaseModel
+else:
+    AppConfig = create_model(
+        "AppConfig",
+        __config__=ConfigDict(extra="forbid", coerce_numbers_to_str=True),
+        __doc__="One ``[[apps]]`` table: the non-internal fields of tidings.apps.base.App. "
+        "A limit left unset (None) takes the global default of the same name.",
+        __module__=__name__,
+        **_app_config_fields(),
+    )
 
 
 class _TomlSource(PydanticBaseSettingsSource):
@@ -121,11 +129,13 @@ class _TomlSource(PydanticBaseSettingsSource):
         return dict(_TOML_DATA.get() or {})
 
 
-class Settings(BaseSettings):
+class _Settings(BaseSettings):
     """Every tidings setting. Build it with :meth:`Settings.load`.
 
     Field names are the TOML keys; ``TIDINGS_`` + the upper-cased name is the
-    environment variable. ``tidings config env`` lists them all.
+    environment variable. ``tidings config env`` lists them all. The settings
+    derived from :class:`~tidings.apps.base.App` (limits, the default app's
+    flags) are added by ``Settings`` below; read them with :meth:`app_default`.
     """
 
     model_config = SettingsConfigDict(
@@ -163,25 +173,8 @@ class Settings(BaseSettings):
     default_app_secret: str = Field(
         DEFAULT_APP_SECRET, min_length=1, description="Default app secret."
     )
-    default_app_enable_client_messages: bool = Field(
-        True, description="Allow client-* events on the default app."
-    )
-    default_app_enable_subscription_count: bool = Field(
-        False, description="Send pusher_internal:subscription_count on the default app."
-    )
     apps: list[AppConfig] = Field(
         default_factory=list, description="Apps ([[apps]] tables); replace the default app."
-    )
-    max_payload_bytes: int = _limit(102400, "Largest event data accepted, in bytes.")
-    max_channels_per_event: int = _limit(100, "Channels one HTTP publish may target.")
-    max_batch_size: int = _limit(10, "Events in one batch_events call.")
-    max_presence_members: int = _limit(100, "Members in one presence channel.")
-    max_member_info_bytes: int = _limit(2048, "Size of one presence member's user_info.")
-    max_event_name_length: int = _limit(200, "Longest event name accepted.")
-    max_subscriptions_per_connection: int = _limit(300, "Channels one connection may join.")
-    max_client_event_bytes: int = _limit(10240, "Largest client-* event data.")
-    max_client_events_per_second: int = Field(
-        10, ge=0, description="Client events one connection may send per second (0: no limit)."
     )
     activity_timeout: int = Field(
         30, ge=1, description="Seconds of silence before a ping (sent to clients)."
@@ -369,44 +362,34 @@ class Settings(BaseSettings):
         """Unknown ``TIDINGS_*`` variables and TOML keys, each with a suggestion."""
         return self._warnings
 
+    def app_default(self, name: str) -> Any:
+        """The global value of an App-derived setting (a limit apps inherit, or a
+        ``default_app_*`` flag), by name: these fields are generated, so typed access
+        goes through here."""
+        return getattr(self, name)
+
+    def inherited(self) -> dict[str, Any]:
+        """The values apps take for the limits they leave unset."""
+        return {name: getattr(self, name) for name in LIMIT_FIELDS}
+
     def app_list(self) -> list[App]:
         """The configured apps: the ``[[apps]]`` tables, or else the default app alone.
 
         Limits an app leaves unset take the global defaults.
         """
-        defaults = {name: getattr(self, name) for name in LIMIT_FIELDS}
-        if not self.apps:
-            return [
-                App(
-                    id=AppId(self.default_app_id),
-                    key=AppKey(self.default_app_key),
-                    secret=self.default_app_secret,
-                    name="default",
-                    enable_client_messages=self.default_app_enable_client_messages,
-                    enable_subscription_count=self.default_app_enable_subscription_count,
-                    **defaults,
-                )
-            ]
-        result = []
-        for conf in self.apps:
-            limits = {
-                n: v if (v := getattr(conf, n)) is not None else defaults[n] for n in defaults
-            }
-            result.append(
-                App(
-                    id=AppId(conf.id),
-                    key=AppKey(conf.key),
-                    secret=conf.secret,
-                    name=conf.name,
-                    enabled=conf.enabled,
-                    enable_client_messages=conf.enable_client_messages,
-                    enable_subscription_count=conf.enable_subscription_count,
-                    max_connections=conf.max_connections,
-                    allowed_origins=tuple(conf.allowed_origins),
-                    **limits,
-                )
-            )
-        return result
+        inherited = self.inherited()
+        if self.apps:
+            return [build_app(conf.model_dump(), inherited) for conf in self.apps]
+        values: dict[str, Any] = {
+            "id": self.default_app_id,
+            "key": self.default_app_key,
+            "secret": self.default_app_secret,
+            "name": "default",
+        }
+        for f in app_fields():
+            if f.setting.default_app:
+                values[f.name] = getattr(self, f"default_app_{f.name}")
+        return [build_app(values, inherited)]
 
     @property
     def uses_default_credentials(self) -> bool:
@@ -496,3 +479,15 @@ def _describe(
     else:
         source = dotted
     return f"invalid {source}: {message}{got}"
+
+
+if TYPE_CHECKING:
+    Settings = _Settings
+else:
+    Settings = create_model(
+        "Settings",
+        __base__=_Settings,
+        __doc__=_Settings.__doc__,
+        __module__=__name__,
+        **_global_app_fields(),
+    )

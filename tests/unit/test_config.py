@@ -35,7 +35,7 @@ def test_defaults_match_the_design() -> None:
     assert (s.http_host, s.http_port) == ("127.0.0.1", 6001)
     assert (s.admin_host, s.admin_port) == ("127.0.0.1", 9601)
     assert s.broker_url == "memory://"
-    assert s.max_payload_bytes == 102400
+    assert s.app_default("max_payload_bytes") == 102400
     assert s.activity_timeout == 30
     assert s.config is None
     assert s.warnings == []

@@ -19,7 +19,11 @@ def build_app(state: ServerState) -> web.Application:
     """
     settings = state.settings
     # A batch may carry max_batch_size events of max_payload_bytes each.
-    max_body = settings.max_payload_bytes * max(1, settings.max_batch_size) + 64 * 1024
+    payload, batch = (
+        settings.app_default("max_payload_bytes"),
+        settings.app_default("max_batch_size"),
+    )
+    max_body = payload * max(1, batch) + 64 * 1024
     app = web.Application(client_max_size=max_body, middlewares=[pusher_api.error_middleware])
     app[STATE] = state
     app.router.add_get("/app/{key}", pusher_endpoint)

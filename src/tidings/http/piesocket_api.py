@@ -54,7 +54,9 @@ async def publish(request: web.Request) -> web.Response:
     if not isinstance(key, str) or not isinstance(secret, str):
         raise AuthError("key and secret are required strings", hint=f"send {_SHAPE}")
     app = await node.apps.by_key(key)
-    if app is None or not hmac.compare_digest(secret.encode(), app.secret.encode()):
+    if app is None or not any(
+        hmac.compare_digest(secret.encode(), s.encode()) for s in app.secrets
+    ):
         raise AuthError(
             "Invalid key or secret",
             hint="use the app key and secret shown by `tidings serve` or `tidings snippet env`",

@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 from aiohttp import WSMsgType, web
 
-from tidings.apps.base import App
+from tidings.apps.base import App, session_arguments
 from tidings.core.encoders import PresenceFrame, piesocket_frame
 from tidings.core.model import Member, Publication, Wire
 from tidings.errors import ConnectionRejected, SubscriptionError
@@ -107,16 +107,14 @@ async def _admit(state: ServerState, request: web.Request) -> App:
 
 
 def _open(request: web.Request, app: App, socket_id: str) -> V3Session:
+    # The app fields the session takes are named in App's metadata (piesocket=).
     return open_session(
         request.match_info["channel"],
         request.query,
         jwt_header=request.headers.get("jwt"),
-        secret=app.secret,
         socket_id=socket_id,
         now=time.time(),
-        client_messages=app.enable_client_messages,
-        max_message_bytes=app.max_client_event_bytes,
-        max_messages_per_second=app.max_client_events_per_second,
+        **session_arguments(app, "piesocket"),
     )
 
 
@@ -128,7 +126,7 @@ async def piesocket_endpoint(request: web.Request) -> web.StreamResponse:
         return web.Response(status=499)
     ws = web.WebSocketResponse(
         compress=False,  # frames are shared between connections: never deflated
-        max_msg_size=state.settings.max_payload_bytes + _FRAME_SLACK,
+        max_msg_size=state.settings.app_default("max_payload_bytes") + _FRAME_SLACK,
         autoping=False,  # pongs are liveness: see _serve
     )
     socket_id = new_socket_id()

@@ -12,7 +12,7 @@ import functools
 import structlog
 from aiohttp import WSMsgType, web
 
-from tidings.apps.base import App
+from tidings.apps.base import App, session_arguments
 from tidings.core.encoders import pusher_frame
 from tidings.core.model import Member, Publication, Wire
 from tidings.errors import ConnectionRejected, SubscriptionError
@@ -63,18 +63,11 @@ class PusherConnection(ShellConnection):
 
 @functools.lru_cache(maxsize=1024)
 def session_policy(app: App) -> SessionPolicy:
-    """The session's view of an app's flags and limits (one object per app, shared)."""
-    return SessionPolicy(
-        key=app.key,
-        secret=app.secret,
-        client_events=app.enable_client_messages,
-        max_client_event_bytes=app.max_client_event_bytes,
-        max_subscriptions=app.max_subscriptions_per_connection,
-        max_member_info_bytes=app.max_member_info_bytes,
-        max_event_name_length=app.max_event_name_length,
-        max_presence_members=app.max_presence_members,
-        max_client_events_per_second=app.max_client_events_per_second,
-    )
+    """The session's view of an app's flags and limits (one object per app, shared).
+
+    Which fields it takes is stated once, in ``App``'s field metadata (``policy=``).
+    """
+    return SessionPolicy(**session_arguments(app, "policy"))
 
 
 async def _admit(state: ServerState, request: web.Request) -> App:
@@ -105,7 +98,7 @@ async def pusher_endpoint(request: web.Request) -> web.StreamResponse:
         return web.Response(status=499)
     ws = web.WebSocketResponse(
         compress=False,  # frames are shared between connections: never deflated
-        max_msg_size=state.settings.max_payload_bytes + _FRAME_SLACK,
+        max_msg_size=state.settings.app_default("max_payload_bytes") + _FRAME_SLACK,
         autoping=True,
     )
     try:

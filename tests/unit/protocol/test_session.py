@@ -6,6 +6,7 @@ decisions recorded in ``tidings.protocol.pusher.session``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -28,8 +29,9 @@ SECRET = "app-secret"
 SOCKET_ID = "123.456"
 
 
-def make(client_events: bool = True, **limits: int) -> PusherSession:
-    policy = SessionPolicy(key=KEY, secret=SECRET, client_events=client_events, **limits)
+def make(client_events: bool = True, **limits: Any) -> PusherSession:
+    policy = SessionPolicy(key=KEY, secret=SECRET, client_events=client_events)
+    policy = dataclasses.replace(policy, **limits)
     return PusherSession(SOCKET_ID, policy, activity_timeout=30)
 
 

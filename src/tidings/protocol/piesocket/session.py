@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from tidings.errors import AuthError, ConnectionRejected, MessageError
-from tidings.protocol.piesocket.auth import AUTH_FAILED, verify_token
+from tidings.protocol.piesocket.auth import AUTH_FAILED, TokenClaims, verify_token
 from tidings.protocol.piesocket.codec import channel_problem, decode_client_message, encode_error
 from tidings.protocol.ratelimit import TokenBucket
 
@@ -90,6 +90,7 @@ def open_session(
     client_messages: bool,
     max_message_bytes: int,
     max_messages_per_second: int = 10,
+    previous_secret: str | None = None,
 ) -> V3Session:
     """Check the upgrade request of an already-identified app; the session on success.
 
@@ -98,6 +99,7 @@ def open_session(
         query: the query parameters (``api_key`` is checked by the caller).
         jwt_header: a ``jwt`` request header, used when the query has no ``jwt``.
         secret: the app secret tokens are signed with.
+        previous_secret: a secret that verifies too (a rotation's grace period).
         socket_id: the server's id for this connection (the fallback uuid).
         now: Unix time, for token expiry.
 
@@ -120,7 +122,7 @@ def open_session(
         )
     if token is not None:
         try:
-            claims = verify_token(token, secret=secret, channel=channel, now=now)
+            claims = _verify_any(token, (secret, previous_secret), channel=channel, now=now)
         except AuthError as exc:
             raise ConnectionRejected(exc.message, code=4009, hint=exc.hint) from None
         user = _short_id("user", claims.user) or user
@@ -131,6 +133,19 @@ def open_session(
         max_message_bytes=max_message_bytes,
         max_messages_per_second=max_messages_per_second,
     )
+
+
+def _verify_any(
+    token: str, secrets: tuple[str, str | None], *, channel: str, now: float
+) -> TokenClaims:
+    """The claims of ``token`` verified with the first secret that accepts it."""
+    current, previous = secrets
+    try:
+        return verify_token(token, secret=current, channel=channel, now=now)
+    except AuthError:
+        if previous is None:
+            raise
+        return verify_token(token, secret=previous, channel=channel, now=now)
 
 
 @dataclass(frozen=True, slots=True)

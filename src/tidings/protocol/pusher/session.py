@@ -77,12 +77,20 @@ class SessionPolicy:
     key: str
     secret: str
     client_events: bool
+    previous_secret: str | None = None  # verifies too, during a rotation's grace period
     max_client_event_bytes: int = 10 * 1024
     max_subscriptions: int = 300
     max_member_info_bytes: int = 2048
     max_event_name_length: int = 200
     max_presence_members: int = 100  # enforced by the core, carried here for messages
     max_client_events_per_second: int = 10  # 0: no limit
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The secrets a signature may be made with: the current one, then the previous."""
+        if self.previous_secret is None:
+            return (self.secret,)
+        return (self.secret, self.previous_secret)
 
 
 class PusherSession:
@@ -283,9 +291,11 @@ class PusherSession:
                 'return {"auth": ..., "channel_data": "{\\"user_id\\": ...}"}'
             )
         to_sign = f"{self.socket_id}:{channel}" + (f":{channel_data}" if channel_data else "")
-        expected = signing.channel_auth(
-            self.policy.key, self.policy.secret, self.socket_id, channel, channel_data or None
-        )
+        policy = self.policy
+        expected = [
+            signing.channel_auth(policy.key, secret, self.socket_id, channel, channel_data or None)
+            for secret in policy.secrets
+        ]
         problem = self._signature_problem(data.get("auth"), expected, to_sign)
         if problem is not None:
             raise SubscriptionError(f"{problem} (channel {channel!r})")
@@ -295,14 +305,14 @@ class PusherSession:
         user_id, user_info = self._presence_member(channel_data)
         return Subscribe(channel, user_id, user_info)
 
-    def _signature_problem(self, auth: object, expected: str, to_sign: str) -> str | None:
-        """Why ``auth`` does not match ``expected``, or ``None`` when it does."""
+    def _signature_problem(self, auth: object, expected: list[str], to_sign: str) -> str | None:
+        """Why ``auth`` matches none of ``expected``, or ``None`` when it matches one."""
         if not isinstance(auth, str) or not auth:
             return (
                 'missing "auth": private and presence subscriptions need the auth '
                 "string your auth endpoint returns"
             )
-        if signing.signatures_match(expected, auth):
+        if any(signing.signatures_match(candidate, auth) for candidate in expected):
             return None
         key, sep, signature = auth.partition(":")
         if not sep:
@@ -357,7 +367,11 @@ class PusherSession:
         user_data = data.get("user_data")
         if not isinstance(user_data, str) or not user_data:
             raise _signin_error('pusher:signin needs "data.user_data", a JSON string')
-        expected = signing.user_auth(self.policy.key, self.policy.secret, self.socket_id, user_data)
+        policy = self.policy
+        expected = [
+            signing.user_auth(policy.key, secret, self.socket_id, user_data)
+            for secret in policy.secrets
+        ]
         to_sign = f"{self.socket_id}::user::{user_data}"
         problem = self._signature_problem(data.get("auth"), expected, to_sign)
         if problem is not None:
