@@ -1,28 +1,50 @@
-"""The only place where configuration strings become implementations."""
+"""The composition root: the only place where configuration becomes implementations.
+
+``build_node`` picks the broker, presence store and liveness for the broker URL,
+the app store, and the hub with every wire's encoders. ``build_app`` mounts
+each wire's WebSocket route, the HTTP API and the health checks on the main
+port. Adding a wire protocol is one entry in ``WIRES``; adding a broker is one
+branch in ``_cluster``.
+"""
 
 from __future__ import annotations
 
+import functools
 import secrets
+from collections.abc import Sequence
+from typing import Final
+
+from aiohttp import web
 
 from tidings.apps.static import StaticAppStore
-from tidings.broker.base import Broker, PresenceStore
+from tidings.broker.base import Broker, NodeLiveness, PresenceStore
 from tidings.config import Settings
-from tidings.core.encoders import piesocket_frame, pusher_frame
+from tidings.core.bus import EventBus
 from tidings.core.hub import Hub
-from tidings.core.model import Wire
 from tidings.core.node import Node
 from tidings.errors import ConfigError
+from tidings.http import health, piesocket_api, pusher_api
 from tidings.typing import NodeId
+from tidings.web.state import STATE, ServerState
+from tidings.web.websocket import websocket_endpoint
+from tidings.wires.base import Wire
+from tidings.wires.piesocket import PieSocketWire
+from tidings.wires.pusher import PusherWire
 
-__all__ = ["build_node"]
+__all__ = ["WIRES", "build_app", "build_node"]
+
+WIRES: Final[Sequence[Wire]] = (PusherWire(), PieSocketWire())
+"""The wire protocols every server speaks, each on its own route of the main port."""
 
 
-def _broker(settings: Settings, node_id: NodeId) -> tuple[Broker, PresenceStore]:
+def _cluster(
+    settings: Settings, node_id: NodeId
+) -> tuple[Broker, PresenceStore, NodeLiveness | None]:
     url = settings.broker_url
     if url.startswith("memory://"):
         from tidings.broker.memory import MemoryBroker, MemoryPresenceStore
 
-        return MemoryBroker(), MemoryPresenceStore()
+        return MemoryBroker(), MemoryPresenceStore(), None
     if url.startswith(("redis://", "rediss://")):
         try:
             from tidings.broker.redis import RedisBroker, RedisPresenceStore
@@ -33,23 +55,55 @@ def _broker(settings: Settings, node_id: NodeId) -> tuple[Broker, PresenceStore]
             ) from None
         prefix = settings.redis_prefix
         ttl = settings.cluster_heartbeat_ttl
+        # One Redis object is both ports: reaping a dead node's members and
+        # reading its heartbeat must agree on the same keys.
         presence = RedisPresenceStore(
             url, node_id=node_id, prefix=prefix, heartbeat_ttl=ttl, heartbeat_interval=ttl / 3
         )
-        return RedisBroker(url, node_id=node_id, prefix=prefix), presence
+        return RedisBroker(url, node_id=node_id, prefix=prefix), presence, presence
     raise ConfigError(
         f"unsupported broker URL {url!r}", hint="use memory:// or redis://host:port/db"
     )
 
 
-def build_node(settings: Settings) -> Node:
-    """A node wired from ``settings``: app store, broker, presence store and hub."""
+def build_node(settings: Settings, *, bus: EventBus | None = None) -> Node:
+    """A node wired from ``settings``: app store, broker, presence, liveness and hub.
+
+    Args:
+        bus: the event bus to emit lifecycle events on (a new one by default).
+    """
     node_id = NodeId(settings.node_id or f"node-{secrets.token_hex(4)}")
-    broker, presence = _broker(settings, node_id)
+    broker, presence, liveness = _cluster(settings, node_id)
+    encoders = {name: encode for wire in WIRES for name, encode in wire.encoders.items()}
     return Node(
         node_id=node_id,
         apps=StaticAppStore(settings.app_list()),
         broker=broker,
         presence=presence,
-        hub=Hub({Wire.PUSHER: pusher_frame, Wire.PIESOCKET: piesocket_frame}),
+        liveness=liveness,
+        hub=Hub(encoders),
+        bus=bus,
     )
+
+
+def build_app(state: ServerState) -> web.Application:
+    """The main-port application: every wire's WebSocket route, the HTTP API and health.
+
+    The HTTP API is also served under ``settings.path_prefix`` when one is set.
+    """
+    settings = state.settings
+    # A batch may carry max_batch_size events of max_payload_bytes each.
+    payload, batch = (
+        settings.app_default("max_payload_bytes"),
+        settings.app_default("max_batch_size"),
+    )
+    max_body = payload * max(1, batch) + 64 * 1024
+    app = web.Application(client_max_size=max_body, middlewares=[pusher_api.error_middleware])
+    app[STATE] = state
+    for wire in WIRES:
+        app.router.add_get(wire.path, functools.partial(websocket_endpoint, wire=wire))
+    app.router.add_routes(pusher_api.routes)
+    app.router.add_routes(pusher_api.prefixed_routes(settings.path_prefix))
+    app.router.add_routes(piesocket_api.routes)
+    app.router.add_routes(health.routes)
+    return app

@@ -11,12 +11,13 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
 from tidings.broker.base import Broker, PresenceStore
 from tidings.broker.memory import CACHE_TTL_SECONDS, MemoryBroker, MemoryPresenceStore
-from tidings.core.model import Publication
+from tidings.domain.messages import Control, Message
 
 __all__ = [
     "BrokerFactory",
@@ -141,17 +142,28 @@ async def redis_presence(
 
 @dataclass(slots=True)
 class RecordingHandler:
-    """A ``BrokerEventHandler`` that records publications and lets tests await them."""
+    """A ``BrokerHandler`` that records messages and controls and lets tests await them."""
 
-    received: list[Publication] = field(default_factory=list)
+    received: list[Any] = field(default_factory=list)
+    controls: list[Control] = field(default_factory=list)
+    recoveries: int = 0
+    recovered: asyncio.Event = field(default_factory=asyncio.Event)
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def handle_publication(self, pub: Publication) -> None:
-        self.received.append(pub)
+    def handle_message(self, message: Message) -> None:
+        self.received.append(message)
         self._changed.set()
 
-    async def wait_for(self, count: int, timeout: float = 5.0) -> list[Publication]:
-        """Wait until at least ``count`` publications arrived; return them all."""
+    def handle_control(self, control: Control) -> None:
+        self.controls.append(control)
+        self._changed.set()
+
+    async def broker_recovered(self) -> None:
+        self.recoveries += 1
+        self.recovered.set()
+
+    async def wait_for(self, count: int, timeout: float = 5.0) -> list[Any]:
+        """Wait until at least ``count`` messages arrived; return them all."""
 
         async def reached() -> None:
             while len(self.received) < count:

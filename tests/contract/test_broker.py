@@ -8,8 +8,16 @@ order (synchronous in memory, one connection in Redis).
 
 from __future__ import annotations
 
+import pytest
+
 from tests.contract.harness import BrokerHarness, RecordingHandler
-from tidings.core.model import Publication
+from tidings.domain.messages import (
+    Control,
+    MemberJoined,
+    MemberLeft,
+    Publication,
+    SubscriptionCount,
+)
 from tidings.typing import AppId, ChannelName, SocketId, UserId
 
 APP = AppId("1")
@@ -20,8 +28,10 @@ BARRIER = ChannelName("barrier")
 CACHE = ChannelName("cache-scores")
 
 
-def pub(channel: ChannelName, data: str = '"x"', *, app_id: AppId = APP) -> Publication:
-    return Publication(app_id=app_id, channel=channel, event="update", data=data)
+def pub(
+    channel: ChannelName, data: str = '"x"', *, app_id: AppId = APP, cache: bool = False
+) -> Publication:
+    return Publication(app_id=app_id, channel=channel, event="update", data=data, cache=cache)
 
 
 async def started(harness: BrokerHarness) -> RecordingHandler:
@@ -40,6 +50,29 @@ async def received_before_barrier(harness: BrokerHarness, handler: RecordingHand
     while got[-1] != sentinel:  # the barrier may be overtaken only by earlier publishes
         got = await handler.wait_for(len(got) + 1)
     return [p.channel for p in got if p != sentinel]
+
+
+async def test_every_message_kind_arrives_as_sent(harness: BrokerHarness) -> None:
+    """Member changes and counts travel as typed values, unchanged, in publish order."""
+    handler = await started(harness)
+    room = ChannelName("presence-room")
+    await harness.broker.subscribe(APP, room)
+    joined = MemberJoined(APP, room, UserId("u1"), {"name": "Ann"}, SocketId("1.2"))
+    left = MemberLeft(APP, room, UserId("u1"))
+    count = SubscriptionCount(APP, room, 7)
+    await harness.broker.publish(joined)
+    await harness.broker.publish(left)
+    await harness.broker.publish(count)
+    assert await handler.wait_for(3) == [joined, left, count]
+
+
+async def test_control_reaches_this_node(harness: BrokerHarness) -> None:
+    """A control goes to ``handle_control`` (every node's; here this one), never to subscribers."""
+    handler = await started(harness)
+    control = Control("terminate", {"app_id": "1", "user_id": "u1"})
+    await harness.broker.publish_control(control)
+    assert handler.controls == [control]
+    assert await received_before_barrier(harness, handler) == []
 
 
 async def test_publish_reaches_handler_for_subscribed_channel(harness: BrokerHarness) -> None:
@@ -115,27 +148,34 @@ async def test_apps_are_isolated(harness: BrokerHarness) -> None:
 async def test_cache_channel_keeps_last_event(harness: BrokerHarness) -> None:
     """A cache channel's last publication is stored, even with no subscriber on this node."""
     await started(harness)
-    await harness.broker.publish(pub(CACHE, '"first"'))
-    await harness.broker.publish(pub(CACHE, '"second"'))
-    assert await harness.broker.last_event(APP, CACHE) == pub(CACHE, '"second"')
+    await harness.broker.publish(pub(CACHE, '"first"', cache=True))
+    await harness.broker.publish(pub(CACHE, '"second"', cache=True))
+    assert await harness.broker.last_event(APP, CACHE) == pub(CACHE, '"second"', cache=True)
 
 
 async def test_cache_miss(harness: BrokerHarness) -> None:
-    """No last event: never published, another app, or a channel that is not a cache channel."""
+    """No last event: never published, another app, or a publication not marked ``cache``.
+
+    Brokers do not read channel names: the node decides what is cached (a client's
+    message on a ``cache-`` channel is never stored).
+    """
     await started(harness)
     assert await harness.broker.last_event(APP, CACHE) is None
-    await harness.broker.publish(pub(CACHE))
+    await harness.broker.publish(pub(CACHE, cache=True))
     await harness.broker.publish(pub(NEWS))
     assert await harness.broker.last_event(OTHER_APP, CACHE) is None
     assert await harness.broker.last_event(APP, NEWS) is None
+    other = ChannelName("cache-other")
+    await harness.broker.publish(pub(other, '"not marked"'))
+    assert await harness.broker.last_event(APP, other) is None
 
 
 async def test_cache_event_expires_after_ttl(harness: BrokerHarness) -> None:
     """The last event lives for the cache TTL (Pusher: 30 minutes), then it is a miss."""
     await started(harness)
-    await harness.broker.publish(pub(CACHE, '"old"'))
+    await harness.broker.publish(pub(CACHE, '"old"', cache=True))
     await harness.age_cache(harness.cache_ttl - 60)
-    assert await harness.broker.last_event(APP, CACHE) == pub(CACHE, '"old"')
+    assert await harness.broker.last_event(APP, CACHE) == pub(CACHE, '"old"', cache=True)
     await harness.age_cache(120)
     assert await harness.broker.last_event(APP, CACHE) is None
 
@@ -143,21 +183,29 @@ async def test_cache_event_expires_after_ttl(harness: BrokerHarness) -> None:
 async def test_new_cache_event_restarts_ttl(harness: BrokerHarness) -> None:
     """Each publish stores a fresh last event with a full TTL."""
     await started(harness)
-    await harness.broker.publish(pub(CACHE, '"old"'))
+    await harness.broker.publish(pub(CACHE, '"old"', cache=True))
     await harness.age_cache(harness.cache_ttl - 60)
-    await harness.broker.publish(pub(CACHE, '"new"'))
+    await harness.broker.publish(pub(CACHE, '"new"', cache=True))
     await harness.age_cache(120)
-    assert await harness.broker.last_event(APP, CACHE) == pub(CACHE, '"new"')
+    assert await harness.broker.last_event(APP, CACHE) == pub(CACHE, '"new"', cache=True)
 
 
-async def test_healthy_after_start(harness: BrokerHarness) -> None:
-    """A started broker that reaches its backend reports healthy."""
+async def test_healthy_only_while_started(harness: BrokerHarness) -> None:
+    """Not healthy before ``start``; healthy once started against a reachable backend;
+    not healthy after ``close``."""
+    assert harness.broker.healthy is False
     await started(harness)
     assert harness.broker.healthy is True
+    await harness.broker.close()
+    assert harness.broker.healthy is False
 
 
-async def test_close_is_idempotent(harness: BrokerHarness) -> None:
-    """Closing twice raises nothing."""
-    await started(harness)
+async def test_close_is_idempotent_and_final(harness: BrokerHarness) -> None:
+    """Closing twice raises nothing; a closed broker refuses to publish and delivers nothing."""
+    handler = await started(harness)
+    await harness.broker.subscribe(APP, NEWS)
     await harness.broker.close()
     await harness.broker.close()
+    with pytest.raises(RuntimeError, match="start"):
+        await harness.broker.publish(pub(NEWS))
+    assert handler.received == []

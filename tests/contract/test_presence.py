@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tidings.broker.base import PresenceStore
-from tidings.core.model import Member
+from tidings.domain.messages import Member
 from tidings.typing import AppId, ChannelName, NodeId, SocketId, UserId
 
 APP = AppId("1")

@@ -163,7 +163,7 @@ async def test_member_leaving_during_outage_is_removed_after_it(
 
 async def _removal_failed(server: RunningServer) -> bool:
     # The node's own record of what it must retry: the only sign the removal was refused.
-    return bool(server.state.node._failed_removals)
+    return server.state.node.presence.pending_removals > 0
 
 
 def _broker_down(server: RunningServer) -> Callable[[], Awaitable[bool]]:

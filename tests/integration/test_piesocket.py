@@ -212,18 +212,35 @@ async def test_pusher_http_publish_reaches_v3(v3: V3Connect, server: RunningServ
     assert await recv(ws) == {"event": "note", "data": "plain text", "meta": None}
 
 
-async def test_v3_publish_reaches_pusher_and_back(
+async def test_v3_client_messages_reach_pusher_only_as_client_events(
     v3: V3Connect, connect: ConnectFn, server: RunningServer
 ) -> None:
+    """A v3 client cannot forge the app's events for Pusher subscribers: on a public
+    channel its message reaches v3 clients only; the backend's REST publish reaches both."""
     pusher = await connect()
     assert (await pusher.subscribe("mixed"))["event"] == "pusher_internal:subscription_succeeded"
-    ws = await v3("mixed")
-    await send(ws, "from-v3", {"a": 1}, {"m": True})
-    event = await pusher.expect("from-v3")
-    assert event["channel"] == "mixed" and event["data"] == {"a": 1}
+    ws, peer = await v3("mixed"), await v3("mixed")
+    await send(ws, "order-shipped", {"a": 1}, {"m": True})
+    assert await recv(peer) == {"event": "order-shipped", "data": {"a": 1}, "meta": {"m": True}}
     status, answer = await rest_publish(server, rest_body("mixed", "from-rest", "s"))
     assert status == 200, answer
-    assert (await pusher.expect("from-rest"))["data"] == "s"
+    # The REST publish is the barrier: Pusher saw nothing before it.
+    first = await pusher.recv()
+    assert (first["event"], first["data"]) == ("from-rest", "s")
+
+
+async def test_v3_client_event_on_a_private_channel_reaches_pusher(
+    v3: V3Connect, connect: ConnectFn
+) -> None:
+    """``client-*`` from a v3 client with a JWT for a private channel is a Pusher client event."""
+    pusher = await connect()
+    await pusher.subscribe("private-desk")
+    token = make_token(secret=SECRET, channel="private-desk", now=time.time())
+    ws = await v3("private-desk", jwt=token)
+    await send(ws, "order-shipped", {"forged": True})
+    await send(ws, "client-typing", {"who": "v3"})
+    event = await pusher.recv()
+    assert (event["event"], event["data"]) == ("client-typing", {"who": "v3"})
 
 
 async def test_pusher_presence_and_v3_presence_share_members(

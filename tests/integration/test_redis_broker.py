@@ -13,8 +13,8 @@ import structlog
 
 from tests.contract.harness import RecordingHandler
 from tests.integration.conftest import OwnRedis
-from tidings.broker.redis import RedisBroker, RedisPresenceStore
-from tidings.core.model import Member, Publication
+from tidings.broker.redis import RedisBroker, RedisPresenceStore, encode_message
+from tidings.domain.messages import Member, Publication
 from tidings.typing import AppId, ChannelName, SocketId, UserId
 
 pytestmark = pytest.mark.redis
@@ -114,8 +114,9 @@ async def test_cache_channel_last_event_is_shared(
     await a.start(RecordingHandler())
     await b.start(RecordingHandler())
     cache = ChannelName("cache-score")
-    await a.publish(pub(cache, '"1-0"'))
-    assert await b.last_event(APP, cache) == pub(cache, '"1-0"')
+    score = Publication(APP, cache, "update", '"1-0"', cache=True)
+    await a.publish(score)
+    assert await b.last_event(APP, cache) == score
 
 
 @pytest.fixture
@@ -166,7 +167,7 @@ async def test_dead_node_members_are_removed_by_a_survivor(
     await b.add(APP, ROOM, SocketId("2.2"), member(ALICE, "b"))
     await b.add(APP, ROOM, SocketId("2.3"), member(ALICE, "b"))
     assert await a.peers() == ["node-a", "node-b"]
-    assert await a.remove_dead_nodes() == []
+    assert await a.dead_nodes() == []
     await b.close()  # no more beats: B's key expires after 0.4 s
 
     peers: list[str] = []
@@ -177,34 +178,50 @@ async def test_dead_node_members_are_removed_by_a_survivor(
             await asyncio.sleep(0.05)
 
     await asyncio.wait_for(b_gone(), TIMEOUT)
-    assert await a.remove_dead_nodes() == [(APP, ROOM, ALICE)]
+    assert await a.dead_nodes() == ["node-b"]
+    # Two survivors reap B at once: each user is reported once in total.
+    first, second = await asyncio.gather(a.remove_node("node-b"), b.remove_node("node-b"))
+    assert first + second == [(APP, ROOM, ALICE)]
     assert await a.members(APP, ROOM) == {BOB: {"name": BOB}}
-    assert await a.remove_dead_nodes() == []  # reported once
+    assert await a.dead_nodes() == []  # forgotten once reaped
 
 
-async def test_sweep_hook_reports_dead_members(redis_url: str, prefix: str) -> None:
-    """With ``on_dead_members`` set, the heartbeat task sweeps and hands over what it removed."""
+class LivenessRecorder:
+    """A ``LivenessHandler`` that records what the heartbeat task reports."""
+
+    def __init__(self) -> None:
+        self.dead: asyncio.Queue[str] = asyncio.Queue()
+        self.lapsed = asyncio.Event()
+
+    def local_counts(self) -> dict[tuple[AppId, ChannelName], int]:
+        return {(APP, NEWS): 2}
+
+    async def peer_died(self, node_id: str) -> None:
+        await self.dead.put(node_id)
+
+    async def heartbeat_lapsed(self) -> None:
+        self.lapsed.set()
+
+
+async def test_heartbeat_reports_dead_peers_and_counts(redis_url: str, prefix: str) -> None:
+    """The heartbeat task stores the handler's counts and calls ``peer_died`` for a dead peer."""
     survivor = RedisPresenceStore(
         redis_url, node_id="node-a", prefix=prefix, heartbeat_ttl=1.0, heartbeat_interval=0.1
     )
     doomed = RedisPresenceStore(
         redis_url, node_id="node-b", prefix=prefix, heartbeat_ttl=0.3, heartbeat_interval=0.1
     )
-    reported: asyncio.Future[list[tuple[AppId, ChannelName, UserId]]] = (
-        asyncio.get_running_loop().create_future()
-    )
-
-    async def hook(gone: list[tuple[AppId, ChannelName, UserId]]) -> None:
-        reported.set_result(gone)
-
-    survivor.on_dead_members = hook
+    recorder = LivenessRecorder()
     try:
-        await doomed.start()
+        await doomed.start(LivenessRecorder())
+        assert await survivor.cluster_counts(APP) == {NEWS: 2}
         await doomed.add(APP, ROOM, SocketId("2.1"), member(ALICE, "b"))
         await doomed.close()
-        await survivor.start()
-        assert await asyncio.wait_for(reported, TIMEOUT) == [(APP, ROOM, ALICE)]
+        await survivor.start(recorder)
+        assert await asyncio.wait_for(recorder.dead.get(), TIMEOUT) == "node-b"
+        assert await survivor.remove_node("node-b") == [(APP, ROOM, ALICE)]
         assert await survivor.count(APP, ROOM) == 0
+        assert not recorder.lapsed.is_set()
     finally:
         await survivor.close()
         await doomed.close()
@@ -230,23 +247,18 @@ async def test_start_without_redis_then_redis_appears(own_redis: OwnRedis) -> No
     broker = RedisBroker(
         own_redis.url, node_id="node-a", ping_interval=0.1, ping_timeout=0.5, start_timeout=0.3
     )
-    recovered = asyncio.Event()
-
-    async def on_reconnect() -> None:
-        recovered.set()
-
-    broker.on_reconnect = on_reconnect
     on_a = RecordingHandler()
     try:
         await broker.start(on_a)
         assert broker.healthy is False
         await broker.subscribe(APP, NEWS)  # remembered, subscribed once Redis answers
         own_redis.start()
-        await asyncio.wait_for(recovered.wait(), TIMEOUT)
+        await asyncio.wait_for(on_a.recovered.wait(), TIMEOUT)
         assert broker.healthy is True
         other = redis.Redis.from_url(own_redis.url)
         try:  # a publication from outside this node arrives: the SUBSCRIBE was replayed
-            other.publish(f"tidings:pub:{APP}:{NEWS}", b'[1,"x","1","news","e","1",null,null,null]')
+            payload = encode_message(Publication(APP, NEWS, "e", "1"), "x")
+            other.publish(f"tidings:pub:{APP}:{NEWS}", payload)
         finally:
             other.close()
         assert [p.data for p in await on_a.wait_for(1)] == ["1"]
@@ -256,15 +268,9 @@ async def test_start_without_redis_then_redis_appears(own_redis: OwnRedis) -> No
 
 async def test_redis_restart_resumes_delivery(own_redis: OwnRedis) -> None:
     """Redis dies: both nodes turn unhealthy, A still serves its own subscribers; it comes
-    back on the same port: both reconnect, resubscribe, call ``on_reconnect``, deliver again."""
+    back on the same port: both reconnect, resubscribe, call ``broker_recovered``, deliver again."""
     a = RedisBroker(own_redis.url, node_id="node-a", ping_interval=0.1, ping_timeout=0.5)
     b = RedisBroker(own_redis.url, node_id="node-b", ping_interval=0.1, ping_timeout=0.5)
-    reconnected = asyncio.Event()
-
-    async def on_reconnect() -> None:
-        reconnected.set()
-
-    b.on_reconnect = on_reconnect
     on_a, on_b = RecordingHandler(), RecordingHandler()
     try:
         await a.start(on_a)
@@ -282,7 +288,7 @@ async def test_redis_restart_resumes_delivery(own_redis: OwnRedis) -> None:
             assert len(on_a.received) == 21
             own_redis.start()
             await until(lambda: a.healthy and b.healthy, "both nodes healthy again")
-            await asyncio.wait_for(reconnected.wait(), TIMEOUT)
+            await asyncio.wait_for(on_b.recovered.wait(), TIMEOUT)
 
         events = [entry["event"] for entry in logs]
         assert events.count("redis unreachable; serving local subscribers only") == 2

@@ -1,4 +1,4 @@
-"""Coalesced, bounded per-connection writes: the contract of ``tidings.server.writer``.
+"""Coalesced, bounded per-connection writes: the contract of ``tidings.web.writer``.
 
 The transport here records writes; everything else is the real loop and the real
 flusher, so the test sees exactly which bytes reach each connection and when.
@@ -10,7 +10,7 @@ import asyncio
 
 import pytest
 
-from tidings.server.writer import FLUSH_AT_BYTES, Flusher, Outbox
+from tidings.web.writer import FLUSH_AT_BYTES, Flusher, Outbox
 
 
 class RecordingTransport(asyncio.WriteTransport):

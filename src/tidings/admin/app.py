@@ -17,8 +17,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from tidings import __version__
 from tidings.admin.metrics import metrics_registry
-from tidings.server.state import STATE, ServerState
 from tidings.typing import AppId
+from tidings.web.state import STATE, ServerState
 
 __all__ = ["build_admin_app"]
 

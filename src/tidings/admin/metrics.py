@@ -12,8 +12,8 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from tidings.server.state import ServerState
 from tidings.typing import AppId
+from tidings.web.state import ServerState
 
 __all__ = ["metrics_registry"]
 

@@ -1,37 +1,57 @@
-"""The Broker and PresenceStore seams.
+"""The seams between a node and what it shares with other nodes (the ports).
 
-A broker carries publications between nodes; a presence store keeps who is on
-each presence channel. The embedded memory implementations serve one process;
-the Redis ones join many. The core implements ``BrokerEventHandler`` and never
-reaches into a broker; brokers hand messages back through it.
+- ``Broker`` carries messages (``tidings.domain.messages``) between nodes and
+  keeps a cache channel's last event; it hands what it receives back through a
+  ``BrokerHandler`` (the node), never reaching into the core.
+- ``PresenceStore`` keeps who is on each presence channel, deduplicated by user.
+- ``NodeLiveness`` tells which nodes are alive (heartbeats), carries each node's
+  subscription counts, and reports through a ``LivenessHandler`` when a peer
+  died or when this node's own heartbeat lapsed.
+
+The embedded memory implementations serve one process and have no liveness;
+the Redis ones join many (one Redis object may implement several ports).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Mapping
+from typing import Any, Protocol
 
-from tidings.core.model import Member, Publication
+from tidings.domain.messages import Control, Member, Message, Publication
 from tidings.typing import AppId, ChannelName, SocketId, UserId
 
-__all__ = ["Broker", "BrokerEventHandler", "ClusterPresence", "DeadMember", "PresenceStore"]
+__all__ = [
+    "Broker",
+    "BrokerHandler",
+    "DeadMember",
+    "LivenessHandler",
+    "NodeLiveness",
+    "PresenceFull",
+    "PresenceStore",
+]
 
 DeadMember = tuple[AppId, ChannelName, UserId]
 """A user whose last connection on a channel was on a node that died."""
 
 
-class BrokerEventHandler(Protocol):
+class BrokerHandler(Protocol):
     """What a broker calls back into: the node."""
 
-    def handle_publication(self, pub: Publication) -> None:
-        """Deliver ``pub`` to this node's local subscribers. Must not block or raise."""
+    def handle_message(self, message: Message) -> None:
+        """Deliver ``message`` to this node's local subscribers. Must not block or raise."""
+
+    def handle_control(self, control: Control) -> None:
+        """Carry out a node-to-node instruction. Must not block or raise."""
+
+    async def broker_recovered(self) -> None:
+        """The broker is reachable again after an outage (not after the first connection)."""
 
 
 class Broker(Protocol):
     """Cross-node fan-out plus the last event of cache channels."""
 
-    async def start(self, handler: BrokerEventHandler) -> None:
-        """Connect and register the handler that receives every publication."""
+    async def start(self, handler: BrokerHandler) -> None:
+        """Connect and register the handler that receives every message and control."""
 
     async def close(self) -> None:
         """Stop receiving and release connections. Idempotent."""
@@ -42,20 +62,31 @@ class Broker(Protocol):
     async def unsubscribe(self, app_id: AppId, channel: ChannelName) -> None:
         """This node's last local subscriber left ``channel``: stop receiving it."""
 
-    async def publish(self, pub: Publication) -> None:
-        """Deliver ``pub`` to every node subscribed to its channel, this one included.
+    async def publish(self, message: Message) -> None:
+        """Deliver ``message`` to every node subscribed to its channel, this one included.
 
-        Order is preserved per channel for publishes from one node. For cache
-        channels the publication is also stored as the channel's last event,
-        atomically with the publish.
+        Order is preserved per channel for publishes from one node. A
+        ``Publication`` with ``cache`` set is also stored as the channel's last
+        event, atomically with the publish.
         """
 
+    async def publish_control(self, control: Control) -> None:
+        """Deliver ``control`` to every node's ``handle_control``, this one included."""
+
     async def last_event(self, app_id: AppId, channel: ChannelName) -> Publication | None:
-        """The last event of a cache channel, or ``None`` (a cache miss)."""
+        """The last event stored for ``channel``, or ``None`` (a cache miss)."""
 
     @property
     def healthy(self) -> bool:
         """Whether the broker can currently reach every node (``/ready``)."""
+
+
+class PresenceFull(Exception):
+    """``PresenceStore.add`` refused a new user: the channel has ``limit`` members."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"presence channel is full ({limit} members)")
+        self.limit = limit
 
 
 class PresenceStore(Protocol):
@@ -66,9 +97,24 @@ class PresenceStore(Protocol):
     """
 
     async def add(
-        self, app_id: AppId, channel: ChannelName, socket_id: SocketId, member: Member
+        self,
+        app_id: AppId,
+        channel: ChannelName,
+        socket_id: SocketId,
+        member: Member,
+        *,
+        limit: int | None = None,
     ) -> bool:
-        """Record a connection of ``member``; ``True`` when the user was not a member before."""
+        """Record a connection of ``member``; ``True`` when the user was not a member before.
+
+        Args:
+            limit: refuse a user who is not a member yet when the channel
+                already has this many members. Checked atomically with the add,
+                so concurrent adds on several nodes cannot pass it together.
+
+        Raises:
+            PresenceFull: over ``limit``; nothing was recorded.
+        """
 
     async def remove(
         self, app_id: AppId, channel: ChannelName, socket_id: SocketId, user_id: UserId
@@ -81,32 +127,46 @@ class PresenceStore(Protocol):
     async def count(self, app_id: AppId, channel: ChannelName) -> int:
         """How many distinct users are on ``channel``."""
 
+    async def remove_node(self, node_id: str) -> list[DeadMember]:
+        """Forget every connection ``node_id`` held (its clean exit, or its death).
 
-@runtime_checkable
-class ClusterPresence(PresenceStore, Protocol):
-    """A presence store shared by several nodes (Redis), with node liveness.
+        Returns the users whose last connection on a channel went with it.
+        Concurrent calls for one node (several survivors) report each user once
+        in total, so ``member_removed`` is announced exactly once.
+        """
 
-    The node sets the hooks before ``start``: ``on_dead_members`` receives the
-    users whose last connection was on a node that died, ``on_heartbeat_lapsed``
-    runs when peers may have dropped this node's members, and ``local_counts``
-    reports this node's subscription counts to store with each heartbeat.
-    """
 
-    on_dead_members: Callable[[list[DeadMember]], Awaitable[None]] | None
-    on_heartbeat_lapsed: Callable[[], Awaitable[None]] | None
-    local_counts: Callable[[], Mapping[tuple[AppId, ChannelName], int]] | None
+class LivenessHandler(Protocol):
+    """What node liveness calls back into: the node."""
 
-    async def start(self) -> None:
-        """Beat once, then keep beating in the background."""
+    def local_counts(self) -> Mapping[tuple[AppId, ChannelName], int]:
+        """This node's subscription count per channel, stored with each heartbeat."""
+
+    async def peer_died(self, node_id: str) -> None:
+        """``node_id``'s heartbeat expired: its connections are gone."""
+
+    async def heartbeat_lapsed(self) -> None:
+        """This node's own heartbeat had expired: peers may have removed its members."""
+
+
+class NodeLiveness(Protocol):
+    """Which nodes are alive, and their subscription counts (cluster mode only)."""
+
+    async def start(self, handler: LivenessHandler) -> None:
+        """Beat once, then keep beating in the background.
+
+        Raises:
+            TidingsError: the first beat failed (the caller retries).
+        """
 
     async def close(self) -> None:
-        """Stop beating and release the connection."""
+        """Stop beating and forget this node's heartbeat. Idempotent."""
 
     async def peers(self) -> list[str]:
-        """Ids of the live nodes, this one included."""
+        """Ids of the live nodes, this one included, sorted."""
 
     async def cluster_counts(self, app_id: AppId) -> dict[ChannelName, int]:
-        """Subscription counts stored by the other live nodes, summed per channel."""
+        """Subscription counts the OTHER live nodes reported, summed per channel.
 
-    async def remove_node(self, node_id: str) -> list[DeadMember]:
-        """Remove every member ``node_id`` holds; the users whose last connection went."""
+        One round trip per call, however many channels or nodes there are.
+        """

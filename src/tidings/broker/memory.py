@@ -15,9 +15,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 import structlog
 
-from tidings.broker.base import Broker, BrokerEventHandler, PresenceStore
-from tidings.core.model import Member, Publication
-from tidings.protocol.channels import is_cache_channel
+from tidings.broker.base import Broker, BrokerHandler, DeadMember, PresenceFull, PresenceStore
+from tidings.domain.messages import Control, Member, Message, Publication
 from tidings.typing import AppId, ChannelName, SocketId, UserId
 
 __all__ = ["CACHE_TTL_SECONDS", "MemoryBroker", "MemoryPresenceStore"]
@@ -34,7 +33,7 @@ class MemoryBroker:
 
     One process only; for many nodes use ``RedisBroker``. Publishing to a
     channel this node did not subscribe to delivers nothing (there is no other
-    node to reach) but still stores a cache channel's last event.
+    node to reach) but still stores a publication marked ``cache``.
 
     Args:
         clock: a monotonic clock in seconds; tests pass a fake one to expire
@@ -52,14 +51,14 @@ class MemoryBroker:
             raise ValueError(f"cache_ttl must be a positive number of seconds, got {cache_ttl!r}")
         self._clock = clock
         self._cache_ttl = cache_ttl
-        self._handler: BrokerEventHandler | None = None
+        self._handler: BrokerHandler | None = None
         self._channels: set[_Key] = set()
         # Ordered by expiry: every store re-inserts at the end with the same TTL
         # and the clock is monotonic, so expired entries are always at the front.
         self._last: dict[_Key, tuple[float, Publication]] = {}
         self._closed = False
 
-    async def start(self, handler: BrokerEventHandler) -> None:
+    async def start(self, handler: BrokerHandler) -> None:
         """Register the handler that receives every publication on a subscribed channel."""
         self._handler = handler
         self._closed = False
@@ -78,8 +77,8 @@ class MemoryBroker:
         """Stop delivering ``channel``; a channel that was not subscribed is ignored."""
         self._channels.discard((app_id, channel))
 
-    async def publish(self, pub: Publication) -> None:
-        """Store a cache channel's last event, then hand ``pub`` to the handler if subscribed.
+    async def publish(self, message: Message) -> None:
+        """Store a ``cache`` publication, then hand ``message`` to the handler if subscribed.
 
         Delivery is synchronous, so order per channel is the order of the calls.
         A handler that raises breaks its contract; the error is logged and the
@@ -88,24 +87,35 @@ class MemoryBroker:
         Raises:
             RuntimeError: when called before ``start`` or after ``close``.
         """
+        handler = self._started()
+        key = (message.app_id, message.channel)
+        if type(message) is Publication and message.cache:
+            self._store_last(key, message)
+        if key not in self._channels:
+            return
+        try:
+            handler.handle_message(message)
+        except Exception:
+            _log.exception("broker handler raised", app_id=message.app_id, channel=key[1])
+
+    async def publish_control(self, control: Control) -> None:
+        """Hand ``control`` to the handler (this is the only node)."""
+        try:
+            self._started().handle_control(control)
+        except Exception:
+            _log.exception("broker control handler raised", command=control.command)
+
+    def _started(self) -> BrokerHandler:
         handler = self._handler
         if handler is None:
             raise RuntimeError(
                 "MemoryBroker.publish() called before start() or after close(); "
                 "call `await broker.start(handler)` first"
             )
-        key = (pub.app_id, pub.channel)
-        if is_cache_channel(pub.channel):
-            self._store_last(key, pub)
-        if key not in self._channels:
-            return
-        try:
-            handler.handle_publication(pub)
-        except Exception:
-            _log.exception("broker handler raised", app_id=pub.app_id, channel=pub.channel)
+        return handler
 
     async def last_event(self, app_id: AppId, channel: ChannelName) -> Publication | None:
-        """The last event of a cache channel younger than ``cache_ttl``, else ``None``."""
+        """The last ``cache`` publication of ``channel`` younger than ``cache_ttl``, else ``None``."""
         self._drop_expired()
         entry = self._last.get((app_id, channel))
         return None if entry is None else entry[1]
@@ -149,15 +159,28 @@ class MemoryPresenceStore:
         self._channels: dict[_Key, dict[UserId, _Presence]] = {}
 
     async def add(
-        self, app_id: AppId, channel: ChannelName, socket_id: SocketId, member: Member
+        self,
+        app_id: AppId,
+        channel: ChannelName,
+        socket_id: SocketId,
+        member: Member,
+        *,
+        limit: int | None = None,
     ) -> bool:
         """Record ``socket_id`` for ``member``; ``True`` when the user was not a member before.
 
         Adding the same socket twice is idempotent (the second call returns ``False``).
+
+        Raises:
+            PresenceFull: a new user on a channel that has ``limit`` members.
         """
         users = self._channels.setdefault((app_id, channel), {})
         presence = users.get(member.user_id)
         if presence is None:
+            if limit is not None and len(users) >= limit:
+                if not users:
+                    del self._channels[(app_id, channel)]
+                raise PresenceFull(limit)
             users[member.user_id] = _Presence(member.info, {socket_id})
             return True
         presence.info = member.info
@@ -192,6 +215,10 @@ class MemoryPresenceStore:
     async def count(self, app_id: AppId, channel: ChannelName) -> int:
         """How many distinct users are on ``channel``."""
         return len(self._channels.get((app_id, channel), ()))
+
+    async def remove_node(self, node_id: str) -> list[DeadMember]:
+        """Nothing to do: this store serves one node, whose members leave one by one."""
+        return []
 
 
 if TYPE_CHECKING:

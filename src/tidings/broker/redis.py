@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 import orjson
@@ -25,19 +25,25 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from tidings.broker.base import Broker, BrokerEventHandler, PresenceStore
+from tidings.broker.base import Broker, BrokerHandler, NodeLiveness, PresenceStore
 from tidings.broker.redis_presence import RedisPresenceStore, RedisUnavailableError
-from tidings.core.model import Publication
-from tidings.protocol.channels import is_cache_channel
-from tidings.typing import AppId, ChannelName, SocketId, UserId
+from tidings.domain.messages import (
+    Control,
+    MemberJoined,
+    MemberLeft,
+    Message,
+    Publication,
+    SubscriptionCount,
+)
+from tidings.typing import AppId, ChannelName
 
 __all__ = [
     "CACHE_TTL_SECONDS",
     "RedisBroker",
     "RedisPresenceStore",
     "RedisUnavailableError",
-    "decode_publication",
-    "encode_publication",
+    "decode_message",
+    "encode_message",
 ]
 
 #: How long a cache channel keeps its last event: Pusher's 30 minutes.
@@ -45,30 +51,40 @@ CACHE_TTL_SECONDS: Final = 30 * 60
 #: Most publications written to Redis in one pipeline round trip.
 _BATCH: Final = 256
 #: Version tag of the payload format (first item of the JSON array).
-_FORMAT: Final = 1
+_FORMAT: Final = 2
 _PING_MARK: Final = b"tidings-ping"
 _log = structlog.get_logger(__name__)
 
 
-def encode_publication(pub: Publication, origin: str) -> bytes:
-    """The Redis payload of ``pub``: a compact JSON array tagged with the publishing node."""
-    return orjson.dumps(
-        [
-            _FORMAT,
-            origin,
-            pub.app_id,
-            pub.channel,
-            pub.event,
-            pub.data,
-            pub.socket_id,
-            pub.user_id,
-            pub.meta,
-        ]
-    )
+_PUBLICATION, _JOINED, _LEFT, _COUNT, _CONTROL = "p", "j", "l", "n", "c"
 
 
-def decode_publication(raw: bytes) -> tuple[str, Publication]:
-    """The origin node id and the publication in ``raw`` (from ``encode_publication``).
+def encode_message(message: Message | Control, origin: str) -> bytes:
+    """The Redis payload of ``message``: a compact JSON array tagged with the publishing node.
+
+    ``MemberJoined.members`` / ``MemberLeft.members`` are a node's local view
+    and are not sent.
+    """
+    items: list[Any]
+    match message:
+        case Publication():
+            m = message
+            items = [_PUBLICATION, m.app_id, m.channel, m.event, m.data, m.socket_id, m.user_id]
+            items += [m.meta, m.from_client, m.cache]
+        case MemberJoined():
+            items = [_JOINED, message.app_id, message.channel, message.user_id, message.info]
+            items.append(message.socket_id)
+        case MemberLeft():
+            items = [_LEFT, message.app_id, message.channel, message.user_id, message.socket_id]
+        case SubscriptionCount():
+            items = [_COUNT, message.app_id, message.channel, message.count]
+        case Control():
+            items = [_CONTROL, message.command, dict(message.args)]
+    return orjson.dumps([_FORMAT, origin, *items])
+
+
+def decode_message(raw: bytes) -> tuple[str, Message | Control]:
+    """The origin node id and the message in ``raw`` (from ``encode_message``).
 
     Raises:
         ValueError: ``raw`` is not a payload of this format version.
@@ -77,19 +93,22 @@ def decode_publication(raw: bytes) -> tuple[str, Publication]:
         items = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise ValueError(f"not JSON: {exc}") from None
-    if not isinstance(items, list) or len(items) != 9 or items[0] != _FORMAT:
-        raise ValueError(f"not a tidings publication (format {_FORMAT}): {raw[:80]!r}")
-    _, origin, app_id, channel, event, data, socket_id, user_id, meta = items
-    pub = Publication(
-        app_id=AppId(app_id),
-        channel=ChannelName(channel),
-        event=event,
-        data=data,
-        socket_id=None if socket_id is None else SocketId(socket_id),
-        user_id=None if user_id is None else UserId(user_id),
-        meta=meta,
-    )
-    return str(origin), pub
+    if not isinstance(items, list) or len(items) < 3 or items[0] != _FORMAT:
+        raise ValueError(f"not a tidings message (format {_FORMAT}): {raw[:80]!r}")
+    origin, kind, *fields = items[1:]
+    try:
+        return str(origin), _MESSAGE_DECODERS[kind](*fields)
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"not a tidings message ({exc}): {raw[:80]!r}") from None
+
+
+_MESSAGE_DECODERS: Final[dict[str, Callable[..., Message | Control]]] = {
+    _PUBLICATION: Publication,
+    _JOINED: MemberJoined,
+    _LEFT: MemberLeft,
+    _COUNT: SubscriptionCount,
+    _CONTROL: Control,
+}
 
 
 class RedisBroker:
@@ -108,8 +127,11 @@ class RedisBroker:
     Health: a pub/sub connection that does not answer PING within
     ``ping_timeout``, or a command connection that fails PING, makes the broker
     unhealthy. It reconnects with jittered exponential backoff, re-subscribes
-    every local channel and, once healthy again, awaits ``on_reconnect`` (the
-    node resynchronises presence there). Each transition is logged once.
+    every local channel and, once healthy again, awaits the handler's
+    ``broker_recovered`` (the node resynchronises presence there). Each
+    transition is logged once.
+
+    Controls travel on one Redis channel every node subscribes to from ``start``.
 
     Args:
         url: ``redis://host:port/db`` (any URL redis-py accepts).
@@ -120,10 +142,6 @@ class RedisBroker:
         max_backoff: longest wait, in seconds, between reconnection attempts.
         start_timeout: how long ``start`` waits for the first connection before
             it returns with the broker unhealthy (it keeps retrying).
-
-    Attributes:
-        on_reconnect: awaited after each return to health that followed an
-            outage (not after the first connection). Errors are logged.
     """
 
     def __init__(
@@ -149,7 +167,6 @@ class RedisBroker:
             raise ValueError("node_id must be a non-empty string naming this node")
         self.node_id = node_id
         self.prefix = prefix
-        self.on_reconnect: Callable[[], Awaitable[None]] | None = None
         self._ping_interval = ping_interval
         self._ping_timeout = ping_timeout
         self._max_backoff = max_backoff
@@ -170,8 +187,9 @@ class RedisBroker:
         self._sub_pool: ConnectionPool = ConnectionPool.from_url(
             url, retry=no_retry, socket_connect_timeout=ping_timeout, protocol=2
         )
-        self._handler: BrokerEventHandler | None = None
-        self._wanted: set[bytes] = set()
+        self._handler: BrokerHandler | None = None
+        self._control_name = f"{prefix}:control".encode()
+        self._wanted: set[bytes] = {self._control_name}
         self._conn: AbstractConnection | None = None
         self._confirm: dict[bytes, deque[asyncio.Future[None]]] = {}
         self._outbox: deque[tuple[bytes, bytes, bytes | None, asyncio.Future[None]]] = deque()
@@ -186,13 +204,13 @@ class RedisBroker:
 
     # -- the Broker protocol -------------------------------------------------
 
-    async def start(self, handler: BrokerEventHandler) -> None:
+    async def start(self, handler: BrokerHandler) -> None:
         """Connect, start the reader, writer and monitor tasks, and wait for health.
 
         Returns after the first successful connection, or after
         ``start_timeout`` with ``healthy`` False (a warning is logged,
         reconnection continues in the background, and the first connection
-        then runs ``on_reconnect`` like any recovery).
+        then counts as a recovery: ``broker_recovered`` runs).
         """
         if self._tasks:
             raise RuntimeError("RedisBroker.start() called twice; create a new broker instead")
@@ -262,32 +280,48 @@ class RedisBroker:
         except (RedisError, OSError):
             pass  # a new connection subscribes only wanted channels anyway
 
-    async def publish(self, pub: Publication) -> None:
+    async def publish(self, message: Message) -> None:
         """Deliver to local subscribers now, then to the other nodes through Redis.
 
-        A cache channel's last event is SET (30 minutes TTL) in the same
-        MULTI/EXEC as the PUBLISH. While Redis is unreachable only local
-        subscribers receive it (nothing is raised; ``healthy`` is False).
+        A ``cache`` publication is also SET as the channel's last event (30
+        minutes TTL) in the same MULTI/EXEC as the PUBLISH. While Redis is
+        unreachable only local subscribers receive it (nothing is raised;
+        ``healthy`` is False).
 
         Raises:
             RuntimeError: when called before ``start`` or after ``close``.
         """
+        handler = self._started()
+        name = self._channel(message.app_id, message.channel)
+        if name in self._wanted:
+            self._deliver(handler, message)
+        cache = type(message) is Publication and message.cache
+        cache_key = self._cache_key(message.app_id, message.channel) if cache else None
+        await self._send(name, encode_message(message, self.node_id), cache_key)
+
+    async def publish_control(self, control: Control) -> None:
+        """Carry out ``control`` here now, and on every other node through Redis."""
+        handler = self._started()
+        try:
+            handler.handle_control(control)
+        except Exception:
+            _log.exception("broker control handler raised", command=control.command)
+        await self._send(self._control_name, encode_message(control, self.node_id), None)
+
+    def _started(self) -> BrokerHandler:
         handler = self._handler
         if handler is None:
             raise RuntimeError(
                 "RedisBroker.publish() called before start() or after close(); "
                 "call `await broker.start(handler)` first"
             )
-        name = self._channel(pub.app_id, pub.channel)
-        if name in self._wanted:
-            self._deliver(handler, pub)
+        return handler
+
+    async def _send(self, name: bytes, payload: bytes, cache_key: bytes | None) -> None:
         if not self._cmd_up:
             return
-        cache_key = (
-            self._cache_key(pub.app_id, pub.channel) if is_cache_channel(pub.channel) else None
-        )
         sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._outbox.append((name, encode_publication(pub, self.node_id), cache_key, sent))
+        self._outbox.append((name, payload, cache_key, sent))
         self._outbox_ready.set()
         await sent
 
@@ -301,9 +335,10 @@ class RedisBroker:
         if raw is None:
             return None
         try:
-            return decode_publication(raw.encode() if isinstance(raw, str) else raw)[1]
+            message = decode_message(raw.encode() if isinstance(raw, str) else raw)[1]
         except ValueError:
             return None
+        return message if type(message) is Publication else None
 
     @property
     def healthy(self) -> bool:
@@ -314,8 +349,8 @@ class RedisBroker:
 
     @property
     def subscribed_channels(self) -> int:
-        """How many Redis channels this node wants to receive."""
-        return len(self._wanted)
+        """How many Redis channels of tidings channels this node receives (controls aside)."""
+        return len(self._wanted) - 1
 
     # -- internals -----------------------------------------------------------
 
@@ -325,11 +360,14 @@ class RedisBroker:
     def _cache_key(self, app_id: str, channel: str) -> bytes:
         return f"{self.prefix}:cache:{app_id}:{channel}".encode()
 
-    def _deliver(self, handler: BrokerEventHandler, pub: Publication) -> None:
+    def _deliver(self, handler: BrokerHandler, message: Message | Control) -> None:
         try:
-            handler.handle_publication(pub)
+            if type(message) is Control:
+                handler.handle_control(message)
+            else:
+                handler.handle_message(message)  # type: ignore[arg-type]
         except Exception:
-            _log.exception("broker handler raised", app_id=pub.app_id, channel=pub.channel)
+            _log.exception("broker handler raised", message=type(message).__name__)
 
     async def _run_subscriber(self) -> None:
         """Own the pub/sub connection: connect, re-subscribe, read; reconnect on failure."""
@@ -398,12 +436,12 @@ class RedisBroker:
         if handler is None or name not in self._wanted:
             return  # a message in flight when the channel was unsubscribed
         try:
-            origin, pub = decode_publication(raw)
+            origin, message = decode_message(raw)
         except ValueError as exc:
             _log.warning("ignored a malformed message", channel=name.decode(), reason=str(exc))
             return
         if origin != self.node_id:  # this node delivered its own at publish time
-            self._deliver(handler, pub)
+            self._deliver(handler, message)
 
     def _release_waiters(self) -> None:
         """Let every pending ``subscribe`` return: its connection is gone."""
@@ -463,7 +501,7 @@ class RedisBroker:
         self._update_health(reason)
 
     def _update_health(self, reason: BaseException | None) -> None:
-        """Log a transition once and run ``on_reconnect`` after an outage."""
+        """Log a transition once and tell the handler after an outage."""
         if self._closed:
             return  # close() is not an outage
         healthy = self._cmd_up and self._sub_up
@@ -483,16 +521,16 @@ class RedisBroker:
             self._was_healthy = True
             return  # the first connection: nothing to recover
         _log.info("redis reachable again; resubscribed", node_id=self.node_id)
-        if self.on_reconnect is not None:
-            task = asyncio.create_task(self._call_on_reconnect(self.on_reconnect))
+        if self._handler is not None:
+            task = asyncio.create_task(self._recovered(self._handler))
             self._tasks.append(task)
             task.add_done_callback(self._forget_task)
 
-    async def _call_on_reconnect(self, hook: Callable[[], Awaitable[None]]) -> None:
+    async def _recovered(self, handler: BrokerHandler) -> None:
         try:
-            await hook()
+            await handler.broker_recovered()
         except Exception:
-            _log.exception("on_reconnect hook raised", node_id=self.node_id)
+            _log.exception("broker_recovered raised", node_id=self.node_id)
 
     def _forget_task(self, task: asyncio.Task[Any]) -> None:
         if task in self._tasks:
@@ -502,3 +540,4 @@ class RedisBroker:
 if TYPE_CHECKING:
     _broker_check: type[Broker] = RedisBroker
     _presence_check: type[PresenceStore] = RedisPresenceStore
+    _liveness_check: type[NodeLiveness] = RedisPresenceStore

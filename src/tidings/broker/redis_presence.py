@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable
 from importlib import resources
 from typing import Any, Final
 
@@ -31,8 +31,8 @@ from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
-from tidings.broker.base import DeadMember
-from tidings.core.model import Member
+from tidings.broker.base import DeadMember, LivenessHandler, PresenceFull
+from tidings.domain.messages import Member
 from tidings.errors import TidingsError
 from tidings.typing import AppId, ChannelName, SocketId, UserId
 
@@ -54,12 +54,16 @@ def _script(name: str) -> str:
 
 
 class RedisPresenceStore:
-    """Presence members of every node, deduplicated by user id across sockets and nodes.
+    """Presence members of every node, and node liveness: the two ports over one Redis.
 
-    ``add`` / ``remove`` / ``members`` / ``count`` keep the ``PresenceStore``
-    semantics of the memory store (``user_info`` is the latest connection's).
-    They work without ``start``, but only a started store beats, and a node
-    whose heartbeat is missing counts as dead: its peers remove its members.
+    ``add`` / ``remove`` / ``members`` / ``count`` / ``remove_node`` keep the
+    ``PresenceStore`` semantics of the memory store (``user_info`` is the latest
+    connection's). They work without ``start``. The same object is the node's
+    ``NodeLiveness``: ``start(handler)`` beats every ``heartbeat_interval``,
+    storing the handler's ``local_counts`` with each beat, tells the handler
+    when this node's own heartbeat had lapsed, and calls ``peer_died`` for every
+    node whose heartbeat expired (the node then calls ``remove_node``, which
+    reports each dead user once however many survivors call it).
 
     Args:
         url: ``redis://host:port/db``.
@@ -67,17 +71,6 @@ class RedisPresenceStore:
         prefix: namespace of every key.
         heartbeat_ttl: seconds after its last beat a node counts as dead.
         heartbeat_interval: seconds between beats (and dead-node sweeps).
-
-    Attributes:
-        on_dead_members: when set, the heartbeat task also sweeps dead nodes
-            every beat and awaits this with what ``remove_dead_nodes`` returned
-            (only when non-empty), so the node can emit ``member_removed``.
-        on_heartbeat_lapsed: awaited when this node's own heartbeat had expired
-            before a beat refreshed it: peers may have removed its members, so
-            the node should add them again.
-        local_counts: when set, every beat also stores what it returns, this
-            node's subscription count per (app id, channel), in a hash that
-            expires with the heartbeat; ``cluster_counts`` sums the live ones.
     """
 
     def __init__(
@@ -100,9 +93,7 @@ class RedisPresenceStore:
         self.prefix = prefix
         self.heartbeat_ttl = heartbeat_ttl
         self.heartbeat_interval = heartbeat_interval
-        self.on_dead_members: Callable[[list[DeadMember]], Awaitable[None]] | None = None
-        self.on_heartbeat_lapsed: Callable[[], Awaitable[None]] | None = None
-        self.local_counts: Callable[[], Mapping[tuple[AppId, ChannelName], int]] | None = None
+        self._handler: LivenessHandler | None = None
         self._redis = Redis.from_url(
             url,
             retry=Retry(NoBackoff(), 1),  # replaces a pooled connection Redis closed
@@ -119,14 +110,19 @@ class RedisPresenceStore:
 
     # -- lifecycle -----------------------------------------------------------
 
-    async def start(self) -> None:
+    async def start(self, handler: LivenessHandler | None = None) -> None:
         """Beat once, then every ``heartbeat_interval`` from a background task.
+
+        Args:
+            handler: told of lapsed beats and dead peers, asked for this node's
+                counts on every beat; without one the store only beats.
 
         Raises:
             RedisUnavailableError: the first beat failed.
         """
         if self._beating is not None:
             return
+        self._handler = handler
         await self.heartbeat()
         self._beating = asyncio.create_task(self._run_heartbeat(), name="redis-presence-heartbeat")
 
@@ -141,11 +137,21 @@ class RedisPresenceStore:
     # -- the PresenceStore protocol ------------------------------------------
 
     async def add(
-        self, app_id: AppId, channel: ChannelName, socket_id: SocketId, member: Member
+        self,
+        app_id: AppId,
+        channel: ChannelName,
+        socket_id: SocketId,
+        member: Member,
+        *,
+        limit: int | None = None,
     ) -> bool:
         """Record ``socket_id`` of ``member`` on this node; ``True`` for the user's first anywhere.
 
-        Idempotent per socket. Raises ``RedisUnavailableError`` when Redis is unreachable.
+        Idempotent per socket. The ``limit`` check is part of the same script.
+
+        Raises:
+            PresenceFull: a new user on a channel with ``limit`` members (all nodes).
+            RedisUnavailableError: Redis is unreachable.
         """
         chan = self._chan_id(app_id, channel)
         keys = [*self._keys(chan), self._node_index(self.node_id), self._nodes_key]
@@ -155,8 +161,13 @@ class RedisPresenceStore:
             orjson.dumps(member.info),
             chan,
             self.node_id,
+            str(limit or 0),
         ]
-        return bool(await self._call(self._add(keys=keys, args=args)))
+        added = int(await self._call(self._add(keys=keys, args=args)))
+        if added < 0:
+            assert limit is not None
+            raise PresenceFull(limit)
+        return added == 1
 
     async def remove(
         self, app_id: AppId, channel: ChannelName, socket_id: SocketId, user_id: UserId
@@ -189,7 +200,7 @@ class RedisPresenceStore:
             RedisUnavailableError: Redis did not answer.
         """
         ttl_ms = int(self.heartbeat_ttl * 1000)
-        counts = self.local_counts() if self.local_counts is not None else None
+        counts = self._handler.local_counts() if self._handler is not None else None
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.set(self._beat_key(self.node_id), str(time.time()), px=ttl_ms, get=True)
             pipe.sadd(self._nodes_key, self.node_id)
@@ -233,19 +244,10 @@ class RedisPresenceStore:
         """Ids of the nodes whose heartbeat is alive, this one included, sorted."""
         return sorted(node for node, alive in (await self._node_states()).items() if alive)
 
-    async def remove_dead_nodes(self) -> list[DeadMember]:
-        """Remove the members of every node whose heartbeat expired (never this node's).
-
-        Returns:
-            (app id, channel, user id) for each user whose last connection on a
-            channel was on a dead node: emit ``member_removed`` for exactly these.
-            Concurrent sweeps by several nodes report each user once in total.
-        """
-        gone: list[DeadMember] = []
-        for node, alive in (await self._node_states()).items():
-            if not alive and node != self.node_id:
-                gone += await self.remove_node(node)
-        return gone
+    async def dead_nodes(self) -> list[str]:
+        """Ids of the nodes whose heartbeat expired (never this node's), sorted."""
+        states = await self._node_states()
+        return [node for node, alive in states.items() if not alive and node != self.node_id]
 
     async def remove_node(self, node_id: str) -> list[DeadMember]:
         """Remove every member ``node_id`` holds and forget the node (clean shutdown or sweep).
@@ -306,24 +308,24 @@ class RedisPresenceStore:
             ) from exc
 
     async def _run_heartbeat(self) -> None:
-        """Beat, and sweep dead nodes when a hook wants them, every ``heartbeat_interval``."""
+        """Beat and sweep for dead peers every ``heartbeat_interval``; tell the handler."""
         while True:
             await asyncio.sleep(self.heartbeat_interval)
+            handler = self._handler
             try:
                 fresh = await self.heartbeat()
-                if not fresh and self.on_heartbeat_lapsed is not None:
-                    await self.on_heartbeat_lapsed()
-                if self.on_dead_members is not None:
-                    gone = await self.remove_dead_nodes()
-                    if gone:
-                        await self.on_dead_members(gone)
+                if handler is not None:
+                    if not fresh:
+                        await handler.heartbeat_lapsed()
+                    for node in await self.dead_nodes():
+                        await handler.peer_died(node)
             except RedisUnavailableError as exc:
                 if self._reachable:
                     self._reachable = False
                     _log.warning("presence heartbeat failed", node_id=self.node_id, reason=str(exc))
                 continue
             except Exception:
-                _log.exception("presence heartbeat hook raised", node_id=self.node_id)
+                _log.exception("liveness handler raised", node_id=self.node_id)
                 continue
             if not self._reachable:
                 self._reachable = True

@@ -15,7 +15,7 @@ import typer
 from tidings.cli.common import ConfigOption, fail, load_settings, user_errors
 from tidings.cli.trigger import AppOption
 from tidings.client._target import settings_app
-from tidings.protocol.channels import ChannelKind, channel_kind, name_problem
+from tidings.domain.channels import ChannelKind, channel_kind, name_problem
 from tidings.protocol.signing import channel_auth
 
 __all__ = ["register"]

@@ -1,34 +1,26 @@
-"""What a node does only when it shares presence with other nodes (Redis).
+"""What a node does only when it shares the cluster with other nodes.
 
-``ClusterLink`` wires the node to a ``ClusterPresence`` store: it starts the
-heartbeat (retrying while the store is unreachable), announces the members of
-dead nodes, re-adds this node's members when the store may have lost them,
-reports local subscription counts with each heartbeat and reads the others'.
-Memory mode never builds one, so a single process does none of this work.
+``ClusterLink`` is the node's ``LivenessHandler``: it starts the liveness port
+(retrying while it is unreachable), reports local subscription counts with each
+heartbeat, removes the members of a dead peer (announcing each user once), and
+re-adds this node's members when its own heartbeat had lapsed. A single process
+(memory broker) has no liveness and builds none of this.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Final
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING
 
 import structlog
 
-from tidings.broker.base import ClusterPresence, DeadMember
+from tidings.broker.base import DeadMember, LivenessHandler, NodeLiveness, PresenceStore
 from tidings.errors import TidingsError
-from tidings.typing import AppId, ChannelName
+from tidings.typing import AppId, ChannelName, NodeId
 
-if TYPE_CHECKING:
-    from tidings.core.node import Node
-
-__all__ = ["CONTROL_APP", "CONTROL_CHANNEL", "ClusterLink"]
-
-# Node-to-node messages (terminate a user's connections) travel as publications
-# of this reserved app; "#" can never start a real app's channel name.
-CONTROL_APP: Final = AppId("#cluster")
-CONTROL_CHANNEL: Final = ChannelName("#control")
+__all__ = ["ClusterLink"]
 
 _RETRY_START_S = 1.0
 
@@ -39,27 +31,36 @@ class ClusterLink:
     """The cluster duties of one node.
 
     Args:
-        node: the node; its ``presence`` must be a ``ClusterPresence``.
+        node_id: this node's id.
+        liveness: heartbeats, peers and counts.
+        presence: the shared presence store (to remove a dead peer's members).
+        local_counts: this node's subscription count per channel.
+        members_gone: announces users whose last connection went.
+        resync: re-adds this node's members (after its heartbeat lapsed).
     """
 
-    def __init__(self, node: Node) -> None:
-        presence = node.presence
-        assert isinstance(presence, ClusterPresence)
-        self._node = node
+    def __init__(
+        self,
+        *,
+        node_id: NodeId,
+        liveness: NodeLiveness,
+        presence: PresenceStore,
+        local_counts: Callable[[], Mapping[tuple[AppId, ChannelName], int]],
+        members_gone: Callable[[Iterable[DeadMember]], Awaitable[None]],
+        resync: Callable[[], Awaitable[None]],
+    ) -> None:
+        self._node_id = node_id
+        self._liveness = liveness
         self._presence = presence
+        self._local_counts = local_counts
+        self._members_gone = members_gone
+        self._resync = resync
         self._starting: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Set the store's hooks and start its heartbeat (in the background if Redis is down)."""
-        presence = self._presence
-        presence.on_dead_members = self._dead_members
-        presence.on_heartbeat_lapsed = self._node.resync_presence
-        presence.local_counts = self._local_counts
-        broker = self._node.broker
-        if hasattr(broker, "on_reconnect"):
-            broker.on_reconnect = self._node.resync_presence
+        """Start the heartbeat (in the background while the store is unreachable)."""
         try:
-            await presence.start()
+            await self._liveness.start(self)
         except TidingsError as exc:
             log.warning("cluster heartbeat not started; retrying", reason=exc.message)
             self._starting = asyncio.get_running_loop().create_task(self._start_later())
@@ -71,32 +72,46 @@ class ClusterLink:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._starting
         with contextlib.suppress(TidingsError):
-            gone = await self._presence.remove_node(self._node.node_id)
-            await self._node.members_gone(gone)
-        await self._presence.close()
+            await self._members_gone(await self._presence.remove_node(self._node_id))
+        await self._liveness.close()
 
     async def peers(self) -> list[str]:
         """Live node ids (from heartbeats)."""
-        return await self._presence.peers()
+        return await self._liveness.peers()
 
     async def remote_counts(self, app_id: AppId) -> dict[ChannelName, int]:
         """The other nodes' subscription counts for ``app_id``, summed per channel."""
-        return await self._presence.cluster_counts(app_id)
+        return await self._liveness.cluster_counts(app_id)
+
+    # -- LivenessHandler -------------------------------------------------------
+
+    def local_counts(self) -> Mapping[tuple[AppId, ChannelName], int]:
+        """This node's counts, stored with each heartbeat."""
+        return self._local_counts()
+
+    async def peer_died(self, node_id: str) -> None:
+        """Remove a dead peer's members; only users it took away are announced."""
+        gone = await self._presence.remove_node(node_id)
+        if gone:
+            log.info("removed members of a dead node", node=node_id, users=len(gone))
+            await self._members_gone(gone)
+
+    async def heartbeat_lapsed(self) -> None:
+        """Peers may have removed this node's members: add them again."""
+        log.warning("this node's heartbeat had lapsed; re-adding its presence members")
+        await self._resync()
 
     async def _start_later(self) -> None:
         while True:
             await asyncio.sleep(_RETRY_START_S)
             try:
-                await self._presence.start()
+                await self._liveness.start(self)
             except TidingsError:
                 continue
             log.info("cluster heartbeat started")
-            await self._node.resync_presence()
+            await self._resync()
             return
 
-    async def _dead_members(self, gone: list[DeadMember]) -> None:
-        log.info("removed members of dead nodes", users=len(gone))
-        await self._node.members_gone(gone)
 
-    def _local_counts(self) -> Mapping[tuple[AppId, ChannelName], int]:
-        return self._node.hub.all_counts()
+if TYPE_CHECKING:
+    _check: type[LivenessHandler] = ClusterLink

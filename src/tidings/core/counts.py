@@ -1,4 +1,4 @@
-"""``pusher_internal:subscription_count``, sent once a channel's changes settle.
+"""Subscription counts (Pusher's ``pusher_internal:subscription_count``), sent once changes settle.
 
 Pusher sends the count to the subscribers of a non-presence channel when it
 changes, for apps that ask (``enable_subscription_count``). Changes within
@@ -15,9 +15,8 @@ from typing import Final
 import structlog
 
 from tidings.apps.base import App
-from tidings.core.model import Publication
+from tidings.domain.messages import SubscriptionCount
 from tidings.errors import TidingsError
-from tidings.protocol.pusher.codec import subscription_count_data
 from tidings.typing import AppId, ChannelName
 
 __all__ = ["SUBSCRIPTION_COUNT_DELAY", "CountAnnouncer"]
@@ -33,13 +32,13 @@ class CountAnnouncer:
 
     Args:
         count: the channel's count, cluster-wide.
-        publish: sends a publication to every node.
+        publish: sends a message to every node.
     """
 
     def __init__(
         self,
         count: Callable[[AppId, ChannelName], Awaitable[int]],
-        publish: Callable[[Publication], Awaitable[None]],
+        publish: Callable[[SubscriptionCount], Awaitable[None]],
     ) -> None:
         self._count = count
         self._publish = publish
@@ -78,7 +77,4 @@ class CountAnnouncer:
             log.warning("subscription count unavailable", channel=channel, reason=exc.message)
             return
         if count:
-            data = subscription_count_data(count)
-            await self._publish(
-                Publication(app_id, channel, "pusher_internal:subscription_count", data)
-            )
+            await self._publish(SubscriptionCount(app_id, channel, count))

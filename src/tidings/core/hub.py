@@ -1,10 +1,12 @@
 """The local index of subscribers and the fan-out hot path.
 
-The hub maps (app, channel) to the connections of THIS process. A publication
-is encoded once per wire protocol present on the channel, and the same bytes
-object is handed to every subscriber's ``send_frame``, which only appends to a
-per-connection buffer (see ``tidings.server.writer``). No task, no await and
-no JSON work happen per subscriber.
+The hub maps (app, channel) to the connections of THIS process. A message is
+encoded once per *encoding* present on the channel (a group of subscribers that
+receive the same bytes: one per wire protocol, or more when a wire has kinds of
+subscribers that see different frames), and the same bytes object is handed to
+every subscriber's ``send_frame``, which only appends to a per-connection buffer
+(see ``tidings.web.writer``). No task, no await and no JSON work happen per
+subscriber.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Protocol
 
-from tidings.core.model import Publication, Wire
+from tidings.domain.messages import Message
 from tidings.typing import AppId, ChannelName, SocketId
 
 __all__ = ["Encoder", "Hub", "Subscriber"]
 
-Encoder = Callable[[Publication], bytes]
-"""Turns a publication into a complete WebSocket frame for one wire protocol."""
+Encoder = Callable[[Message], bytes | None]
+"""Turns a message into one complete WebSocket frame for every subscriber of an
+encoding, or ``None`` when those subscribers do not see this message."""
 
 
 class Subscriber(Protocol):
@@ -28,44 +31,46 @@ class Subscriber(Protocol):
     def socket_id(self) -> SocketId: ...
 
     @property
-    def wire(self) -> Wire: ...
+    def encoding(self) -> str:
+        """The name of the encoder whose frames this subscriber gets."""
 
     def send_frame(self, frame: bytes) -> None:
         """Queue ``frame`` for writing. Must not block, await or raise."""
 
 
-_Key = tuple[AppId, ChannelName, Wire]
+_Key = tuple[AppId, ChannelName, str]
 
 
 class Hub:
-    """(app, channel, wire) → {socket id: subscriber}, for this process only.
+    """(app, channel, encoding) → {socket id: subscriber}, for this process only.
 
-    Keyed by wire rather than nested under the channel so that a channel with
+    Keyed by encoding rather than nested under the channel so that a channel with
     one subscriber (the common case with private channels) costs one small dict;
-    a delivery makes one lookup per wire protocol.
+    a delivery makes one lookup per encoding.
 
     Args:
-        encoders: one frame encoder per wire protocol the server speaks.
+        encoders: encoding name → frame encoder, for every encoding a
+            subscriber may name (each wire supplies its own).
     """
 
-    def __init__(self, encoders: Mapping[Wire, Encoder]) -> None:
+    def __init__(self, encoders: Mapping[str, Encoder]) -> None:
         self._encoders = dict(encoders)
-        self._wires = tuple(self._encoders)
+        self._encodings = tuple(self._encoders)
         self._subs: dict[_Key, dict[SocketId, Subscriber]] = {}
 
     def _occupied(self, app_id: AppId, channel: ChannelName) -> bool:
         subs = self._subs
-        return any((app_id, channel, wire) in subs for wire in self._wires)
+        return any((app_id, channel, name) in subs for name in self._encodings)
 
     def add(self, app_id: AppId, channel: ChannelName, sub: Subscriber) -> bool:
         """Add ``sub`` to ``channel``; ``True`` when it is the channel's first local subscriber."""
         first = not self._occupied(app_id, channel)
-        self._subs.setdefault((app_id, channel, sub.wire), {})[sub.socket_id] = sub
+        self._subs.setdefault((app_id, channel, sub.encoding), {})[sub.socket_id] = sub
         return first
 
     def remove(self, app_id: AppId, channel: ChannelName, sub: Subscriber) -> bool:
         """Remove ``sub``; ``True`` when the channel has no local subscriber left."""
-        key = (app_id, channel, sub.wire)
+        key = (app_id, channel, sub.encoding)
         subs = self._subs.get(key)
         if subs is None or subs.pop(sub.socket_id, None) is None:
             return False
@@ -76,12 +81,12 @@ class Hub:
 
     def is_subscribed(self, app_id: AppId, channel: ChannelName, sub: Subscriber) -> bool:
         """Whether ``sub`` is on ``channel``."""
-        return sub.socket_id in self._subs.get((app_id, channel, sub.wire), ())
+        return sub.socket_id in self._subs.get((app_id, channel, sub.encoding), ())
 
     def count(self, app_id: AppId, channel: ChannelName) -> int:
         """How many local connections are on ``channel``."""
         subs = self._subs
-        return sum(len(subs.get((app_id, channel, wire), ())) for wire in self._wires)
+        return sum(len(subs.get((app_id, channel, name), ())) for name in self._encodings)
 
     def channels(self, app_id: AppId) -> dict[ChannelName, int]:
         """Every occupied channel of ``app_id`` with its local subscription count."""
@@ -101,22 +106,26 @@ class Hub:
 
     def subscribers(self, app_id: AppId, channel: ChannelName) -> Iterator[Subscriber]:
         """The local subscribers of ``channel`` (a snapshot-safe iteration is the caller's duty)."""
-        for wire in self._wires:
-            yield from self._subs.get((app_id, channel, wire), {}).values()
+        for name in self._encodings:
+            yield from self._subs.get((app_id, channel, name), {}).values()
 
-    def deliver(self, pub: Publication) -> int:
-        """Fan ``pub`` out to local subscribers, skipping ``pub.socket_id``.
+    def deliver(self, message: Message) -> int:
+        """Fan ``message`` out to local subscribers, skipping ``message.socket_id``.
 
         Returns:
-            How many connections the frame was queued to.
+            How many connections a frame was queued to (subscribers whose
+            encoding does not carry the message are not counted).
         """
-        excluded = pub.socket_id
+        excluded = message.socket_id
         delivered = 0
-        for wire in self._wires:
-            subs = self._subs.get((pub.app_id, pub.channel, wire))
+        app_id, channel = message.app_id, message.channel
+        for name in self._encodings:
+            subs = self._subs.get((app_id, channel, name))
             if not subs:
                 continue
-            frame = self._encoders[wire](pub)
+            frame = self._encoders[name](message)
+            if frame is None:
+                continue
             # No snapshot needed: send_frame only buffers, it cannot change ``subs``.
             for socket_id, sub in subs.items():
                 if socket_id != excluded:

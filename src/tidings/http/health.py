@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from tidings import __version__
-from tidings.server.state import STATE
+from tidings.web.state import STATE
 
 __all__ = ["routes"]
 

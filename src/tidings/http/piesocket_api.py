@@ -15,11 +15,11 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from tidings.core.model import Publication
+from tidings.domain.messages import Publication
 from tidings.errors import AuthError, LimitError, TidingsError
 from tidings.protocol.piesocket.codec import RESERVED_PREFIXES, channel_problem
-from tidings.server.state import STATE
 from tidings.typing import ChannelName
+from tidings.web.state import STATE
 
 __all__ = ["routes"]
 

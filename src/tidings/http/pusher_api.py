@@ -17,12 +17,12 @@ import orjson
 from aiohttp import hdrs, web
 
 from tidings.apps.base import App
-from tidings.core.model import Publication
+from tidings.domain.channels import ChannelKind, channel_kind, name_problem
+from tidings.domain.messages import Publication
 from tidings.errors import LimitError, NotFoundError, TidingsError
 from tidings.http.auth import verify_request
-from tidings.protocol.channels import ChannelKind, channel_kind, name_problem
-from tidings.server.state import STATE
 from tidings.typing import AppId, ChannelName, SocketId, UserId
+from tidings.web.state import STATE
 
 __all__ = ["error_middleware", "prefixed_routes", "routes"]
 

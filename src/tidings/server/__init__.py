@@ -1,1 +1,1 @@
-"""The I/O shell: WebSocket endpoints, write coalescing, keepalive, the runner."""
+"""The process runtime: start, serve and gracefully stop a server; worker processes."""

@@ -14,12 +14,12 @@ import structlog
 from aiohttp import web
 
 from tidings.admin.app import build_admin_app
-from tidings.bootstrap import build_node
+from tidings.bootstrap import build_app, build_node
 from tidings.config import Settings
-from tidings.http.app import build_app
-from tidings.server.keepalive import run_keepalive
-from tidings.server.state import ServerState
-from tidings.server.writer import Flusher
+from tidings.core.bus import EventBus
+from tidings.web.keepalive import run_keepalive
+from tidings.web.state import ServerState
+from tidings.web.writer import Flusher
 
 __all__ = ["RunningServer", "serve", "serve_one", "start_server"]
 
@@ -40,6 +40,11 @@ class RunningServer:
     keepalive: asyncio.Task[None]
     admin_runner: web.AppRunner | None = None
     admin_port: int | None = None
+
+    @property
+    def bus(self) -> EventBus:
+        """The server's event bus: ``running.bus.on("member_added", listener)``."""
+        return self.state.node.bus
 
     @property
     def scheme(self) -> str:
@@ -98,10 +103,15 @@ def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
     return context
 
 
-async def start_server(settings: Settings) -> RunningServer:
-    """Build and start a server on ``settings.http_host``/``http_port`` (0 picks a free port)."""
+async def start_server(settings: Settings, *, bus: EventBus | None = None) -> RunningServer:
+    """Build and start a server on ``settings.http_host``/``http_port`` (0 picks a free port).
+
+    Args:
+        bus: an event bus whose listeners see the server's lifecycle events from
+            the start (``RunningServer.bus`` gives the server's bus in any case).
+    """
     loop = asyncio.get_running_loop()
-    node = build_node(settings)
+    node = build_node(settings, bus=bus)
     await node.start()
     state = ServerState(node=node, settings=settings, flusher=Flusher(loop))
     # aiohttp closes a connection that has not sent a complete request within

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from tidings.domain.channels import MAX_CHANNEL_NAME_LENGTH
 from tidings.errors import SubscriptionError
-from tidings.protocol.channels import MAX_CHANNEL_NAME_LENGTH
-from tidings.protocol.pusher.commands import (
+from tidings.protocol.commands import (
     ClientEvent,
     Close,
     SignIn,

@@ -4,8 +4,16 @@
 -- KEYS[3] info hash    user id -> user_info JSON (of the latest connection)
 -- KEYS[4] node index   "{app}:{channel}" -> this node's connections there
 -- KEYS[5] nodes set    every node id that ever held members
--- ARGV: field, user id, info JSON, channel id, node id
--- Returns 1 when the user had no connection on the channel before, else 0.
+-- ARGV: field, user id, info JSON, channel id, node id, member limit (0: none)
+-- Returns 1 when the user had no connection on the channel before, 0 when it
+-- had (or this socket was recorded already), -1 when the user is new and the
+-- channel already has `limit` members (nothing recorded). The limit check and
+-- the add are one step, so two nodes cannot both pass the last free place.
+local limit = tonumber(ARGV[6])
+if limit > 0 and redis.call('HEXISTS', KEYS[2], ARGV[2]) == 0
+    and redis.call('HLEN', KEYS[2]) >= limit then
+  return -1
+end
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then
   return 0 -- the same socket again: idempotent
 end

@@ -2,8 +2,9 @@
 
 :func:`open_session` turns the upgrade request (channel, query, ``jwt`` header) into a
 :class:`V3Session` or a :class:`~tidings.errors.ConnectionRejected` with the close code.
-The session then turns client frames into :class:`Publish` commands or queued
-``{"error"}`` replies (:meth:`V3Session.data_to_send`); client input never raises.
+The session has the shape of every wire session (``tidings.protocol.session``): it
+starts with a ``Subscribe`` command for its one channel, then turns client frames into
+``ClientEvent`` commands or queued ``{"error"}`` replies; client input never raises.
 
 Decisions:
 
@@ -27,13 +28,25 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from tidings.errors import AuthError, ConnectionRejected, MessageError
+from tidings.domain.messages import Publication
+from tidings.errors import AuthError, ConnectionRejected, MessageError, SubscriptionError
+from tidings.protocol.commands import ClientEvent, Close, Command, Subscribe
 from tidings.protocol.piesocket.auth import AUTH_FAILED, TokenClaims, verify_token
-from tidings.protocol.piesocket.codec import channel_problem, decode_client_message, encode_error
+from tidings.protocol.piesocket.codec import (
+    channel_problem,
+    decode_client_message,
+    encode_error,
+    encode_member_list,
+    publication_text,
+)
 from tidings.protocol.ratelimit import TokenBucket
 
-__all__ = ["ConnectParams", "Publish", "V3Session", "open_session", "parse_flag"]
+__all__ = ["ConnectParams", "V3Session", "open_session", "parse_flag"]
+
+#: The close code of a refused subscription (v3 has no subscription error message).
+SUBSCRIPTION_REFUSED = 4100
 
 _MAX_ID_CHARS = 128  # longest accepted ``user`` / ``uuid``
 _TRUE = ("1", "true", "yes", "on")
@@ -148,18 +161,8 @@ def _verify_any(
         return verify_token(token, secret=previous, channel=channel, now=now)
 
 
-@dataclass(frozen=True, slots=True)
-class Publish:
-    """Publish the client's message on its channel (``data``/``meta`` are JSON texts)."""
-
-    event: str
-    data: str
-    meta: str
-    notify_self: bool
-
-
 class V3Session:
-    """Turns one v3 client's frames into commands and error replies.
+    """One v3 client on its one channel: commands in, ``{"error"}`` replies out.
 
     Args:
         params: what the client asked for when it connected.
@@ -169,6 +172,8 @@ class V3Session:
             second (``0``: no limit); more get an error and are dropped.
         clock: a monotonic clock in seconds, for that limit.
     """
+
+    __slots__ = ("_client_messages", "_commands", "_limit", "_max_bytes", "_out", "params")
 
     def __init__(
         self,
@@ -184,19 +189,54 @@ class V3Session:
         self._max_bytes = max_message_bytes
         self._limit = TokenBucket(max_messages_per_second, clock)
         self._out: list[str] = []
+        self._commands: list[Command] = []
 
-    def receive_text(self, text: str) -> Publish | None:
-        """A text frame: the message to publish, or ``None`` with an error queued."""
+    @property
+    def channels(self) -> Mapping[str, str | None]:
+        """The connection's one channel -> its presence user id (``None`` when not a member)."""
+        params = self.params
+        return {params.channel: params.user if params.presence else None}
+
+    def start(self) -> None:
+        """Queue the ``Subscribe`` of the connection's channel (as a member with ``presence``)."""
+        params = self.params
+        if params.presence:
+            self._commands.append(Subscribe(params.channel, params.user, {"uuid": params.uuid}))
+        else:
+            self._commands.append(Subscribe(params.channel))
+
+    def subscribed(
+        self,
+        channel: str,
+        members: Mapping[str, Any] | None,
+        cached: Publication | None = None,
+        cache_miss: bool = False,
+    ) -> None:
+        """Queue ``system:member_list`` for members, then a cache channel's last event."""
+        if members is not None:
+            self._out.append(encode_member_list(members))
+        if cached is not None:
+            text = publication_text(cached.event, cached.data, cached.meta)
+            if text is not None:
+                self._out.append(text)
+
+    def subscription_refused(self, channel: str, error: SubscriptionError) -> None:
+        """v3 has no subscription error: queue ``{"error"}``, then close with 4100."""
+        self._out.append(encode_error(error.message))
+        self._commands.append(Close(SUBSCRIPTION_REFUSED, error.message))
+
+    def receive_text(self, text: str) -> None:
+        """A text frame: a ``ClientEvent`` command, or an error reply queued."""
         if not self._client_messages:
             self._out.append(
                 encode_error("Client messages are disabled for this app: publish from your server")
             )
-            return None
+            return
         try:
             message = decode_client_message(text, max_bytes=self._max_bytes)
         except MessageError as exc:
             self._out.append(encode_error(exc.message))
-            return None
+            return
         if not self._limit.allow():
             self._out.append(
                 encode_error(
@@ -204,8 +244,18 @@ class V3Session:
                     "send fewer or raise max_client_events_per_second for the app"
                 )
             )
-            return None
-        return Publish(message.event, message.data, message.meta, self.params.notify_self)
+            return
+        params = self.params
+        self._commands.append(
+            ClientEvent(
+                params.channel,
+                message.event,
+                message.data,
+                user_id=params.user if params.presence else None,
+                meta=message.meta,
+                echo=params.notify_self,
+            )
+        )
 
     def receive_binary(self, data: bytes) -> None:
         """A binary frame: refused with an error; the connection stays open."""
@@ -215,6 +265,11 @@ class V3Session:
                 '{"event": "name", "data": ..., "meta": ...}'
             )
         )
+
+    def commands_received(self) -> list[Command]:
+        """Return and clear the commands emitted since the last call."""
+        commands, self._commands = self._commands, []
+        return commands
 
     def data_to_send(self) -> list[str]:
         """The queued text replies, emptied."""

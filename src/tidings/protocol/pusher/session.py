@@ -49,11 +49,11 @@ from typing import Any, Final
 
 import orjson
 
+from tidings.domain.channels import ChannelKind, channel_kind, validate_channel_name
+from tidings.domain.messages import Publication
 from tidings.errors import MessageError, SubscriptionError
 from tidings.protocol import signing
-from tidings.protocol.channels import ChannelKind, channel_kind, validate_channel_name
-from tidings.protocol.pusher import codec
-from tidings.protocol.pusher.commands import (
+from tidings.protocol.commands import (
     ClientEvent,
     Close,
     Command,
@@ -61,6 +61,7 @@ from tidings.protocol.pusher.commands import (
     Subscribe,
     Unsubscribe,
 )
+from tidings.protocol.pusher import codec
 from tidings.protocol.pusher.states import PENDING, SUBSCRIBED, ChannelState
 from tidings.protocol.ratelimit import TokenBucket
 
@@ -201,17 +202,31 @@ class PusherSession:
         outgoing, self._outgoing = self._outgoing, []
         return outgoing
 
-    def subscribed(self, channel: str, members: Mapping[str, Any] | None = None) -> None:
+    def subscribed(
+        self,
+        channel: str,
+        members: Mapping[str, Any] | None = None,
+        cached: Publication | None = None,
+        cache_miss: bool = False,
+    ) -> None:
         """The shell joined ``channel``: queue ``subscription_succeeded``.
 
         Args:
             channel: the channel of a ``Subscribe`` command.
             members: for presence channels, user id -> user info of every member.
+            cached: a cache channel's last event, sent right after the confirmation.
+            cache_miss: a cache channel without one: ``pusher:cache_miss`` follows.
         """
         if channel not in self._states:
             return  # the client unsubscribed meanwhile: nothing to confirm
         self._states[channel] = SUBSCRIBED
         self._outgoing.append(codec.encode_subscription_succeeded(channel, members))
+        if cached is not None:
+            self._outgoing.append(
+                codec.encode_event(cached.event, cached.channel, cached.data, cached.user_id)
+            )
+        elif cache_miss:
+            self.cache_miss(channel)
 
     def subscription_refused(self, channel: str, error: SubscriptionError) -> None:
         """The shell or core refused ``channel``: forget it and queue ``subscription_error``."""

@@ -9,9 +9,9 @@ import pytest
 
 from tidings.banner import snippet
 from tidings.config import Settings
-from tidings.core.encoders import PresenceFrame, piesocket_frame
-from tidings.core.model import Publication
+from tidings.domain.messages import MemberJoined, MemberLeft, Publication, SubscriptionCount
 from tidings.errors import AuthError, ConnectionRejected, MessageError
+from tidings.protocol.commands import ClientEvent, Close, Subscribe
 from tidings.protocol.piesocket.auth import AUTH_FAILED, make_token, verify_token
 from tidings.protocol.piesocket.codec import (
     channel_problem,
@@ -21,8 +21,8 @@ from tidings.protocol.piesocket.codec import (
     publication_text,
 )
 from tidings.protocol.piesocket.session import V3Session, open_session, parse_flag
-from tidings.protocol.pusher.codec import member_added_data, member_removed_data
-from tidings.typing import AppId, ChannelName
+from tidings.typing import AppId, ChannelName, UserId
+from tidings.wires.piesocket import member_frame, piesocket_frame
 
 NOW = 1_700_000_000.0
 SECRET = "a-secret-long-enough-for-hs256-keys!"
@@ -106,21 +106,32 @@ def test_pusher_publications_decode_json_strings_like_pusher_js() -> None:
     assert publication_text("pusher:cache_miss", "{}", None) is None
 
 
-def test_piesocket_frame_for_member_events_and_internal_events() -> None:
+def test_member_changes_reach_only_presence_members_with_the_whole_list() -> None:
+    app, channel, user = AppId("1"), ChannelName("c"), UserId("u")
+    members = {"u": {"uuid": "x"}, "w": {"uuid": "y"}}
+    joined = MemberJoined(app, channel, user, {"uuid": "x"}, members=members)
+    frame = member_frame(joined)
+    assert frame is not None
+    message = orjson.loads(frame[frame.index(b"{") :])
+    assert message["event"] == "system:member_joined"
+    assert message["data"]["member"] == {"uuid": "x", "user": "u"}
+    assert len(message["data"]["members"]) == 2
+    left = member_frame(MemberLeft(app, channel, user, members={"w": None}, info={"uuid": "x"}))
+    assert left is not None and b"system:member_left" in left and b'"uuid":"x"' in left
+    # Not carried to v3 connections that are not members, nor without a roster.
+    assert piesocket_frame(joined) is None
+    assert member_frame(MemberJoined(app, channel, user)) is None
+    assert piesocket_frame(SubscriptionCount(app, channel, 3)) is None
+
+
+def test_piesocket_frame_for_events_and_internal_events() -> None:
     app, channel = AppId("1"), ChannelName("c")
-    added = piesocket_frame(
-        Publication(
-            app, channel, "pusher_internal:member_added", member_added_data("u", {"uuid": "x"})
-        )
-    )
-    assert type(added) is PresenceFrame and added.change.joined and added.change.user_id == "u"
-    removed = piesocket_frame(
-        Publication(app, channel, "pusher_internal:member_removed", member_removed_data("u"))
-    )
-    assert type(removed) is PresenceFrame and not removed.change.joined
-    assert piesocket_frame(Publication(app, channel, "pusher_internal:other", "{}")) == b""
+    assert piesocket_frame(Publication(app, channel, "pusher_internal:other", "{}")) is None
     frame = piesocket_frame(Publication(app, channel, "e", "1", meta='{"m":1}'))
-    assert frame.endswith(b'{"event":"e","data":1,"meta":{"m":1}}')
+    assert frame is not None and frame.endswith(b'{"event":"e","data":1,"meta":{"m":1}}')
+    assert member_frame(Publication(app, channel, "e", "1", meta="null")) == piesocket_frame(
+        Publication(app, channel, "e", "1", meta="null")
+    )
 
 
 def test_tokens_verify_and_fail_with_piesocket_message() -> None:
@@ -171,13 +182,39 @@ def test_open_session_rejections(channel: str, query: dict[str, str], code: int)
 
 def test_session_replies_errors_and_stays_usable() -> None:
     session = session_for("chat")
-    assert session.receive_text("junk") is None
+    session.receive_text("junk")
     session.receive_binary(b"\x00")
+    assert session.commands_received() == []
     errors = [orjson.loads(text)["error"] for text in session.data_to_send()]
     assert "not valid JSON" in errors[0] and "Binary" in errors[1]
-    command = session.receive_text('{"event":"e","data":1}')
-    assert command is not None and (command.event, command.notify_self) == ("e", False)
+    session.receive_text('{"event":"e","data":1}')
+    assert session.commands_received() == [ClientEvent("chat", "e", "1", None, "null", False)]
     assert session.data_to_send() == []
+
+
+def test_session_starts_by_subscribing_its_channel() -> None:
+    plain = session_for("chat")
+    plain.start()
+    assert plain.commands_received() == [Subscribe("chat")]
+    assert dict(plain.channels) == {"chat": None}
+    member = session_for(
+        "presence-room", jwt=make_token(secret=SECRET, channel="presence-room", now=NOW)
+    )
+    member.start()
+    assert member.commands_received() == [Subscribe("presence-room", "1.2", {"uuid": "1.2"})]
+    assert dict(member.channels) == {"presence-room": "1.2"}
+    member.subscribed("presence-room", {"1.2": {"uuid": "1.2"}})
+    (listing,) = member.data_to_send()
+    assert orjson.loads(listing)["event"] == "system:member_list"
+
+
+def test_refused_subscription_errors_then_closes_with_4100() -> None:
+    from tidings.errors import SubscriptionError
+
+    session = session_for("chat")
+    session.subscription_refused("chat", SubscriptionError("full", kind="LimitReached"))
+    assert [orjson.loads(t)["error"] for t in session.data_to_send()] == ["full"]
+    assert session.commands_received() == [Close(4100, "full")]
 
 
 def test_client_messages_over_the_rate_limit_get_an_error_and_are_dropped() -> None:
@@ -189,12 +226,14 @@ def test_client_messages_over_the_rate_limit_get_an_error_and_are_dropped() -> N
         max_messages_per_second=3,
         clock=lambda: now[0],
     )
-    sent = [session.receive_text(f'{{"event":"e","data":{i}}}') for i in range(5)]
-    assert [c is not None for c in sent] == [True, True, True, False, False]
+    for i in range(5):
+        session.receive_text(f'{{"event":"e","data":{i}}}')
+    assert [c.data for c in session.commands_received()] == ["0", "1", "2"]  # type: ignore[union-attr]
     errors = [orjson.loads(text)["error"] for text in session.data_to_send()]
     assert len(errors) == 2 and "at most 3 messages per second" in errors[0]
     now[0] += 1.0
-    assert session.receive_text('{"event":"e","data":9}') is not None
+    session.receive_text('{"event":"e","data":9}')
+    assert len(session.commands_received()) == 1
 
 
 def test_snippet_piesocket_names_endpoint_and_key() -> None:

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from tidings.core.node import Node
-from tidings.server.writer import Flusher
+from tidings.web.writer import Flusher
 
 if TYPE_CHECKING:
     from tidings.config import Settings
-    from tidings.server.connection import ShellConnection
+    from tidings.web.connection import ClientConnection
 
 __all__ = ["STATE", "ServerState"]
 
@@ -30,7 +30,7 @@ class ServerState:
     settings: Settings
     flusher: Flusher
     draining: bool = False
-    connections: set[ShellConnection] = field(default_factory=set)
+    connections: set[ClientConnection] = field(default_factory=set)
 
 
 STATE: web.AppKey[ServerState] = web.AppKey("tidings_state", ServerState)

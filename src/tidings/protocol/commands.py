@@ -1,6 +1,7 @@
-"""What a Pusher session asks its shell to do. Don't subclass these.
+"""What a wire session (Pusher or PieSocket) asks its shell to do. Don't subclass these.
 
 The session validates and authorises; a command it emits is already allowed.
+Both protocols emit the same commands, so one shell serves both.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ __all__ = ["ClientEvent", "Close", "Command", "SignIn", "Subscribe", "Unsubscrib
 
 @dataclass(frozen=True, slots=True)
 class Subscribe:
-    """Join ``channel``; on presence channels the user comes from the signed channel_data.
+    """Join ``channel``; on presence channels the user comes from the signed credentials.
 
-    The shell must answer with ``PusherSession.subscribed()`` or
-    ``PusherSession.subscription_refused()``.
+    The shell must answer with the session's ``subscribed()`` or
+    ``subscription_refused()``.
     """
 
     channel: str
@@ -34,15 +35,22 @@ class Unsubscribe:
 
 @dataclass(frozen=True, slots=True)
 class ClientEvent:
-    """Relay a ``client-*`` event to the channel's other subscribers.
+    """Relay a message the client sent to the channel's subscribers.
 
-    ``data`` is the JSON text of the data value; ``user_id`` is set on presence channels.
+    Attributes:
+        data: the JSON text of the data value.
+        user_id: the sender's presence user id, when it has one on the channel.
+        meta: the JSON text of PieSocket's ``meta``; ``None`` for Pusher events.
+        echo: the sender receives it too (PieSocket's ``notify_self``); Pusher
+            never echoes a client event.
     """
 
     channel: str
     event: str
     data: str
     user_id: str | None = None
+    meta: str | None = None
+    echo: bool = False
 
 
 @dataclass(frozen=True, slots=True)

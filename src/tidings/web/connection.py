@@ -1,4 +1,8 @@
-"""What every client connection has in the shell, whatever its wire protocol."""
+"""A client connection in the shell: its outbox, liveness, session and how it is closed.
+
+One class serves every wire protocol; what differs (the session, the error
+text before a close, the keepalive ping) comes from the connection's ``Wire``.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +16,12 @@ from aiohttp import web
 from tidings.apps.base import App
 from tidings.errors import ConnectionRejected
 from tidings.protocol.frames import close_frame, text_frame
-from tidings.server.writer import Flusher, Outbox
+from tidings.protocol.session import WireSession
 from tidings.typing import AppId, AppKey, SocketId
+from tidings.web.writer import Flusher, Outbox
+from tidings.wires.base import Wire
 
-__all__ = ["NO_APP", "ShellConnection", "admit_app", "new_socket_id", "origin_allowed"]
+__all__ = ["NO_APP", "ClientConnection", "admit_app", "new_socket_id", "origin_allowed"]
 
 _ABORT_AFTER = 5.0  # seconds a closing connection may take to drain before it is cut
 
@@ -25,11 +31,13 @@ def new_socket_id() -> SocketId:
     return SocketId(f"{secrets.randbelow(10**9) + 1}.{secrets.randbelow(10**9) + 1}")
 
 
-class ShellConnection:
-    """A WebSocket client: its outbox, liveness and how it is closed.
+class ClientConnection:
+    """A WebSocket client of any wire protocol.
 
-    Subclasses add the wire protocol (``wire``), ``error_frame`` for the last
-    words before a close, and ``keepalive``.
+    Attributes:
+        wire: the protocol's name (``pusher``); ``plugin`` is the ``Wire`` itself.
+        encoding: which of the wire's encoders the hub uses for this connection.
+        session: the sans-I/O session, set once the app is admitted.
     """
 
     # One per connection, thousands per process: no per-instance ``__dict__``.
@@ -39,18 +47,25 @@ class ShellConnection:
         "app",
         "close_code",
         "closing",
+        "encoding",
         "last_seen",
         "outbox",
         "ping_sent_at",
+        "plugin",
+        "session",
         "socket_id",
+        "wire",
         "ws",
     )
+
+    session: WireSession
 
     def __init__(
         self,
         *,
         socket_id: SocketId,
         app: App,
+        plugin: Wire,
         ws: web.WebSocketResponse,
         transport: asyncio.BaseTransport,
         flusher: Flusher,
@@ -58,6 +73,9 @@ class ShellConnection:
     ) -> None:
         self.socket_id = socket_id
         self.app = app
+        self.plugin = plugin
+        self.wire = plugin.name
+        self.encoding = plugin.name
         self.ws = ws
         # uvloop's transports do not subclass asyncio's ABCs; they have the same methods.
         self._transport = cast(asyncio.WriteTransport, transport)
@@ -82,13 +100,19 @@ class ShellConnection:
         self.last_seen = self._loop.time()
         self.ping_sent_at = None
 
-    def error_frame(self, code: int, reason: str) -> bytes | None:
-        """The protocol's error message sent before a close frame, or ``None``."""
-        return None
+    def start_session(self, session: WireSession) -> None:
+        """Attach the session and pick the encoding the hub delivers with."""
+        self.session = session
+        self.encoding = self.plugin.encoding(session)
+
+    def drain_session(self) -> None:
+        """Queue whatever text the session has to send."""
+        for text in self.session.data_to_send():
+            self.outbox.push(text_frame(text))
 
     def send_ping(self) -> None:
         """Queue the protocol's ping (a ``pusher:ping``, or a WebSocket ping frame)."""
-        raise NotImplementedError  # pragma: no cover
+        self.outbox.push(self.plugin.ping_frame(self.session))
 
     def keepalive(self, now: float, activity_timeout: float) -> None:
         """Ping a silent client; close one that did not answer the last ping in time (4201)."""
@@ -99,18 +123,23 @@ class ShellConnection:
             self.ping_sent_at = now
             self.send_ping()
 
-    def close(self, code: int, reason: str) -> None:
+    def close(self, code: int, reason: str, *, last_words: bool = True) -> None:
         """Send the protocol's error (if any) and a close frame with ``code``, then close.
 
         Everything queued before is written first. The TCP connection is cut
         if it has not drained within a few seconds. Idempotent; never raises.
+
+        Args:
+            last_words: send the protocol's error message first; ``False`` when
+                the session already queued its own (a ``Close`` command).
         """
         if self.closing:
             return
         self.closing = True
         self.close_code = code
         self.outbox.closed = True
-        last = self.error_frame(code, reason) or b""
+        text = self.plugin.error_text(code, reason) if last_words else None
+        last = text_frame(text) if text is not None else b""
         self.outbox.write_now(last + close_frame(code, reason))
         transport = self._transport
         transport.close()
@@ -122,6 +151,7 @@ class ShellConnection:
 
 
 # Stands in for the app of a connection refused before its app was known.
+# (NO_APP's secret is empty, so nothing can be signed for it.)
 NO_APP = App(id=AppId(""), key=AppKey(""), secret="", enabled=False)
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tidings.errors import SubscriptionError
-from tidings.protocol.channels import (
+from tidings.domain.channels import (
     MAX_CHANNEL_NAME_LENGTH,
     ChannelKind,
     channel_kind,
@@ -13,6 +12,7 @@ from tidings.protocol.channels import (
     name_problem,
     validate_channel_name,
 )
+from tidings.errors import SubscriptionError
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ __all__ = [
     "MAX_CHANNEL_NAME_LENGTH",
     "ChannelKind",
     "channel_kind",
+    "client_event_allowed",
     "is_cache_channel",
     "name_problem",
     "validate_channel_name",
@@ -40,6 +41,9 @@ class ChannelKind(enum.Enum):
         return self is not ChannelKind.PUBLIC
 
 
+_CLIENT_EVENT_KINDS: Final = frozenset({ChannelKind.PRIVATE, ChannelKind.PRESENCE})
+
+
 def channel_kind(name: str) -> ChannelKind:
     """Classify a channel by its prefix; cache channels take the kind of what follows ``cache-``."""
     if name.startswith("private-encrypted-"):
@@ -61,6 +65,20 @@ def is_cache_channel(name: str) -> bool:
         or name.startswith("presence-cache-")
         or name.startswith("private-encrypted-cache-")
     )
+
+
+def client_event_allowed(event: str, channel: str) -> bool:
+    """Whether a message a *client* sent may reach Pusher subscribers of ``channel``.
+
+    The one rule for every protocol: only as a Pusher client event, that is an
+    event named ``client-*`` on a private or presence channel that is not
+    end-to-end encrypted (the server cannot encrypt for the other members, and
+    plaintext would be fed to their decryption). Anything else a client sends
+    (a PieSocket message named like a server event, on a public channel) would
+    be indistinguishable from the app's own events, so Pusher clients never see
+    it. Whether the app allows client events at all is the session's check.
+    """
+    return event.startswith("client-") and channel_kind(channel) in _CLIENT_EVENT_KINDS
 
 
 def name_problem(name: object) -> str | None:

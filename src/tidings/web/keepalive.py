@@ -6,7 +6,7 @@ import asyncio
 
 import structlog
 
-from tidings.server.state import ServerState
+from tidings.web.state import ServerState
 
 __all__ = ["run_keepalive"]
 
