@@ -115,7 +115,7 @@ class MemoryBroker:
         return handler
 
     async def last_event(self, app_id: AppId, channel: ChannelName) -> Publication | None:
-        """The last ``cache`` publication of ``channel`` younger than ``cache_ttl``, else ``None``."""
+        """The last ``cache`` publication of ``channel`` younger than ``cache_ttl``, or ``None``."""
         self._drop_expired()
         entry = self._last.get((app_id, channel))
         return None if entry is None else entry[1]
