@@ -9,8 +9,8 @@ from tidings.apps.base import App, Role, app_fields, build_app, session_argument
 from tidings.config import LIMIT_FIELDS, AppConfig, Settings
 from tidings.protocol.piesocket.session import open_session
 from tidings.protocol.pusher.session import SessionPolicy
-from tidings.server.pusher_ws import session_policy
 from tidings.typing import AppId, AppKey
+from tidings.wires.pusher import session_policy
 
 APP = App(id=AppId("7"), key=AppKey("k"), secret="s", previous_secret="old")
 
