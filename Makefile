@@ -1,5 +1,5 @@
 # tidings: build, run and check. Every target sets up what it needs first.
-#   make run     .venv + `tidings serve` on 127.0.0.1:6001
+#   make run     .venv + `tidings serve` on 127.0.0.1:6001 (PORT=6002 for another port)
 #   make test    .venv + Node clients, then the whole pytest suite
 #   make check   style + types + test (what CI runs)
 
@@ -14,11 +14,13 @@ VENV_STAMP := $(VENV)/.installed
 NODE_DIR := tests/conformance/node
 NODE_STAMP := $(NODE_DIR)/node_modules/.installed
 PYTEST_ARGS ?=
+# `make run PORT=6002`: the listener's port (TIDINGS_HTTP_PORT in the environment works too).
+PORT ?=
 
 .PHONY: help venv node run test style types check bench bench-deps constraints clean
 
 help:  ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 # Re-installs only when the project metadata or the pins change.
 $(VENV_STAMP): pyproject.toml constraints.txt
@@ -37,8 +39,8 @@ $(NODE_STAMP): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
 
 node: $(NODE_STAMP)  ## install the Node conformance clients (npm ci)
 
-run: venv  ## start `tidings serve` (127.0.0.1:6001)
-	$(BIN)/tidings serve
+run: venv  ## start `tidings serve` (127.0.0.1:6001; PORT=6002 picks another port)
+	$(BIN)/tidings serve $(if $(PORT),--port $(PORT))
 
 # pytest exits 5 when it collected no tests; like any non-zero exit, make fails on it.
 test: venv node  ## run the whole test suite

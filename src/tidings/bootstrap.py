@@ -51,7 +51,7 @@ def _cluster(
         except ImportError as exc:
             raise ConfigError(
                 f"the Redis broker needs the redis extra ({exc})",
-                hint="pip install 'tidings[redis]'",
+                hint="install the extra from the tidings checkout: pip install '.[redis]'",
             ) from None
         prefix = settings.redis_prefix
         ttl = settings.cluster_heartbeat_ttl

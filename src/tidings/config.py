@@ -151,7 +151,9 @@ class _Settings(BaseSettings):
     path_prefix: str = Field("", description="Path prefix for every route, e.g. /realtime.")
     admin_host: str = Field("127.0.0.1", description="Address of the admin listener.")
     admin_port: int = Field(9601, ge=0, le=65535, description="Port of the admin listener.")
-    admin_password: str | None = Field(None, description="Password for the dashboard/admin API.")
+    admin_password: str | None = Field(
+        None, description="Password for the admin listener (admin API, /metrics)."
+    )
     broker_url: str = Field(
         "memory://", description="memory:// (single node) or redis://host:port/db (cluster)."
     )
@@ -164,9 +166,6 @@ class _Settings(BaseSettings):
         ge=1.0,
         le=300.0,
         description="Seconds after its last heartbeat a node counts as dead (its members go).",
-    )
-    database_url: str = Field(
-        "sqlite:///tidings.sqlite3", description="SQLite app store managed by `tidings apps`."
     )
     default_app_id: str = Field("1", min_length=1, description="Id of the default app.")
     default_app_key: str = Field(DEFAULT_APP_KEY, min_length=1, description="Default app key.")
@@ -233,13 +232,6 @@ class _Settings(BaseSettings):
                 f"unsupported broker URL {value!r}: use memory:// (single node) or "
                 "redis://host:6379/0 / rediss://... (cluster)"
             )
-        return value
-
-    @field_validator("database_url")
-    @classmethod
-    def _check_database_url(cls, value: str) -> str:
-        if not value.startswith("sqlite://"):
-            raise ValueError(f"unsupported database URL {value!r}: use sqlite:///path/to/file")
         return value
 
     @field_validator("public_url")
@@ -322,15 +314,16 @@ class _Settings(BaseSettings):
             path = DEFAULT_CONFIG_FILE
         warnings = cls._env_warnings()
         toml: dict[str, Any] = {}
+        dropped: dict[int, list[str]] = {}
         if path is not None:
             toml = _read_toml(path)
-            warnings += _strip_unknown(toml, cls._keys(), str(path))
+            warnings += _strip_unknown(toml, cls._keys(), str(path), dropped)
             given["config"] = path
         token = _TOML_DATA.set(toml)
         try:
             settings = cls(**given)
         except ValidationError as exc:
-            raise ConfigError(_describe(exc, given, toml, path)) from None
+            raise ConfigError(_describe(exc, given, toml, path, dropped)) from None
         except SettingsError as exc:
             raise ConfigError(f"invalid environment: {exc}") from None
         finally:
@@ -434,8 +427,14 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
 
 
-def _strip_unknown(data: dict[str, Any], valid: list[str], where: str) -> list[str]:
-    """Drop unknown keys (top level and inside ``[[apps]]``); return a warning for each."""
+def _strip_unknown(
+    data: dict[str, Any], valid: list[str], where: str, dropped: dict[int, list[str]]
+) -> list[str]:
+    """Drop unknown keys (top level and inside ``[[apps]]``); return a warning for each.
+
+    The keys dropped from the ``[[apps]]`` table at index ``i`` are added to
+    ``dropped[i]``, so that a missing required key can be traced to its typo.
+    """
     warnings = []
     for key in [k for k in data if k not in valid]:
         warnings.append(f"unknown setting {key!r} in {where}{_suggest(key, valid)}")
@@ -451,12 +450,45 @@ def _strip_unknown(data: dict[str, Any], valid: list[str], where: str) -> list[s
                 warnings.append(
                     f"unknown key {key!r} in [[apps]] #{index + 1} of {where}{suggestion}"
                 )
+                dropped.setdefault(index, []).append(key)
                 del table[key]
     return warnings
 
 
+def _apps_problem(
+    error: Any, toml: Mapping[str, Any], dropped: Mapping[int, list[str]]
+) -> tuple[str, str] | None:
+    """``(where, message)`` for an error inside ``apps``, in TOML's words, else ``None``.
+
+    Apps are numbered from 1 as ``[[apps]] #N`` (as the warnings number them), a
+    missing required key names the unknown key that is probably its typo, and a
+    single ``[apps]`` table gets the double brackets it needs.
+    """
+    loc = error["loc"]
+    if not loc or loc[0] != "apps":
+        return None
+    if len(loc) == 1 and error["type"] == "list_type" and isinstance(toml.get("apps"), dict):
+        return "apps", "[apps] is one table; write [[apps]] (double brackets) above each app"
+    if len(loc) < 2 or not isinstance(loc[1], int):
+        return None
+    index = loc[1]
+    where = f"[[apps]] #{index + 1}" + (f" key {loc[2]!r}" if len(loc) > 2 else "")
+    if error["type"] != "missing" or len(loc) < 3:
+        return where, str(error["msg"]).removeprefix("Value error, ")
+    field = str(loc[2])
+    message = f"the required key {field!r} is missing"
+    typo = difflib.get_close_matches(field, dropped.get(index, []), n=1, cutoff=0.6)
+    if typo:
+        message += f" ({typo[0]!r} is not a key: did you mean {field}?)"
+    return f"[[apps]] #{index + 1}", message
+
+
 def _describe(
-    exc: ValidationError, flags: Mapping[str, Any], toml: Mapping[str, Any], path: Path | None
+    exc: ValidationError,
+    flags: Mapping[str, Any],
+    toml: Mapping[str, Any],
+    path: Path | None,
+    dropped: Mapping[int, list[str]],
 ) -> str:
     """One line for the first validation error: the key, where it came from, and why."""
     error = exc.errors()[0]
@@ -466,6 +498,9 @@ def _describe(
         return f"invalid configuration: {message}"
     key = loc[0]
     dotted = ".".join(loc)
+    apps = _apps_problem(error, toml, dropped)
+    if apps is not None:
+        dotted, message = apps
     env_name = ENV_PREFIX + key.upper()
     value = error["input"]
     shown = repr(value)

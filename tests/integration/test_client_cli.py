@@ -125,7 +125,7 @@ def test_cli_channels(threaded_server: RunningServer) -> None:
         result = run_cli(threaded_server, "channels", "--prefix", "zzz")
         assert result.exit_code == 0 and "no occupied channels" in result.stderr
         line = one_error_line(run_cli(threaded_server, "channels", "--info", "user_count"))
-        assert "filter_by_prefix=presence-" in line
+        assert "add --prefix presence-" in line
 
 
 # -- tidings auth -----------------------------------------------------------------------

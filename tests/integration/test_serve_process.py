@@ -6,13 +6,16 @@ import asyncio
 import os
 import re
 import signal
+import socket
 import sys
 
+import aiohttp
 import orjson
 import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
+from tests.conftest import free_port
 from tests.integration.conftest import TIMEOUT
 from tidings.client import AsyncClient
 
@@ -91,3 +94,102 @@ async def test_serve_rejects_bad_flag_with_one_line() -> None:
     assert proc.returncode != 0
     assert b"Traceback" not in stderr
     assert b"error" in stderr.lower()
+
+
+async def _banner(*args: str) -> tuple[asyncio.subprocess.Process, list[str]]:
+    """Start `tidings serve --port 0 ARGS`; return it and its banner up to the Admin line."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tidings",
+        "serve",
+        "--port",
+        "0",
+        "--log-format",
+        "json",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    while not lines or not lines[-1].lstrip().startswith("Admin"):
+        raw = await asyncio.wait_for(proc.stdout.readline(), 20)
+        assert raw, f"tidings serve exited early: {lines}"
+        if not raw.startswith(b"{"):  # skip JSON log lines
+            lines.append(raw.decode().rstrip("\n"))
+    return proc, lines
+
+
+async def _stop(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        proc.send_signal(signal.SIGTERM)  # our own child, by its PID
+        try:
+            await asyncio.wait_for(proc.wait(), 15)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+
+async def test_unreachable_redis_is_named_in_the_banner_and_ready_is_503() -> None:
+    """--broker at a port where nothing listens: the banner's first line says NOT ready with
+    the URL and how to start Redis; /ready answers 503. --admin-port moves the admin listener."""
+    redis_port, admin_port = free_port(), free_port()
+    url = f"redis://127.0.0.1:{redis_port}/0"
+    proc, lines = await _banner("--broker", url, "--admin-port", str(admin_port))
+    try:
+        assert lines[0].endswith(f"is running but NOT ready: Redis at {url} is unreachable")
+        assert any(f"redis-server --port {redis_port}" in line for line in lines)
+        assert (
+            lines[-1]
+            == f"  Admin      http://127.0.0.1:{admin_port}/api/status   (Prometheus: /metrics)"
+        )
+        match = next(m for line in lines if (m := _WS_LINE.search(line.encode())))
+        http_url = match.group(1).decode().replace("ws://", "http://")
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{http_url}/ready") as response:
+                assert response.status == 503
+                assert await response.json() == {"status": "broker unreachable"}
+    finally:
+        await _stop(proc)
+
+
+async def test_busy_admin_port_is_said_in_words() -> None:
+    """A second server whose admin port is taken still serves and says so in one clean line."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc, lines = await _banner("--admin-port", str(port))
+        try:
+            assert lines[0].endswith(" is ready")
+            assert lines[-1] == (
+                f"  Admin      not started: 127.0.0.1:{port} is taken "
+                "(another port: --admin-port N or TIDINGS_ADMIN_PORT)"
+            )
+        finally:
+            await _stop(proc)
+
+
+async def test_busy_port_advice_names_flag_env_and_make() -> None:
+    """A taken main port: one line naming --port, TIDINGS_HTTP_PORT and `make run PORT=`."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tidings",
+            "serve",
+            "--port",
+            str(port),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, stderr = await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == 1
+    assert stderr.decode().endswith(
+        "--port 6002, TIDINGS_HTTP_PORT=6002, or `make run PORT=6002`\n"
+    )
+    assert f"cannot listen on 127.0.0.1:{port}" in stderr.decode()

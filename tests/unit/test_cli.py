@@ -15,6 +15,7 @@ import pytest
 import structlog
 from typer.testing import CliRunner, Result
 
+from tests.fixtures.tls import self_signed
 from tidings import __version__
 from tidings.cli.init import render_template
 from tidings.cli.main import app
@@ -44,6 +45,61 @@ def test_version_prints_versions() -> None:
     assert result.exit_code == 0
     assert result.stdout.splitlines()[0] == f"tidings {__version__}"
     assert "aiohttp " in result.stdout
+
+
+@pytest.mark.parametrize("flag", ["-h", "--help"])
+def test_short_and_long_help(flag: str) -> None:
+    """-h works like --help, on the group and on a command."""
+    assert "Usage: tidings [OPTIONS] COMMAND" in run(flag).stdout
+    result = run("serve", flag)
+    assert result.exit_code == 0
+    assert "--admin-port" in result.stdout
+
+
+def test_version_flag() -> None:
+    """`tidings --version` prints one line and exits 0."""
+    result = run("--version")
+    assert (result.exit_code, result.stdout) == (0, f"tidings {__version__}\n")
+
+
+def test_swapped_tls_files_name_the_fix(tmp_path: Path) -> None:
+    """--tls-cert KEY --tls-key CERT: one line that says they are swapped and how to pass them."""
+    cert, key = self_signed(tmp_path)
+    result = run("serve", "--port", "0", "--tls-cert", str(key), "--tls-key", str(cert))
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: --tls-cert and --tls-key are swapped: {key} holds a private key and {cert} a "
+        f"certificate; pass --tls-cert {cert} --tls-key {key}\n"
+    )
+
+
+def test_tls_key_of_another_certificate_is_named(tmp_path: Path) -> None:
+    """A key that does not match the certificate: the key file is named, with openssl checks."""
+    cert, _ = self_signed(tmp_path)
+    other = tmp_path / "other"
+    other.mkdir()
+    _, wrong_key = self_signed(other)
+    result = run("serve", "--port", "0", "--tls-cert", str(cert), "--tls-key", str(wrong_key))
+    assert result.exit_code == 1
+    assert f"error: the private key {wrong_key} does not belong to the certificate" in result.stderr
+    assert "openssl pkey -in" in result.stderr
+
+
+def test_channels_user_count_without_prefix_names_the_flag() -> None:
+    """--info user_count without --prefix presence-: the CLI's flag, not the API's parameter."""
+    result = run("channels", "--info", "user_count")
+    assert result.exit_code == 2
+    assert "add --prefix presence-" in result.stderr
+    assert "filter_by_prefix" not in result.stderr
+
+
+def test_trigger_with_a_missing_cacert_file() -> None:
+    """--cacert pointing nowhere is one line before any request."""
+    result = run("trigger", "c", "e", "--cacert", "nowhere.pem")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        "error: --cacert nowhere.pem: no such file; give the server's PEM certificate\n",
+    )
 
 
 def test_init_writes_a_loadable_private_file(tmp_path: Path) -> None:

@@ -243,9 +243,43 @@ def test_duplicate_app_ids_are_refused(tmp_path: Path) -> None:
 
 
 def test_app_missing_secret_is_named(tmp_path: Path) -> None:
-    """A [[apps]] table without a secret names the field in the file."""
+    """A [[apps]] table without a secret names the field and the table, counted from 1."""
     toml = write(tmp_path / "t.toml", '[[apps]]\nid = "1"\nkey = "a"\n')
-    with pytest.raises(ConfigError, match=rf"apps\.0\.secret in {toml}: Field required"):
+    with pytest.raises(ConfigError) as caught:
+        Settings.load(toml)
+    assert caught.value.message == (
+        f"invalid [[apps]] #1 in {toml}: the required key 'secret' is missing"
+    )
+
+
+def test_typo_in_a_required_app_key_suggests_the_key(tmp_path: Path) -> None:
+    """`secrte` for `secret` in the second [[apps]]: the error names the typo and the fix."""
+    toml = write(
+        tmp_path / "t.toml",
+        '[[apps]]\nid = "1"\nkey = "a"\nsecret = "s"\n'
+        '[[apps]]\nid = "2"\nkey = "b"\nsecrte = "s"\n',
+    )
+    with pytest.raises(ConfigError) as caught:
+        Settings.load(toml)
+    assert caught.value.message == (
+        f"invalid [[apps]] #2 in {toml}: the required key 'secret' is missing "
+        "('secrte' is not a key: did you mean secret?)"
+    )
+
+
+def test_single_bracket_apps_table_gets_the_double_brackets(tmp_path: Path) -> None:
+    """`[apps]` (one table) instead of `[[apps]]` (a list of tables) says how to write it."""
+    toml = write(tmp_path / "t.toml", '[apps]\nid = "1"\nkey = "a"\nsecret = "s"\n')
+    with pytest.raises(ConfigError, match=r"write \[\[apps\]\] \(double brackets\)"):
+        Settings.load(toml)
+
+
+def test_bad_app_value_is_numbered_from_one(tmp_path: Path) -> None:
+    """A bad value in the first [[apps]] is reported as #1 with its key."""
+    toml = write(
+        tmp_path / "t.toml", '[[apps]]\nid = "1"\nkey = "a"\nsecret = "s"\nmax_connections = 0\n'
+    )
+    with pytest.raises(ConfigError, match=r"invalid \[\[apps\]\] #1 key 'max_connections' in "):
         Settings.load(toml)
 
 

@@ -7,8 +7,8 @@ from typing import Annotated
 import orjson
 import typer
 
-from tidings.cli.common import ConfigOption, user_errors
-from tidings.cli.trigger import AppOption, UrlOption, api_client
+from tidings.cli.common import ConfigOption, fail, user_errors
+from tidings.cli.trigger import AppOption, CaCertOption, UrlOption, api_client
 
 __all__ = ["register"]
 
@@ -28,12 +28,22 @@ def channels(
     as_json: Annotated[bool, typer.Option("--json", help="Print the raw JSON reply.")] = False,
     app: AppOption = None,
     url: UrlOption = None,
+    cacert: CaCertOption = None,
     config: ConfigOption = None,
 ) -> None:
     """List occupied channels, one per line, with the requested counts."""
-    client = api_client(config, app, url)
+    wanted = [part.strip() for part in info.split(",") if part.strip()] if info else []
+    # The server's own hint names its query parameter (filter_by_prefix); say the flag.
+    if "user_count" in wanted and not (prefix or "").startswith("presence-"):
+        fail(
+            "--info user_count counts presence members, so it needs presence channels",
+            hint="add --prefix presence- (e.g. tidings channels --prefix presence- "
+            "--info user_count)",
+            code=2,
+        )
+    client = api_client(config, app, url, cacert)
     with user_errors():
-        found = client.channels(prefix, info.split(",") if info else ())
+        found = client.channels(prefix, wanted)
     if as_json:
         typer.echo(orjson.dumps({"channels": found}, option=orjson.OPT_INDENT_2).decode())
         return

@@ -15,7 +15,7 @@ __all__ = ["register"]
 
 _MASK = "********"
 _SECRET_KEYS = frozenset({"admin_password", "default_app_secret", "secret"})
-_URL_KEYS = frozenset({"broker_url", "database_url"})
+_URL_KEYS = frozenset({"broker_url"})
 
 config_app = typer.Typer(help="Validate, show and document the configuration.")
 

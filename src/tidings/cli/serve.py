@@ -11,8 +11,14 @@ from tidings.cli.common import ConfigOption, fail, load_settings, user_errors
 from tidings.config import Settings
 from tidings.errors import ConfigError
 from tidings.logs import configure_logging
+from tidings.tls import check_server_files
 
 __all__ = ["register"]
+
+_PORT_HINT = (
+    "stop the process using it or pick another port: --port 6002, TIDINGS_HTTP_PORT=6002, "
+    "or `make run PORT=6002`"
+)
 
 
 def serve(
@@ -36,6 +42,12 @@ def serve(
     ] = None,
     tls_cert: Annotated[Path | None, typer.Option(help="PEM certificate (with --tls-key).")] = None,
     tls_key: Annotated[Path | None, typer.Option(help="PEM private key (with --tls-cert).")] = None,
+    admin_host: Annotated[
+        str | None, typer.Option(help="Admin listener address (default 127.0.0.1).")
+    ] = None,
+    admin_port: Annotated[
+        int | None, typer.Option(help="Admin listener port (default 9601; 0 picks a free one).")
+    ] = None,
 ) -> None:
     """Run the server: WebSocket + HTTP API on one port, admin on another."""
     settings = load_settings(
@@ -48,15 +60,22 @@ def serve(
         workers=workers,
         tls_cert=tls_cert,
         tls_key=tls_key,
+        admin_host=admin_host,
+        admin_port=admin_port,
     )
     with user_errors():
         configure_logging(settings.log_level, settings.log_format)
+        if settings.tls_cert is not None and settings.tls_key is not None:
+            check_server_files(settings.tls_cert, settings.tls_key)
     _check_workers(settings)
     try:
         # Imported here so `tidings --help` and the config commands stay light.
         from tidings.server.runner import serve as run_server
     except ImportError as exc:
-        fail(f"the server cannot start: {exc}", hint="reinstall tidings (pip install tidings)")
+        fail(
+            f"the server cannot start: {exc}",
+            hint="reinstall tidings from its checkout: pip install .",
+        )
     with user_errors():
         try:
             code = run_server(settings)
@@ -64,7 +83,7 @@ def serve(
             where = f"{settings.http_host}:{settings.http_port}"
             fail(
                 f"cannot listen on {where}: {exc.strerror or exc}",
-                hint="pick another --port or stop the process using it",
+                hint=_PORT_HINT,
             )
     if code:
         raise typer.Exit(code)
