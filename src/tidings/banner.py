@@ -11,6 +11,7 @@ import json
 import shlex
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 from tidings import __version__
@@ -18,6 +19,7 @@ from tidings.apps.base import App
 from tidings.config import DEFAULT_APP_SECRET, Settings
 from tidings.errors import ConfigError
 from tidings.protocol.signing import body_md5, sign_request
+from tidings.tls import is_self_signed
 
 __all__ = ["SNIPPET_KINDS", "Endpoint", "endpoint_for", "render_banner", "snippet"]
 
@@ -37,6 +39,8 @@ class Endpoint:
     port: int
     tls: bool
     path: str = ""
+    #: The certificate clients must trust explicitly (a self-signed ``tls_cert``), absolute.
+    cafile: Path | None = None
 
     @property
     def http_base(self) -> str:
@@ -71,10 +75,13 @@ def endpoint_for(settings: Settings, *, url: str | None = None) -> Endpoint:
     """
     if settings.public_url:
         return _from_url(settings.public_url, settings.path_prefix)
+    cert = settings.tls_cert
+    cafile = cert.resolve() if cert is not None and is_self_signed(cert) else None
     if url:
-        return _from_url(url, settings.path_prefix)
-    tls = settings.tls_cert is not None
-    return Endpoint(_client_host(settings.http_host), settings.http_port, tls, settings.path_prefix)
+        return replace(_from_url(url, settings.path_prefix), cafile=cafile)
+    tls = cert is not None
+    host = _client_host(settings.http_host)
+    return Endpoint(host, settings.http_port, tls, settings.path_prefix, cafile)
 
 
 def _q(value: str) -> str:
@@ -91,10 +98,21 @@ def _pusher_options(ep: Endpoint) -> list[str]:
     return lines
 
 
+def _node_run(ep: Endpoint, name: str) -> str:
+    """The comment lines that say how to run an ES-module snippet saved as ``name``."""
+    if ep.cafile is None:
+        return f"// Node 20: save as {name}, run `node {name}`; or bundle it for a browser.\n"
+    return (
+        f"// Node 20: save as {name}, run `NODE_EXTRA_CA_CERTS={ep.cafile} node {name}`.\n"
+        "// A browser must trust that self-signed certificate first (docs/tls.md).\n"
+    )
+
+
 def _js(app: App, ep: Endpoint) -> str:
     options = "".join(f"  {line},\n" for line in _pusher_options(ep))
     return (
         "// npm install pusher-js\n"
+        f"{_node_run(ep, 'pusher.mjs')}"
         "import Pusher from 'pusher-js';\n\n"
         f"const pusher = new Pusher({_q(app.key)}, {{\n{options}}});\n"
         f"pusher.subscribe({_q(_SAMPLE_CHANNEL)})"
@@ -106,12 +124,16 @@ def _echo(app: App, ep: Endpoint) -> str:
     options = "".join(f"  {line},\n" for line in _pusher_options(ep))
     return (
         "// npm install laravel-echo pusher-js\n"
+        f"{_node_run(ep, 'echo.mjs')}"
+        "// In a Laravel app (resources/js/echo.js): window.Echo = new Echo({...}).\n"
         "import Echo from 'laravel-echo';\n"
         "import Pusher from 'pusher-js';\n\n"
-        "window.Pusher = Pusher;\n"
-        "window.Echo = new Echo({\n"
+        "const echo = new Echo({\n"
         "  broadcaster: 'pusher',\n"
-        f"  key: {_q(app.key)},\n{options}}});"
+        "  Pusher,\n"
+        f"  key: {_q(app.key)},\n{options}}});\n"
+        f"echo.channel({_q(_SAMPLE_CHANNEL)})"
+        f".listen({_q('.' + _SAMPLE_EVENT)}, (data) => console.log(data));"
     )
 
 
@@ -119,12 +141,27 @@ def _python(app: App, ep: Endpoint) -> str:
     note = ""
     if ep.path:
         note = f"# the pusher SDK cannot add the {ep.path} prefix: put a proxy route in front\n"
+    trust, backend = "", ""
+    if ep.tls and ep.cafile is not None:
+        # pusher 3.x's RequestsBackend sets verify= to its bundled pusher/cacert.pem
+        # after reading the options, so neither verify= nor REQUESTS_CA_BUNDLE reach
+        # requests; a subclass that sets it afterwards does.
+        trust = (
+            "from pusher.requests import RequestsBackend\n\n\n"
+            "class TrustServerCertificate(RequestsBackend):\n"
+            "    # The SDK verifies TLS against its own bundled CA file only (not\n"
+            "    # REQUESTS_CA_BUNDLE, not verify=): trust the server's self-signed certificate.\n"
+            "    def __init__(self, client, **options):\n"
+            "        super().__init__(client, **options)\n"
+            f"        self.options['verify'] = {_q(str(ep.cafile))}\n\n\n"
+        )
+        backend = ", backend=TrustServerCertificate"
     return (
         "# pip install pusher\n"
-        f"{note}import pusher\n\n"
+        f"{note}import pusher\n{trust or chr(10)}"
         f"client = pusher.Pusher(app_id={_q(app.id)}, key={_q(app.key)}, "
         f"secret={_q(app.secret)}, host={_q(ep.host)}, port={ep.port}, "
-        f"ssl={'True' if ep.tls else 'False'})\n"
+        f"ssl={'True' if ep.tls else 'False'}{backend})\n"
         f"client.trigger({_q(_SAMPLE_CHANNEL)}, {_q(_SAMPLE_EVENT)}, {_SAMPLE_DATA!r})"
     )
 
@@ -167,14 +204,30 @@ def _curl(app: App, ep: Endpoint, now: float | None) -> str:
     }
     params["auth_signature"] = sign_request(app.secret, "POST", path, params)
     url = f"{ep.http_base.removesuffix(ep.path)}{path}?{urlencode(params)}"
+    cacert = f"--cacert {shlex.quote(str(ep.cafile))} " if ep.tls and ep.cafile else ""
     return (
-        f"# signed for auth_timestamp={timestamp}: valid for 10 minutes (±600 s).\n"
-        f"# For a fresh signature run: tidings trigger {_SAMPLE_CHANNEL} {_SAMPLE_EVENT} "
-        f"{shlex.quote(json.dumps(_SAMPLE_DATA))}\n"
-        f"curl -X POST -H 'Content-Type: application/json' \\\n"
+        f"# Signed at auth_timestamp={timestamp}: the server accepts it for 10 minutes.\n"
+        "# After that (401: auth_timestamp ... away from the server's clock) re-run\n"
+        "# `tidings snippet curl` for a freshly signed command, or publish with:\n"
+        f"#   {trigger_command(ep)}\n"
+        f"curl {cacert}-X POST -H 'Content-Type: application/json' \\\n"
         f"  --data {shlex.quote(body)} \\\n"
         f"  {shlex.quote(url)}"
     )
+
+
+def trigger_command(ep: Endpoint) -> str:
+    """A ``tidings trigger`` command line that reaches ``ep`` from another shell.
+
+    ``--url`` is left out only for the default listener, which ``tidings trigger``
+    assumes; ``--cacert`` is added for a self-signed certificate.
+    """
+    parts = ["tidings", "trigger", _SAMPLE_CHANNEL, _SAMPLE_EVENT, json.dumps(_SAMPLE_DATA)]
+    if ep.http_base != "http://127.0.0.1:6001":
+        parts += ["--url", ep.http_base]
+    if ep.tls and ep.cafile is not None:
+        parts += ["--cacert", str(ep.cafile)]
+    return shlex.join(parts)
 
 
 def _piesocket(app: App, ep: Endpoint) -> str:
@@ -185,8 +238,13 @@ def _piesocket(app: App, ep: Endpoint) -> str:
             "// --tls-key (see docs/tls.md) or put a TLS proxy in front of it.\n"
         )
     return (
-        "// npm install piesocket-js@5\n"
-        f"{note}import PieSocket from 'piesocket-js';\n\n"
+        "// npm install piesocket-js@5 ws\n"
+        f"{_node_run(ep, 'piesocket.mjs')}{note}"
+        "// piesocket-js uses the global WebSocket, which Node 20 lacks: `ws` stands in,\n"
+        "// set before piesocket-js loads. In a browser delete the two `ws` lines.\n"
+        "import { WebSocket } from 'ws';\n\n"
+        "globalThis.WebSocket ??= WebSocket;\n"
+        "const { default: PieSocket } = await import('piesocket-js');\n\n"
         "const piesocket = new PieSocket({\n"
         "  clusterId: 'local',\n"
         f"  clusterDomain: {_q(f'{ep.host}:{ep.port}')},\n"
@@ -239,14 +297,49 @@ def _masked(app: App) -> App:
     return replace(app, secret="<secret: run `tidings snippet env`>")
 
 
-def render_banner(settings: Settings, *, ws_url: str, http_url: str, admin_url: str) -> str:
+def _masked_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return url.replace(f":{parts.password}@", ":****@", 1)
+
+
+def _broker_down(settings: Settings) -> list[str]:
+    """The banner's first lines when the broker (Redis) did not answer at start-up."""
+    url = _masked_url(settings.broker_url)
+    parts = urlsplit(settings.broker_url)
+    port = parts.port or 6379
+    if _client_host(parts.hostname or "") in ("127.0.0.1", "localhost", "::1"):
+        start = (
+            f"start one: redis-server --port {port} (Debian/Ubuntu: apt-get install redis-server)"
+        )
+    else:
+        start = f"check that Redis runs on {parts.hostname}:{port} and that this host can reach it"
+    return [
+        f"tidings {__version__} is running but NOT ready: Redis at {url} is unreachable",
+        "  /ready answers 503 and events reach only this node's clients until Redis answers;",
+        f"  {start},",
+        "  or fix --broker / TIDINGS_BROKER_URL. tidings keeps retrying in the background.",
+    ]
+
+
+def render_banner(
+    settings: Settings,
+    *,
+    ws_url: str,
+    http_url: str,
+    admin_url: str | None,
+    broker_healthy: bool = True,
+) -> str:
     """The text printed once the server listens.
 
     Args:
         settings: the effective settings.
         ws_url: base WebSocket URL of the bound listener (``ws://host:port``).
         http_url: base HTTP URL of the bound listener.
-        admin_url: base URL of the admin listener (dashboard, metrics).
+        admin_url: base URL of the admin listener (metrics, admin API), or ``None``
+            when it could not start (its port is taken).
+        broker_healthy: whether the broker answered at start-up.
 
     Secrets are shown only on a loopback bind (a laptop); on a public bind they
     are masked so they do not end up in shared logs, and ``tidings snippet``
@@ -262,19 +355,27 @@ def render_banner(settings: Settings, *, ws_url: str, http_url: str, admin_url: 
     ws_base = ws_base if ws_base.endswith(prefix) else ws_base + prefix
     api_base = http_url.rstrip("/")
     api_base = api_base if api_base.endswith(prefix) else api_base + prefix
+    if admin_url is None:
+        admin = (
+            f"not started: {settings.admin_host}:{settings.admin_port} is taken "
+            "(another port: --admin-port N or TIDINGS_ADMIN_PORT)"
+        )
+    else:
+        admin = f"{admin_url.rstrip('/')}/api/status   (Prometheus: /metrics)"
+    header = [f"tidings {__version__} is ready"] if broker_healthy else _broker_down(settings)
     lines = [
-        f"tidings {__version__} is ready",
+        *header,
         "",
         f"  WebSocket  {ws_base}/app/{first.key}   (Pusher protocol 7)",
         f"  PieSocket  {ws_base}/v3/{_SAMPLE_CHANNEL}?api_key={first.key}",
         f"  HTTP API   {api_base}/apps/{first.id}",
-        f"  Admin      {admin_url.rstrip('/')}/api/status   (Prometheus: /metrics)",
+        f"  Admin      {admin}",
         "",
     ]
     label = "default app" if not settings.apps else "app"
     for app in [first] if hide else apps:
         lines.append(f"  {label:<11} id={app.id}  key={app.key}  secret={app.secret}")
-    if len(apps) > 1:
+    if hide and len(apps) > 1:
         lines.append(f"  (+{len(apps) - 1} more: `tidings config show` lists them)")
     if settings.is_public_bind and settings.uses_default_credentials:
         lines += [

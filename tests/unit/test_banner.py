@@ -6,20 +6,31 @@ import os
 import shlex
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypedDict
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+from tests.fixtures.tls import self_signed
 from tidings.banner import render_banner, snippet
 from tidings.config import Settings
 from tidings.errors import ConfigError
 from tidings.protocol.signing import body_md5, sign_request
 
-URLS = {
-    "ws_url": "ws://127.0.0.1:6001",
-    "http_url": "http://127.0.0.1:6001",
-    "admin_url": "http://127.0.0.1:9601",
-}
+
+class Urls(TypedDict):
+    """The listener URLs render_banner takes."""
+
+    ws_url: str
+    http_url: str
+    admin_url: str | None
+
+
+URLS = Urls(
+    ws_url="ws://127.0.0.1:6001",
+    http_url="http://127.0.0.1:6001",
+    admin_url="http://127.0.0.1:9601",
+)
 PUSHER_JS_FIELDS = """\
 const pusher = new Pusher('app-key', {
   cluster: '',
@@ -59,7 +70,7 @@ def test_banner_lists_urls_credentials_and_snippets() -> None:
 
 def test_banner_uses_the_bound_port() -> None:
     """With port 0 the snippets carry the port the runner actually bound."""
-    urls = {**URLS, "ws_url": "ws://127.0.0.1:40123", "http_url": "http://127.0.0.1:40123"}
+    urls = Urls(**{**URLS, "ws_url": "ws://127.0.0.1:40123", "http_url": "http://127.0.0.1:40123"})
     text = render_banner(Settings.load(http_port=0), **urls)
     assert "wsPort: 40123," in text
     assert "PUSHER_PORT=40123" in text
@@ -126,3 +137,67 @@ def test_unknown_snippet_kind() -> None:
     """An unknown kind is a ConfigError listing the valid ones."""
     with pytest.raises(ConfigError, match="unknown snippet kind 'ruby'"):
         snippet("ruby", Settings.load())
+
+
+def test_every_app_is_listed_once_without_a_more_line(tmp_path: Path) -> None:
+    """On a laptop bind every app is shown, and no "(+N more)" line repeats them."""
+    toml = tmp_path / "t.toml"
+    toml.write_text(
+        '[[apps]]\nid = "1"\nkey = "a"\nsecret = "s1"\n'
+        '[[apps]]\nid = "2"\nkey = "b"\nsecret = "s2"\n'
+    )
+    text = render_banner(Settings.load(toml), **URLS)
+    assert "app         id=1  key=a  secret=s1" in text
+    assert "app         id=2  key=b  secret=s2" in text
+    assert "more" not in text
+
+
+def test_admin_listener_not_started_is_one_readable_line() -> None:
+    """A taken admin port is said in words with the flag to fix it, not glued into a URL."""
+    text = render_banner(Settings.load(admin_port=9601), **Urls(**{**URLS, "admin_url": None}))
+    line = next(line for line in text.splitlines() if line.lstrip().startswith("Admin"))
+    assert line == (
+        "  Admin      not started: 127.0.0.1:9601 is taken "
+        "(another port: --admin-port N or TIDINGS_ADMIN_PORT)"
+    )
+
+
+def test_unreachable_broker_heads_the_banner_with_url_and_fix() -> None:
+    """Redis down at start-up: the first line says NOT ready, names the URL and how to start one."""
+    settings = Settings.load(broker_url="redis://:pw@127.0.0.1:1/0")
+    text = render_banner(settings, **URLS, broker_healthy=False)
+    first = text.splitlines()[0]
+    assert first.endswith(
+        "is running but NOT ready: Redis at redis://:****@127.0.0.1:1/0 is unreachable"
+    )
+    assert "redis-server --port 1" in text
+    assert "pw" not in text
+    remote = render_banner(
+        Settings.load(broker_url="redis://redis.internal:6380"), **URLS, broker_healthy=False
+    )
+    assert "check that Redis runs on redis.internal:6380" in remote
+
+
+def test_tls_snippets_trust_a_self_signed_certificate(tmp_path: Path) -> None:
+    """A self-signed tls_cert is what curl, the pusher SDK, trigger and Node are told to trust."""
+    cert, key = self_signed(tmp_path)
+    settings = Settings.load(tls_cert=cert, tls_key=key, http_port=6443)
+    python = snippet("python", settings)
+    assert f"self.options['verify'] = '{cert}'" in python
+    assert "backend=TrustServerCertificate)" in python
+    curl = snippet("curl", settings)
+    assert f"curl --cacert {cert} -X POST" in curl
+    assert f"--url https://127.0.0.1:6443 --cacert {cert}" in curl
+    for kind in ("js", "echo", "piesocket"):
+        assert f"NODE_EXTRA_CA_CERTS={cert} node " in snippet(kind, settings)
+
+
+def test_plain_snippets_name_no_certificate() -> None:
+    """Without TLS nothing asks to trust a file, and the default URL is left implicit."""
+    settings = Settings.load()
+    assert "TrustServerCertificate" not in snippet("python", settings)
+    curl = snippet("curl", settings)
+    assert "--cacert" not in curl
+    assert '#   tidings trigger my-channel my-event \'{"message": "hello"}\'\n' in curl
+    assert "re-run\n# `tidings snippet curl`" in curl
+    assert "node pusher.mjs" in snippet("js", settings)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import orjson
 import typer
 
-from tidings.cli.common import ConfigOption, load_settings, user_errors
+from tidings.cli.common import ConfigOption, fail, load_settings, user_errors
 from tidings.client import Client
 
-__all__ = ["AppOption", "UrlOption", "api_client", "register"]
+__all__ = ["AppOption", "CaCertOption", "UrlOption", "api_client", "register"]
 
 AppOption = Annotated[
     str | None,
@@ -25,12 +26,26 @@ UrlOption = Annotated[
     ),
 ]
 
+CaCertOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--cacert",
+        help="PEM certificate to trust for https:// (a self-signed server's own cert.pem; "
+        "default: the configured tls_cert when it is self-signed, else the system's CAs).",
+        show_default=False,
+    ),
+]
 
-def api_client(config: ConfigOption, app_id: str | None, url: str | None) -> Client:
+
+def api_client(
+    config: ConfigOption, app_id: str | None, url: str | None, cacert: Path | None = None
+) -> Client:
     """A :class:`~tidings.client.Client` for the configured app and server."""
+    if cacert is not None and not cacert.is_file():
+        fail(f"--cacert {cacert}: no such file", hint="give the server's PEM certificate")
     settings = load_settings(config)
     with user_errors():
-        return Client.from_settings(settings, app_id=app_id, url=url)
+        return Client.from_settings(settings, app_id=app_id, url=url, cafile=cacert)
 
 
 def trigger(
@@ -49,10 +64,11 @@ def trigger(
     ] = None,
     app: AppOption = None,
     url: UrlOption = None,
+    cacert: CaCertOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Publish EVENT with DATA on CHANNEL through the running server's HTTP API."""
-    client = api_client(config, app, url)
+    client = api_client(config, app, url, cacert)
     attributes = info.split(",") if info else ()
     with user_errors():
         reply = client.trigger(channel, event, data, socket_id=socket_id, info=attributes)

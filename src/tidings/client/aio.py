@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
 
 from tidings.client._calls import Api, Call, ChannelInfo, read_reply
-from tidings.client._target import server_url, settings_app
-from tidings.client.errors import ServerUnreachable
+from tidings.client._target import (
+    default_cafile,
+    server_url,
+    settings_app,
+    tls_context,
+    unreachable,
+)
 
 if TYPE_CHECKING:
     from tidings.config import Settings
@@ -35,19 +41,30 @@ class AsyncClient:
         *,
         url: str = "http://127.0.0.1:6001",
         timeout: float = 10.0,
+        cafile: str | Path | None = None,
     ) -> None:
         self.api = Api(app_id, key, secret, url)
         self.url = url
         self.timeout = timeout
+        self._tls = tls_context(cafile)
         self._session: aiohttp.ClientSession | None = None
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, app_id: str | None = None, url: str | None = None
+        cls,
+        settings: Settings,
+        *,
+        app_id: str | None = None,
+        url: str | None = None,
+        cafile: str | Path | None = None,
     ) -> AsyncClient:
-        """A client for a configured app (default: the first) at the configured server."""
+        """A client for a configured app (default: the first) at the configured server.
+
+        Without ``cafile``, a self-signed ``tls_cert`` of the configured listener is trusted.
+        """
         app = settings_app(settings, app_id)
-        return cls(app.id, app.key, app.secret, url=url or server_url(settings))
+        cafile = cafile or default_cafile(settings, url)
+        return cls(app.id, app.key, app.secret, url=url or server_url(settings), cafile=cafile)
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -71,14 +88,17 @@ class AsyncClient:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
         try:
             async with self._session.request(
-                call.method, call.url, data=call.body or None, headers=call.headers
+                call.method,
+                call.url,
+                data=call.body or None,
+                headers=call.headers,
+                ssl=self._tls if self._tls is not None else True,
             ) as response:
                 body = await response.read()
+        except aiohttp.ClientConnectorCertificateError as exc:
+            raise unreachable(self.url, exc.certificate_error) from None
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise ServerUnreachable(
-                f"cannot reach {self.url}: {exc or type(exc).__name__}",
-                hint="is `tidings serve` running, and is the URL right?",
-            ) from None
+            raise unreachable(self.url, exc or type(exc).__name__) from None
         return read_reply(call, response.status, body)
 
     async def trigger(

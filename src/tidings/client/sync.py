@@ -5,11 +5,17 @@ from __future__ import annotations
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from tidings.client._calls import Api, Call, ChannelInfo, read_reply
-from tidings.client._target import server_url, settings_app
-from tidings.client.errors import ServerUnreachable
+from tidings.client._target import (
+    default_cafile,
+    server_url,
+    settings_app,
+    tls_context,
+    unreachable,
+)
 
 if TYPE_CHECKING:
     from tidings.config import Settings
@@ -26,6 +32,8 @@ class Client:
         app_id, key, secret: the app's credentials.
         url: the server's base URL; a path in it is signed as a proxy prefix.
         timeout: seconds to wait for each reply.
+        cafile: PEM certificate(s) to trust for ``https://`` instead of the system's
+            trust store: a self-signed server's own certificate.
 
     Every method raises a :class:`~tidings.client.errors.ClientError` subclass
     on failure; its ``str()`` carries the server's error and hint.
@@ -39,35 +47,44 @@ class Client:
         *,
         url: str = "http://127.0.0.1:6001",
         timeout: float = 10.0,
+        cafile: str | Path | None = None,
     ) -> None:
         self.api = Api(app_id, key, secret, url)
         self.url = url
         self.timeout = timeout
+        self._tls = tls_context(cafile)
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, app_id: str | None = None, url: str | None = None
+        cls,
+        settings: Settings,
+        *,
+        app_id: str | None = None,
+        url: str | None = None,
+        cafile: str | Path | None = None,
     ) -> Client:
-        """A client for a configured app (default: the first) at the configured server."""
+        """A client for a configured app (default: the first) at the configured server.
+
+        Without ``cafile``, a self-signed ``tls_cert`` of the configured listener is trusted.
+        """
         app = settings_app(settings, app_id)
-        return cls(app.id, app.key, app.secret, url=url or server_url(settings))
+        cafile = cafile or default_cafile(settings, url)
+        return cls(app.id, app.key, app.secret, url=url or server_url(settings), cafile=cafile)
 
     def _send(self, call: Call[T]) -> T:
         request = urllib.request.Request(
             call.url, data=call.body or None, method=call.method, headers=call.headers
         )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with urllib.request.urlopen(
+                request, timeout=self.timeout, context=self._tls
+            ) as response:
                 return read_reply(call, response.status, response.read())
         except urllib.error.HTTPError as exc:
             with exc:
                 return read_reply(call, exc.code, exc.read())
         except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise ServerUnreachable(
-                f"cannot reach {self.url}: {reason}",
-                hint="is `tidings serve` running, and is the URL right?",
-            ) from None
+            raise unreachable(self.url, getattr(exc, "reason", exc)) from None
 
     def trigger(
         self,

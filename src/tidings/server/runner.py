@@ -185,7 +185,8 @@ async def _serve_until_signalled(settings: Settings, banner: bool) -> None:
                 settings,
                 ws_url=running.ws_url,
                 http_url=running.http_url,
-                admin_url=running.admin_url or "(admin listener not started: port in use)",
+                admin_url=running.admin_url,
+                broker_healthy=running.state.node.broker.healthy,
             ),
             flush=True,
         )
