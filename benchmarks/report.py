@@ -115,7 +115,10 @@ def write_chart(report: dict[str, Any], path: Path = CHART) -> str | None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        return "matplotlib is not installed: pip install 'tidings[bench]' to draw the chart"
+        return (
+            "matplotlib is not installed: `make bench-deps` (or pip install '.[bench]' in the "
+            "checkout) draws the chart"
+        )
     cases = [j for j in report["results"] if j["scenario"] == "fanout"]
     if not cases:
         return "no fan-out results to chart"
