@@ -431,3 +431,17 @@ async def test_no_subscription_count_by_default(server: RunningServer, connect: 
     client = await connect()
     await client.subscribe("uncounted")
     await client.nothing_within(0.5)
+
+
+async def test_failed_signin_sends_one_error_then_closes_4009(connect: ConnectFn) -> None:
+    """A refused pusher:signin gets exactly one pusher:error 4009, then close 4009."""
+    client = await connect()
+    await client.send("pusher:signin", {"auth": f"{KEY}:bad", "user_data": '{"id":"u1"}'})
+    errors = []
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            message = await client.recv()
+            if message["event"] == "pusher:error":
+                errors.append(message["data"]["code"])
+    assert errors == [4009]
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4009
