@@ -20,6 +20,7 @@ from tidings.errors import ConnectionRejected, SubscriptionError
 from tidings.protocol.commands import ClientEvent, Close, Command, SignIn, Subscribe, Unsubscribe
 from tidings.typing import ChannelName, UserId
 from tidings.web.connection import NO_APP, ClientConnection, admit_app, new_socket_id
+from tidings.web.framing import GuardedWebSocketResponse
 from tidings.web.state import STATE, ServerState
 from tidings.wires.base import Handshake, Wire
 
@@ -56,7 +57,7 @@ async def websocket_endpoint(request: web.Request, *, wire: Wire) -> web.StreamR
     transport = request.transport
     if transport is None:  # the peer went away during the handshake
         return web.Response(status=499)
-    ws = web.WebSocketResponse(
+    ws = GuardedWebSocketResponse(
         compress=False,  # frames are shared between connections: never deflated
         max_msg_size=state.settings.app_default("max_payload_bytes") + _FRAME_SLACK,
         autoping=False,  # pongs prove liveness: see _serve
