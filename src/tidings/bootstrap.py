@@ -24,6 +24,7 @@ from tidings.core.hub import Hub
 from tidings.core.node import Node
 from tidings.errors import ConfigError
 from tidings.http import health, piesocket_api, pusher_api
+from tidings.http.bad_requests import body_deadline
 from tidings.typing import NodeId
 from tidings.web.state import STATE, ServerState
 from tidings.web.websocket import websocket_endpoint
@@ -98,7 +99,8 @@ def build_app(state: ServerState) -> web.Application:
         settings.app_default("max_batch_size"),
     )
     max_body = payload * max(1, batch) + 64 * 1024
-    app = web.Application(client_max_size=max_body, middlewares=[pusher_api.error_middleware])
+    middlewares = [pusher_api.error_middleware, body_deadline(settings.request_body_timeout)]
+    app = web.Application(client_max_size=max_body, middlewares=middlewares)
     app[STATE] = state
     for wire in WIRES:
         app.router.add_get(wire.path, functools.partial(websocket_endpoint, wire=wire))

@@ -184,6 +184,9 @@ class _Settings(BaseSettings):
         description="Seconds to finish TLS + the HTTP upgrade (and HTTP keep-alive idle).",
     )
     listen_backlog: int = Field(1024, ge=1, description="TCP listen backlog.")
+    request_body_timeout: float = Field(
+        10.0, gt=0, description="Seconds an HTTP request may take to send its body (then 408)."
+    )
     max_write_buffer_bytes: int = Field(
         1048576, ge=1024, description="Unsent bytes that mark a slow consumer (then 4100)."
     )

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import signal
 import ssl
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -17,6 +19,7 @@ from tidings.admin.app import build_admin_app
 from tidings.bootstrap import build_app, build_node
 from tidings.config import Settings
 from tidings.core.bus import EventBus
+from tidings.http.bad_requests import LINGER_SECONDS, RequestHandler
 from tidings.web.keepalive import run_keepalive
 from tidings.web.state import ServerState
 from tidings.web.writer import Flusher
@@ -118,19 +121,22 @@ async def start_server(settings: Settings, *, bus: EventBus | None = None) -> Ru
     # keepalive_timeout (and an idle keep-alive connection after it): that is the
     # handshake timeout for plain TCP; ssl_handshake_timeout covers a stalled TLS
     # handshake, which happens before aiohttp sees the connection.
-    runner = web.AppRunner(
-        build_app(state),
-        handle_signals=False,
-        access_log=None,
-        keepalive_timeout=settings.handshake_timeout,
-    )
+    handler_args: dict[str, Any] = {
+        "access_log": None,
+        "keepalive_timeout": settings.handshake_timeout,
+        "lingering_time": LINGER_SECONDS,
+    }
+    runner = web.AppRunner(build_app(state), handle_signals=False, **handler_args)
     await runner.setup()
     aiohttp_server = runner.server
     assert aiohttp_server is not None  # set by setup()
+    # Our RequestHandler subclass answers malformed requests with JSON (aiohttp's
+    # Server would build its own RequestHandler with these same arguments).
+    protocol_factory = functools.partial(RequestHandler, aiohttp_server, loop=loop, **handler_args)
     tls = _ssl_context(settings)
     try:
         server = await loop.create_server(
-            aiohttp_server,
+            protocol_factory,
             settings.http_host,
             settings.http_port,
             backlog=settings.listen_backlog,
