@@ -396,14 +396,21 @@ async def test_slow_consumer_closed_without_slowing_others(
         await fast.recv()
         payload = "x" * 20_000
         count = 200
+
+        async def read_all() -> int:
+            received = 0
+            while received < count:
+                message = orjson.loads(await asyncio.wait_for(fast.recv(), TIMEOUT))
+                if message["event"] == "big":
+                    received += 1
+            return received
+
+        # The fast client reads while the events are published (a client that only
+        # reads afterwards is slow too: its backlog passes the 64 KiB mark).
+        reading = asyncio.create_task(read_all())
         for i in range(count):
             await publish(running, ["flood"], "big", f"{i}:{payload}")
-        received = 0
-        while received < count:
-            message = orjson.loads(await asyncio.wait_for(fast.recv(), TIMEOUT))
-            if message["event"] == "big":
-                received += 1
-        assert received == count
+        assert await reading == count
     assert slow_conn.close_code == 4100
     slow.transport.abort()
 

@@ -43,6 +43,19 @@ class RawWebSocket:
     async def open(cls, port: int, path: str, *, extra: bytes = b"") -> RawWebSocket:
         """Connect to 127.0.0.1:``port``, upgrade ``path`` (sending ``extra`` right behind it)."""
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        return await cls.wrap(reader, writer, port, path, extra=extra)
+
+    @classmethod
+    async def wrap(
+        cls,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        port: int,
+        path: str,
+        *,
+        extra: bytes = b"",
+    ) -> RawWebSocket:
+        """Upgrade ``path`` over an open connection."""
         key = base64.b64encode(os.urandom(16)).decode()
         request = (
             f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"

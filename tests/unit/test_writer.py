@@ -128,3 +128,73 @@ async def test_a_closing_transport_gets_no_write() -> None:
 async def test_batch_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         Flusher(asyncio.get_running_loop(), batch=0)
+
+
+class BufferingTransport(RecordingTransport):
+    """Written bytes stay buffered (asyncio's 64 KiB high-water mark) until ``drain()``."""
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        super().write(data)
+        self.buffered += len(data)
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return 16 * 1024, 64 * 1024
+
+    def drain(self) -> None:
+        self.buffered = 0
+
+
+def holding(
+    flusher: Flusher, high_water: int = 1024 * 1024
+) -> tuple[Outbox, BufferingTransport, list[int]]:
+    transport = BufferingTransport()
+    slow: list[int] = []
+    box = Outbox(
+        transport, flusher, high_water=high_water, on_slow=lambda: slow.append(1), hold=True
+    )
+    return box, transport, slow
+
+
+async def test_frames_are_held_while_the_transport_is_over_its_mark() -> None:
+    """Past the transport's 64 KiB the outbox keeps frames (in order) until resume()."""
+    flusher = Flusher(asyncio.get_running_loop())
+    box, transport, slow = holding(flusher)
+    frames = [bytes([65 + i]) * 10_000 for i in range(10)]  # 100 kB
+    for frame in frames:
+        box.push(frame)
+    await next_iteration()
+    written = b"".join(transport.writes)
+    assert 64 * 1024 < len(written) <= 64 * 1024 + 10_000  # one frame past the mark at most
+    transport.drain()
+    box.resume()
+    assert b"".join(transport.writes) == b"".join(frames)
+    assert slow == []
+
+
+async def test_a_held_backlog_past_high_water_is_dropped_and_reported() -> None:
+    """Held + buffered bytes over ``high_water``: on_slow once, the held frames never go out."""
+    flusher = Flusher(asyncio.get_running_loop())
+    box, transport, slow = holding(flusher, high_water=200_000)
+    for _ in range(30):  # 300 kB, the transport never drains
+        box.push(b"z" * 10_000)
+    await next_iteration()
+    assert slow == [1] and box.closed
+    written = len(b"".join(transport.writes))
+    transport.drain()
+    box.resume()
+    box.push(b"late")
+    await next_iteration()
+    assert len(b"".join(transport.writes)) == written < 200_000
+    box.write_now(b"close")  # the shell's last frames still go out
+    assert transport.writes[-1] == b"close"
+
+
+async def test_without_hold_every_flush_writes() -> None:
+    """An outbox not wired to a drain notice (hold=False) never holds frames."""
+    flusher = Flusher(asyncio.get_running_loop())
+    transport = BufferingTransport()
+    box = Outbox(transport, flusher, high_water=10**9, on_slow=lambda: None)
+    for _ in range(20):
+        box.push(b"w" * 10_000)
+    await next_iteration()
+    assert len(b"".join(transport.writes)) == 200_000

@@ -19,7 +19,7 @@ from tidings.admin.app import build_admin_app
 from tidings.bootstrap import build_app, build_node
 from tidings.config import Settings
 from tidings.core.bus import EventBus
-from tidings.http.bad_requests import LINGER_SECONDS, RequestHandler
+from tidings.web.http_protocol import LINGER_SECONDS, RequestHandler
 from tidings.web.keepalive import run_keepalive
 from tidings.web.state import ServerState
 from tidings.web.writer import Flusher

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import secrets
+import socket
 from typing import cast
 
 from aiohttp import web
@@ -18,12 +19,30 @@ from tidings.errors import ConnectionRejected
 from tidings.protocol.frames import close_frame, text_frame
 from tidings.protocol.session import WireSession
 from tidings.typing import AppId, AppKey, SocketId
+from tidings.web.http_protocol import RequestHandler
 from tidings.web.writer import Flusher, Outbox
 from tidings.wires.base import Wire
 
 __all__ = ["NO_APP", "ClientConnection", "admit_app", "new_socket_id", "origin_allowed"]
 
 _ABORT_AFTER = 5.0  # seconds a closing connection may take to drain before it is cut
+
+#: Unsent bytes the kernel may queue for one client socket (TCP_NOTSENT_LOWAT).
+#: Past it the socket stops taking data, so a lagging client's backlog stays in
+#: tidings, where it counts towards the slow-consumer mark and can be dropped,
+#: instead of megabytes of stale events in an autotuned kernel send buffer.
+KERNEL_UNSENT_BYTES = 128 * 1024
+
+
+def _limit_kernel_backlog(transport: asyncio.BaseTransport) -> None:
+    sock = transport.get_extra_info("socket")
+    option = getattr(socket, "TCP_NOTSENT_LOWAT", None)  # Linux, macOS
+    if sock is None or option is None:
+        return
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, option, KERNEL_UNSENT_BYTES)
+    except OSError:
+        pass  # not a TCP socket (e.g. a test's socketpair): nothing to limit
 
 
 def new_socket_id() -> SocketId:
@@ -79,7 +98,16 @@ class ClientConnection:
         self.ws = ws
         # uvloop's transports do not subclass asyncio's ABCs; they have the same methods.
         self._transport = cast(asyncio.WriteTransport, transport)
-        self.outbox = Outbox(transport, flusher, high_water=high_water, on_slow=self._slow)
+        # Our HTTP protocol reports a drained transport: only then may the
+        # outbox hold frames while the socket is behind (see web.writer).
+        protocol = transport.get_protocol()
+        hold = isinstance(protocol, RequestHandler)
+        self.outbox = Outbox(
+            transport, flusher, high_water=high_water, on_slow=self._slow, hold=hold
+        )
+        if isinstance(protocol, RequestHandler):
+            protocol.on_writable = self.outbox.resume
+        _limit_kernel_backlog(transport)
         loop = asyncio.get_running_loop()
         self._loop = loop
         self.last_seen = loop.time()

@@ -29,5 +29,8 @@ async def run_keepalive(state: ServerState) -> None:
         for conn in list(state.connections):
             try:
                 conn.keepalive(now, timeout)
+                # A safety net: frames held for a socket that was behind go out
+                # even if no drain notice came (resume() does nothing otherwise).
+                conn.outbox.resume()
             except Exception:  # one broken connection must not stop the sweep
                 log.exception("keepalive failed", socket_id=conn.socket_id)

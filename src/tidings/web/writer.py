@@ -9,10 +9,16 @@ once, however many publications arrived in between.
 An outbox that collects ``FLUSH_AT_BYTES`` before its turn writes at once, so
 pending frames stay bounded when publications outrun the slices.
 
-A connection whose transport buffer passes ``high_water`` bytes after a flush
-is a slow consumer: its ``on_slow`` callback runs once (the shell sends
-``pusher:error`` 4100 and closes it) and further pushes are dropped, so no
-other connection ever waits for it.
+While the socket is behind (the transport's own buffer is over its high-water
+mark, asyncio's 64 KiB by default) an outbox stops writing and holds frames
+itself, where they can still be dropped; ``resume()`` (called when the
+transport drains) writes them. So a connection's unsent bytes are its outbox's
+plus at most that mark (and one frame) in the transport, and when they pass
+``high_water`` the connection is a slow consumer: its pending frames, stale by
+now, are dropped, its ``on_slow`` callback runs once (the shell sends
+``pusher:error`` 4100 and a close frame, which are then only behind the
+transport's few KiB and the kernel's socket buffer) and further pushes are
+dropped, so no other connection ever waits for it.
 """
 
 from __future__ import annotations
@@ -26,6 +32,14 @@ __all__ = ["FLUSH_AT_BYTES", "Flusher", "Outbox"]
 
 #: Pending bytes at which an outbox writes without waiting for its slice.
 FLUSH_AT_BYTES: Final = 64 * 1024
+
+
+def _transport_high_water(transport: asyncio.WriteTransport) -> int:
+    """The transport's high-water mark (over it, asyncio pauses the protocol)."""
+    try:
+        return transport.get_write_buffer_limits()[1]
+    except (AttributeError, NotImplementedError):
+        return FLUSH_AT_BYTES  # not reported: asyncio's default is 64 KiB as well
 
 
 class Flusher:
@@ -75,13 +89,18 @@ class Outbox:
     Args:
         transport: the connection's transport (plain TCP or TLS).
         flusher: the loop-wide flusher.
-        high_water: transport buffer size, in bytes, that marks a slow consumer.
+        high_water: unsent bytes (held here + in the transport) that mark a slow consumer.
         on_slow: called once when the mark is passed; must not raise.
+        hold: hold frames while the transport is over its high-water mark.
+            Only when something calls :meth:`resume` once it has drained (the
+            shell wires it to the protocol's ``resume_writing``); without
+            that, every flush writes whatever the transport holds.
     """
 
     __slots__ = (
         "_flusher",
         "_high_water",
+        "_hold_above",
         "_on_slow",
         "_pending",
         "_pending_bytes",
@@ -96,11 +115,13 @@ class Outbox:
         *,
         high_water: int,
         on_slow: Callable[[], None],
+        hold: bool = False,
     ) -> None:
         # uvloop's transports do not subclass asyncio's ABCs; they have the same methods.
         self._transport = cast(asyncio.WriteTransport, transport)
         self._flusher = flusher
         self._high_water = high_water
+        self._hold_above = _transport_high_water(self._transport) if hold else None
         self._on_slow = on_slow
         self._pending: list[bytes] = []
         self._pending_bytes = 0
@@ -123,20 +144,68 @@ class Outbox:
             self.flush()
 
     def flush(self) -> None:
-        """Write everything pending in one call, then check the slow-consumer mark."""
+        """Write what is pending in one call, or hold it while the socket is behind.
+
+        Passing ``high_water`` unsent bytes makes the connection a slow consumer.
+        """
+        if not self._pending or self.closed:
+            return
+        transport = self._transport
+        if transport.is_closing():
+            self._drop()
+            return
+        hold_above = self._hold_above
+        if hold_above is not None:
+            buffered = transport.get_write_buffer_size()
+            if buffered + self._pending_bytes > self._high_water:
+                self._slow()
+                return
+            while buffered + self._pending_bytes > hold_above:
+                if buffered > hold_above:
+                    return  # the transport is paused: resume() goes on from here
+                self._write_some(hold_above - buffered)
+                buffered = transport.get_write_buffer_size()
         pending = self._pending
-        if not pending or self.closed:
+        if not pending:
             return
         self._pending = []
         self._pending_bytes = 0
-        transport = self._transport
-        if transport.is_closing():
-            self.closed = True
-            return
         transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
         if transport.get_write_buffer_size() > self._high_water:
-            self.closed = True
-            self._on_slow()
+            self._slow()
+
+    def resume(self) -> None:
+        """The transport has drained: write what was held (the shell calls this)."""
+        if self._pending:
+            self.flush()
+
+    def _write_some(self, room: int) -> None:
+        """Write leading frames until they pass ``room`` bytes (by one frame at most).
+
+        Passing it pushes the transport over its mark, so it pauses and its
+        resume() will come; the frames left wait for it.
+        """
+        pending = self._pending
+        count, size = 0, 0
+        for frame in pending:
+            count += 1
+            size += len(frame)
+            if size > room:
+                break
+        self._pending = pending[count:]
+        self._pending_bytes -= size
+        self._transport.write(b"".join(pending[:count]))
+
+    def _drop(self) -> None:
+        self.closed = True
+        self._pending = []
+        self._pending_bytes = 0
+
+    def _slow(self) -> None:
+        # What is still here is stale by now: drop it, so the close frames that
+        # on_slow writes are behind the transport's few KiB only.
+        self._drop()
+        self._on_slow()
 
     def write_now(self, frame: bytes) -> None:
         """Flush what is pending, then write ``frame`` at once, even after ``closed``.
