@@ -106,7 +106,7 @@ class ClientConnection:
             transport, flusher, high_water=high_water, on_slow=self._slow, hold=hold
         )
         if isinstance(protocol, RequestHandler):
-            protocol.on_writable = self.outbox.resume
+            protocol.outbox = self.outbox
         _limit_kernel_backlog(transport)
         loop = asyncio.get_running_loop()
         self._loop = loop

@@ -5,20 +5,22 @@
   invalid methods) are ``{"error", "hint"}`` JSON instead of ``text/plain``, and
   are logged as one rate-limited ``info`` line instead of an ERROR with a
   traceback. A 500 that is tidings' own bug keeps aiohttp's ERROR log.
-- ``on_writable``: a callback for when the transport's write buffer has drained
-  (asyncio's ``resume_writing``), so a WebSocket connection's outbox can hold
-  frames while the socket is behind and send them as soon as it catches up.
+- ``outbox``: a WebSocket connection's outbox, resumed when the transport's
+  write buffer has drained (asyncio's ``resume_writing``), so it can hold frames
+  while the socket is behind and send them as soon as it catches up; released
+  when the connection is lost, which breaks the connection's reference cycles
+  so it is freed at once instead of waiting for a full garbage collection.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Final
 
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMethod, HttpProcessingError, LineTooLong
 
 from tidings.web.noise import network_noise
+from tidings.web.writer import Outbox
 
 __all__ = ["LINGER_SECONDS", "RequestHandler"]
 
@@ -52,20 +54,27 @@ class RequestHandler(web.RequestHandler):
     """aiohttp's HTTP protocol for one TCP connection, with JSON replies to garbage.
 
     Attributes:
-        on_writable: called (when set) each time the transport's write buffer
-            drains below its low-water mark after having been over its high one.
+        outbox: the WebSocket connection's outbox (set by the shell), resumed
+            each time the transport's write buffer drains below its low-water
+            mark after having been over its high one.
     """
 
-    __slots__ = ("on_writable",)
+    __slots__ = ("outbox",)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.on_writable: Callable[[], None] | None = None
+        self.outbox: Outbox | None = None
 
     def resume_writing(self) -> None:
         super().resume_writing()
-        if self.on_writable is not None:
-            self.on_writable()
+        if self.outbox is not None:
+            self.outbox.resume()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        super().connection_lost(exc)
+        if self.outbox is not None:
+            self.outbox.release()
+            self.outbox = None
 
     def handle_error(
         self,

@@ -42,6 +42,10 @@ def _transport_high_water(transport: asyncio.WriteTransport) -> int:
         return FLUSH_AT_BYTES  # not reported: asyncio's default is 64 KiB as well
 
 
+def _ignore() -> None:
+    pass
+
+
 class Flusher:
     """Flushes every outbox with pending frames, at most ``batch`` per event-loop iteration.
 
@@ -195,6 +199,16 @@ class Outbox:
         self._pending = pending[count:]
         self._pending_bytes -= size
         self._transport.write(b"".join(pending[:count]))
+
+    def release(self) -> None:
+        """The connection is gone: drop what is pending and forget ``on_slow``.
+
+        ``on_slow`` is the connection's bound method, and the connection holds
+        this outbox: forgetting it breaks that reference cycle, so the closed
+        connection is freed by reference counting, not by a full collection.
+        """
+        self._drop()
+        self._on_slow = _ignore
 
     def _drop(self) -> None:
         self.closed = True
