@@ -31,6 +31,7 @@ COMMAND_MODULES = [
     "trigger",
     "auth",
     "channels",
+    "doctor",
     "bench",
 ]
 
