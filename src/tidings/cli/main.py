@@ -32,6 +32,7 @@ COMMAND_MODULES = [
     "auth",
     "channels",
     "doctor",
+    "conformance",
     "bench",
 ]
 
