@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import functools
 import secrets
-from collections.abc import Sequence
-from typing import Final
+from collections.abc import Callable, Sequence
+from typing import Any, Final
 
 from aiohttp import web
 
@@ -25,6 +25,8 @@ from tidings.core.node import Node
 from tidings.errors import ConfigError
 from tidings.http import health, piesocket_api, pusher_api
 from tidings.http.bad_requests import body_deadline
+from tidings.http.guard import RATE_LIMITS, RateLimits
+from tidings.http.middleware import WEBSOCKET_HANDLERS, error_middleware
 from tidings.typing import NodeId
 from tidings.web.state import STATE, ServerState
 from tidings.web.websocket import websocket_endpoint
@@ -99,11 +101,16 @@ def build_app(state: ServerState) -> web.Application:
         settings.app_default("max_batch_size"),
     )
     max_body = payload * max(1, batch) + 64 * 1024
-    middlewares = [pusher_api.error_middleware, body_deadline(settings.request_body_timeout)]
+    middlewares = [error_middleware, body_deadline(settings.request_body_timeout)]
     app = web.Application(client_max_size=max_body, middlewares=middlewares)
     app[STATE] = state
-    for wire in WIRES:
-        app.router.add_get(wire.path, functools.partial(websocket_endpoint, wire=wire))
+    app[RATE_LIMITS] = RateLimits()
+    endpoints: list[Callable[..., Any]] = [
+        functools.partial(websocket_endpoint, wire=wire) for wire in WIRES
+    ]
+    app[WEBSOCKET_HANDLERS] = frozenset(endpoints)
+    for wire, endpoint in zip(WIRES, endpoints, strict=True):
+        app.router.add_get(wire.path, endpoint)
     app.router.add_routes(pusher_api.routes)
     app.router.add_routes(pusher_api.prefixed_routes(settings.path_prefix))
     app.router.add_routes(piesocket_api.routes)

@@ -77,7 +77,8 @@ def _app_config_fields() -> dict[str, Any]:
             continue
         kind: Any = list[str] if f.type == tuple[str, ...] else f.type
         if f.required:
-            fields[f.name] = (kind, Field(min_length=1, description=setting.help))
+            hidden = setting.role is Role.SECRET  # never in a repr (tracebacks, logs)
+            fields[f.name] = (kind, Field(min_length=1, description=setting.help, repr=not hidden))
         elif setting.inherits:
             fields[f.name] = (int | None, Field(None, ge=setting.minimum, description=setting.help))
         elif kind == list[str]:
@@ -152,10 +153,12 @@ class _Settings(BaseSettings):
     admin_host: str = Field("127.0.0.1", description="Address of the admin listener.")
     admin_port: int = Field(9601, ge=0, le=65535, description="Port of the admin listener.")
     admin_password: str | None = Field(
-        None, description="Password for the admin listener (admin API, /metrics)."
+        None, description="Password for the admin listener (admin API, /metrics).", repr=False
     )
     broker_url: str = Field(
-        "memory://", description="memory:// (single node) or redis://host:port/db (cluster)."
+        "memory://",
+        description="memory:// (single node) or redis://host:port/db (cluster).",
+        repr=False,  # redis://user:password@host carries a password
     )
     node_id: str | None = Field(None, description="This node's id in a cluster (default random).")
     redis_prefix: str = Field(
@@ -170,7 +173,7 @@ class _Settings(BaseSettings):
     default_app_id: str = Field("1", min_length=1, description="Id of the default app.")
     default_app_key: str = Field(DEFAULT_APP_KEY, min_length=1, description="Default app key.")
     default_app_secret: str = Field(
-        DEFAULT_APP_SECRET, min_length=1, description="Default app secret."
+        DEFAULT_APP_SECRET, min_length=1, description="Default app secret.", repr=False
     )
     apps: list[AppConfig] = Field(
         default_factory=list, description="Apps ([[apps]] tables); replace the default app."

@@ -13,6 +13,7 @@ wire form each boundary needs: ``pusher_code`` for a ``pusher:error`` frame and
     │   └── ConnectionRejected       the connection is refused (4001, 4003, 4007...)
     ├── AuthError                signature or token did not verify (401)
     ├── LimitError               a documented limit was exceeded (413 / 400)
+    │   └── RateLimitError           a per-app rate limit was exceeded (429, Retry-After)
     ├── NotFoundError            unknown app, channel or route (404)
     └── ConfigError              invalid configuration (CLI exits non-zero)
 
@@ -31,9 +32,24 @@ __all__ = [
     "MessageError",
     "NotFoundError",
     "ProtocolError",
+    "RateLimitError",
     "SubscriptionError",
     "TidingsError",
+    "echoed",
 ]
+
+#: The most characters of client input an error message repeats.
+MAX_ECHO = 200
+
+
+def echoed(text: str) -> str:
+    """``text`` as an error message may repeat it: cut to :data:`MAX_ECHO` characters.
+
+    A client that sends 100 KB of channel name must not get 100 KB back (or fill logs).
+    """
+    if len(text) <= MAX_ECHO:
+        return text
+    return f"{text[:MAX_ECHO]}... ({len(text)} characters)"
 
 
 class TidingsError(Exception):
@@ -119,6 +135,14 @@ class LimitError(TidingsError):
     def __init__(self, message: str, *, hint: str = "", http_status: int = 413) -> None:
         super().__init__(message, hint=hint)
         self.http_status = http_status
+
+
+class RateLimitError(LimitError):
+    """A per-app rate limit was exceeded: 429 with ``Retry-After: retry_after`` seconds."""
+
+    def __init__(self, message: str, *, hint: str = "", retry_after: int = 1) -> None:
+        super().__init__(message, hint=hint, http_status=429)
+        self.retry_after = retry_after
 
 
 class NotFoundError(TidingsError):

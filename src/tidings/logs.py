@@ -56,9 +56,11 @@ def configure_logging(level: str, fmt: str, *, stream: TextIO | None = None) -> 
     ]
     renderer: structlog.types.Processor
     if pretty:
-        renderer = structlog.dev.ConsoleRenderer(colors=out.isatty())
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=out.isatty(), exception_formatter=_traceback_without_locals(out.isatty())
+        )
     else:
-        # No locals in tracebacks: they would print app secrets and settings into the logs.
+        # No locals in tracebacks, in any format: they would print app secrets into logs.
         shared.append(
             structlog.processors.ExceptionRenderer(
                 structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
@@ -91,3 +93,18 @@ def configure_logging(level: str, fmt: str, *, stream: TextIO | None = None) -> 
     root.setLevel(level_no)
     access_level = logging.DEBUG if level_no <= logging.DEBUG else logging.WARNING
     logging.getLogger("aiohttp.access").setLevel(access_level)
+
+
+def _traceback_without_locals(colors: bool) -> structlog.typing.ExceptionRenderer:
+    """Rich's traceback (when rich is installed) with ``show_locals`` off, else the plain one.
+
+    structlog's default shows every frame's locals, ``App(secret=...)`` and request
+    parameters included; ``better_exceptions`` would too, so it is never picked.
+    """
+    try:
+        import rich  # noqa: F401
+    except ImportError:
+        return structlog.dev.plain_traceback
+    return structlog.dev.RichTracebackFormatter(
+        color_system="truecolor" if colors else None, show_locals=False
+    )

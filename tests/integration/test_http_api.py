@@ -327,11 +327,12 @@ async def test_missing_parameters(server: RunningServer, drop: str, fragment: st
             assert fragment in (await response.json())["error"]
 
 
-async def test_unknown_app_names_known_ids(server: RunningServer) -> None:
-    """404 whose hint lists the app ids that exist."""
+async def test_unknown_app_names_no_other_app(server: RunningServer) -> None:
+    """404 naming the id asked for, and no app that exists (tenant enumeration)."""
     status, reply = await call(server, "POST", "/apps/nope/events", EVENT)
     assert status == 404
-    assert "'nope'" in reply["error"] and "known app ids: 1" in reply["hint"]
+    assert "'nope'" in reply["error"] and "tidings config show" in reply["hint"]
+    assert "known app ids" not in reply["hint"] and APP_ID not in reply["hint"]
 
 
 async def test_path_prefix_signatures(server_factory: ServerFactory) -> None:

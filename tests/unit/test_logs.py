@@ -9,8 +9,10 @@ import logging
 import pytest
 import structlog
 
+from tidings.apps.base import App
 from tidings.errors import ConfigError
 from tidings.logs import configure_logging
+from tidings.typing import AppId, AppKey
 
 
 @pytest.fixture(autouse=True)
@@ -34,6 +36,25 @@ def test_json_tracebacks_carry_no_local_variables() -> None:
     frames = line["exception"][0]["frames"]
     assert frames and all("locals" not in f or not f["locals"] for f in frames)
     assert "s3cr3t" not in out.getvalue()
+
+
+@pytest.mark.parametrize("logger", ["structlog", "stdlib"])
+def test_pretty_tracebacks_carry_no_local_variables(logger: str) -> None:
+    """The pretty format (the default on a TTY) shows the frames but not their locals."""
+    out = io.StringIO()
+    configure_logging("info", "pretty", stream=out)
+    secret = "-".join(["s3cr3t", "never", "logged"])  # built, so the source line does not hold it
+    app = App(id=AppId("1"), key=AppKey("k"), secret=secret)
+    try:
+        raise RuntimeError(f"boom in app {app.id}")
+    except RuntimeError:
+        if logger == "structlog":
+            structlog.get_logger("t").exception("request failed")
+        else:  # aiohttp's "Error handling request" comes this way
+            logging.getLogger("aiohttp.server").exception("Error handling request")
+    text = out.getvalue()
+    assert "boom in app 1" in text and "test_pretty_tracebacks" in text
+    assert secret not in text
 
 
 def test_stdlib_records_come_out_in_the_same_format() -> None:

@@ -68,7 +68,9 @@ class Setting:
 
 
 def _s(default: Any, help: str, **kwargs: Any) -> Any:
-    return field(default=default, metadata={"setting": Setting(help, **kwargs)})
+    # Secrets never appear in a repr (tracebacks, debug logs, error reports).
+    hidden = kwargs.get("role") in (Role.SECRET, Role.INTERNAL)
+    return field(default=default, repr=not hidden, metadata={"setting": Setting(help, **kwargs)})
 
 
 def _limit(default: int, help: str, minimum: int = 1, **kwargs: Any) -> Any:
@@ -93,6 +95,7 @@ class App:
         }
     )
     secret: str = field(
+        repr=False,
         metadata={
             "setting": Setting(
                 "Secret that signs auth and API calls.",
@@ -100,7 +103,7 @@ class App:
                 policy="secret",
                 piesocket="secret",
             )
-        }
+        },
     )
     previous_secret: str | None = _s(
         None,
@@ -156,6 +159,17 @@ class App:
         minimum=0,
         policy="max_client_events_per_second",
         piesocket="max_messages_per_second",
+    )
+    max_backend_events_per_second: int = _limit(
+        0,
+        "Events the app's backend may publish per second through the HTTP API, "
+        "per node (0: no limit).",
+        minimum=0,
+    )
+    max_read_requests_per_second: int = _limit(
+        0,
+        "HTTP API reads (channels, users) the app may make per second, per node (0: no limit).",
+        minimum=0,
     )
     allowed_origins: tuple[str, ...] = field(
         default_factory=tuple,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from tidings.apps.base import App
-from tidings.errors import AuthError
+from tidings.errors import AuthError, echoed
 from tidings.protocol.signing import (
     body_md5,
     request_string_to_sign,
@@ -16,6 +16,7 @@ from tidings.protocol.signing import (
 __all__ = ["MAX_CLOCK_SKEW", "verify_request"]
 
 MAX_CLOCK_SKEW = 600  # seconds either side of the server's clock, as Pusher allows
+_MAX_DIGITS = 12  # Unix seconds have 10 digits until the year 2286
 
 
 def verify_request(
@@ -43,19 +44,20 @@ def verify_request(
         raise AuthError("auth_key is missing", hint="sign the request with your app key")
     if key != app.key:
         raise AuthError(
-            f"auth_key {key!r} is not the key of app {app.id}",
+            f"auth_key {echoed(key)!r} is not the key of app {app.id}",
             hint="use the key and secret of the app in the URL",
         )
     if params.get("auth_version") != "1.0":
         raise AuthError("auth_version must be 1.0", hint="add auth_version=1.0 to the query")
     timestamp = params.get("auth_timestamp", "")
-    try:
-        skew = abs(now - int(timestamp))
-    except ValueError:
+    # Digits only, and few of them: int() takes "١٢" or 4000 digits, and a huge
+    # one overflows the float subtraction below.
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= _MAX_DIGITS):
         raise AuthError(
             "auth_timestamp is missing or not an integer",
             hint="send the current Unix time in seconds as auth_timestamp",
-        ) from None
+        )
+    skew = abs(now - int(timestamp))
     if skew > MAX_CLOCK_SKEW:
         raise AuthError(
             f"auth_timestamp is {int(skew)} s away from the server's clock "

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from tidings.domain.messages import Publication
 from tidings.errors import AuthError, LimitError, TidingsError
+from tidings.http.guard import RATE_LIMITS
 from tidings.protocol.piesocket.codec import RESERVED_PREFIXES, channel_problem
 from tidings.typing import ChannelName
 from tidings.web.state import STATE
@@ -85,5 +86,6 @@ async def publish(request: web.Request) -> web.Response:
             hint="send less data or raise the app's max_payload_bytes",
         )
     meta = orjson.dumps(message.get("meta")).decode()
+    request.app[RATE_LIMITS].charge_events(app, 1)
     await node.publish(Publication(app.id, ChannelName(channel), event, data, meta=meta))
     return web.json_response({"success": True})

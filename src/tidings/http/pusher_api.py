@@ -1,6 +1,7 @@
 """The Pusher Channels HTTP API on the main port.
 
-Every handler looks the app up, verifies the request signature, validates
+Every handler looks the app up and verifies the request signature
+(``tidings.http.guard``, which also applies the per-app rate limits), validates
 limits and answers JSON exactly as Pusher documents it. Every rejection is
 ``{"error", "hint"}`` with a proper status (aiohttp's own 404/405/413 too),
 never a 500. The routes are also served under ``settings.path_prefix``, for
@@ -9,75 +10,25 @@ proxies that forward the prefixed path unchanged (see docs/http-api.md).
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Iterable
-from typing import Any, Final, cast
+from collections.abc import Iterable
+from typing import Any, Final
 
 import orjson
-from aiohttp import hdrs, web
+from aiohttp import web
 
 from tidings.apps.base import App
 from tidings.domain.channels import ChannelKind, channel_kind, name_problem
 from tidings.domain.messages import Publication
-from tidings.errors import LimitError, NotFoundError, TidingsError
-from tidings.http.auth import verify_request
+from tidings.errors import LimitError, TidingsError
+from tidings.http.guard import RATE_LIMITS, keyed_app, signed_app
 from tidings.typing import AppId, ChannelName, SocketId, UserId
 from tidings.web.state import STATE
 
-__all__ = ["error_middleware", "prefixed_routes", "routes"]
+__all__ = ["prefixed_routes", "routes"]
 
 routes = web.RouteTableDef()
 
 INFO_ATTRIBUTES: Final = ("user_count", "subscription_count")
-_DOCS_HINT: Final = "see docs/http-api.md for the endpoints and their parameters"
-
-
-class _Forbidden(TidingsError):
-    http_status = 403
-
-
-@web.middleware
-def error_middleware(request: web.Request, handler: Any) -> Awaitable[web.StreamResponse]:
-    """Turn every ``TidingsError`` and aiohttp HTTP error into ``{"error", "hint"}`` JSON.
-
-    A WebSocket upgrade goes straight to its handler: the endpoints report their
-    errors in their own protocol, and not wrapping them saves a suspended
-    coroutine frame (~300 bytes) for each connection's whole life.
-    """
-    if request.headers.get(hdrs.UPGRADE, "").lower() == "websocket":
-        return cast(Awaitable[web.StreamResponse], handler(request))
-    return _json_errors(request, handler)
-
-
-async def _json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
-    try:
-        response: web.StreamResponse = await handler(request)
-        return response
-    except TidingsError as exc:
-        return web.json_response(exc.to_json(), status=exc.http_status)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        return web.json_response(_http_error_body(request, exc), status=exc.status)
-
-
-def _http_error_body(request: web.Request, exc: web.HTTPException) -> dict[str, str]:
-    # aiohttp raises these before (or instead of) our handlers: say what to do.
-    if isinstance(exc, web.HTTPRequestEntityTooLarge):
-        return {
-            "error": f"request body too large: {exc.text}",
-            "hint": "send less data per request (limits: docs/http-api.md#limits)",
-        }
-    if isinstance(exc, web.HTTPMethodNotAllowed):
-        allowed = ", ".join(sorted(exc.allowed_methods))
-        return {
-            "error": f"method {request.method} is not allowed on {request.path}",
-            "hint": f"use {allowed}",
-        }
-    default_text = f"{exc.status}: {exc.reason}"
-    if isinstance(exc, web.HTTPNotFound) and exc.text in (default_text, None):
-        return {"error": f"no such endpoint: {request.method} {request.path}", "hint": _DOCS_HINT}
-    return {"error": exc.text or exc.reason}
 
 
 def prefixed_routes(prefix: str) -> list[web.RouteDef]:
@@ -89,49 +40,6 @@ def prefixed_routes(prefix: str) -> list[web.RouteDef]:
         assert isinstance(route, web.RouteDef)
         result.append(web.RouteDef(route.method, prefix + route.path, route.handler, route.kwargs))
     return result
-
-
-# -- signature and app lookup -----------------------------------------------------
-
-
-async def _unknown_app(request: web.Request, app_id: str) -> NotFoundError:
-    known = ", ".join(a.id for a in await request.app[STATE].node.apps.all())
-    return NotFoundError(f"app {app_id!r} does not exist", hint=f"known app ids: {known}")
-
-
-def _check_signature(request: web.Request, app: App, body: bytes) -> None:
-    prefix = request.app[STATE].settings.path_prefix
-    raw_path = request.raw_path.split("?", 1)[0]
-    # SDKs sign the path unencoded (request.path) or as sent (raw); a
-    # prefix-stripping proxy hides the prefix the client signed.
-    candidates = [request.path, raw_path]
-    if prefix:
-        candidates += [prefix + request.path, prefix + raw_path]
-    verify_request(
-        app,
-        method=request.method,
-        paths=tuple(dict.fromkeys(candidates)),
-        params=request.query,
-        body=body,
-        now=time.time(),
-    )
-    if not app.enabled:
-        raise _Forbidden(f"app {app.id} is disabled", hint="enable the app to use the API")
-
-
-async def signed_app(request: web.Request, body: bytes) -> App:
-    """The app named in the URL, after its request signature verified.
-
-    Raises:
-        NotFoundError: unknown app id (the hint names the ids that exist).
-        AuthError: the signature check failed.
-    """
-    app_id = request.match_info["app_id"]
-    app = await request.app[STATE].node.apps.by_id(app_id)
-    if app is None:
-        raise await _unknown_app(request, app_id)
-    _check_signature(request, app, body)
-    return app
 
 
 # -- validation ---------------------------------------------------------------------
@@ -277,6 +185,7 @@ async def trigger_event(request: web.Request) -> web.Response:
     event = parse_json_object(body)
     pubs = event_publications(app, event)
     wanted = info_attributes(event.get("info", request.query.get("info")))
+    request.app[RATE_LIMITS].charge_events(app, len(pubs))  # one event per channel
     node = request.app[STATE].node
     for pub in pubs:
         await node.publish(pub)
@@ -316,6 +225,7 @@ async def trigger_batch(request: web.Request) -> web.Response:
             exc.message = f"batch[{index}]: {exc.message}"
             raise
     # Everything is validated before anything is published: a batch is all or nothing.
+    request.app[RATE_LIMITS].charge_events(app, len(checked))
     node = request.app[STATE].node
     for pub, _ in checked:
         await node.publish(pub)
@@ -328,7 +238,7 @@ async def trigger_batch(request: web.Request) -> web.Response:
 @routes.get("/apps/{app_id}/channels")
 async def list_channels(request: web.Request) -> web.Response:
     """Occupied channels, optionally by prefix, with ``user_count``/``subscription_count``."""
-    app = await signed_app(request, b"")
+    app = await signed_app(request, b"", read=True)
     prefix = request.query.get("filter_by_prefix", "")
     wanted = info_attributes(request.query.get("info"))
     if "user_count" in wanted and not prefix.startswith("presence-"):
@@ -348,7 +258,7 @@ async def list_channels(request: web.Request) -> web.Response:
 @routes.get("/apps/{app_id}/channels/{channel}")
 async def channel_info(request: web.Request) -> web.Response:
     """One channel: ``occupied``, plus ``user_count`` (presence) and ``subscription_count``."""
-    app = await signed_app(request, b"")
+    app = await signed_app(request, b"", read=True)
     channel = _valid_channel(request.match_info["channel"])
     wanted = info_attributes(request.query.get("info"))
     if "user_count" in wanted:
@@ -365,7 +275,7 @@ async def channel_info(request: web.Request) -> web.Response:
 @routes.get("/apps/{app_id}/channels/{channel}/users")
 async def channel_users(request: web.Request) -> web.Response:
     """The user ids on a presence channel."""
-    app = await signed_app(request, b"")
+    app = await signed_app(request, b"", read=True)
     channel = _valid_channel(request.match_info["channel"])
     _presence_only(channel, "the users list")
     members = await request.app[STATE].node.members(app.id, channel)
@@ -390,13 +300,7 @@ async def terminate_connections_keyed(request: web.Request) -> web.Response:
     The app is the one whose key is ``auth_key``.
     """
     body = await request.read()
-    key = request.query.get("auth_key", "")
-    app = await request.app[STATE].node.apps.by_key(key)
-    if app is None:
-        raise NotFoundError(
-            f"no app has the key {key!r}", hint="sign the request with an app's key and secret"
-        )
-    _check_signature(request, app, body)
+    app = await keyed_app(request, body)
     await request.app[STATE].node.terminate_user_connections(
         app.id, UserId(request.match_info["user_id"])
     )

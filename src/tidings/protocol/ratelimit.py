@@ -1,4 +1,4 @@
-"""A per-connection rate limit for messages clients publish themselves.
+"""Token-bucket rate limits: per connection for client messages, per app for the HTTP API.
 
 Pusher allows each client at most 10 client events per second; a client over
 the limit gets ``pusher:error`` 4301 and the event is dropped, the connection
@@ -38,8 +38,14 @@ class TokenBucket:
         """Events allowed per second (``0``: no limit)."""
         return self._rate
 
-    def allow(self) -> bool:
-        """Take one event's token: ``True`` if the event may go, ``False`` if it is over."""
+    def allow(self, cost: int = 1) -> bool:
+        """Take ``cost`` events' tokens: ``True`` if they may go, ``False`` if over the limit.
+
+        A request of several events (an HTTP publish to 100 channels) passes while a
+        whole token is left and may take the balance below zero: the debt is paid
+        back at ``rate`` before the next one passes, so the average still holds and a
+        request larger than ``rate`` is possible at all.
+        """
         rate = self._rate
         if not rate:
             return True
@@ -49,5 +55,13 @@ class TokenBucket:
         if tokens < 1.0:
             self._tokens = tokens
             return False
-        self._tokens = tokens - 1.0
+        self._tokens = tokens - cost
         return True
+
+    def retry_after(self) -> float:
+        """Seconds until :meth:`allow` can pass again (``0.0`` when it can now)."""
+        rate = self._rate
+        if not rate:
+            return 0.0
+        tokens = min(float(rate), self._tokens + (self._clock() - self._stamp) * rate)
+        return max(0.0, (1.0 - tokens) / rate)

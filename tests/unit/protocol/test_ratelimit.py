@@ -47,3 +47,21 @@ def test_zero_is_unlimited() -> None:
 def test_negative_rate_is_refused() -> None:
     with pytest.raises(ValueError, match="0 \\(no limit\\) or more"):
         TokenBucket(-1, Clock())
+
+
+def test_a_costly_request_passes_on_a_whole_token_and_leaves_a_debt() -> None:
+    clock = Clock()
+    bucket = TokenBucket(10, clock)
+    assert bucket.allow(25)  # larger than the rate: possible, once
+    assert not bucket.allow()
+    assert bucket.retry_after() == pytest.approx(1.6)  # 16 tokens owed, at 10 per second
+    clock.now += 1.5
+    assert not bucket.allow()
+    clock.now += 0.1
+    assert bucket.retry_after() == pytest.approx(0.0)
+    assert bucket.allow()
+
+
+def test_retry_after_is_zero_without_a_limit_or_with_tokens() -> None:
+    assert TokenBucket(0, Clock()).retry_after() == 0.0
+    assert TokenBucket(5, Clock()).retry_after() == 0.0

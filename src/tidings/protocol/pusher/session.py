@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -76,9 +76,10 @@ class SessionPolicy:
     """An app's credentials, flags and limits as one session needs them (built by the shell)."""
 
     key: str
-    secret: str
+    secret: str = field(repr=False)
     client_events: bool
-    previous_secret: str | None = None  # verifies too, during a rotation's grace period
+    # Verifies too, during a rotation's grace period.
+    previous_secret: str | None = field(default=None, repr=False)
     max_client_event_bytes: int = 10 * 1024
     max_subscriptions: int = 300
     max_member_info_bytes: int = 2048
