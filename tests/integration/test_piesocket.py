@@ -19,7 +19,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from tests.fixtures.tls import client_context, self_signed
-from tests.integration.conftest import KEY, SECRET, TIMEOUT, ConnectFn, publish
+from tests.integration.conftest import KEY, SECRET, TIMEOUT, ConnectFn, publish, signed_url
 from tidings.protocol.piesocket.auth import AUTH_FAILED, make_token
 from tidings.server.runner import RunningServer
 
@@ -261,6 +261,31 @@ async def test_pusher_presence_and_v3_presence_share_members(
     await pusher.ws.close()
     left = await recv(ws)
     assert left["event"] == "system:member_left" and left["data"]["member"]["user"] == "pat"
+
+
+async def test_presence_identity_comes_only_from_the_token(
+    v3: V3Connect, connect: ConnectFn, server: RunningServer
+) -> None:
+    """``&user=admin`` cannot make "admin" a member Pusher clients see, nor sign its events."""
+    pusher = await connect()
+    data = orjson.dumps({"user_id": "pat"}).decode()
+    await pusher.subscribe("presence-team", channel_data=data)
+    bare = make_token(secret=SECRET, channel="presence-team", now=time.time())  # no user
+    refused = await v3("presence-team", jwt=bare, user="admin")
+    assert await closed_with(refused) == 4009
+    vic = make_token(secret=SECRET, channel="presence-team", now=time.time(), user="vic")
+    ws = await v3("presence-team", jwt=vic, user="admin")
+    members = (await recv(ws))["data"]["members"]
+    assert sorted(m["user"] for m in members) == ["pat", "vic"]
+    added = await pusher.expect("pusher_internal:member_added")
+    assert added["data"]["user_id"] == "vic"
+    await send(ws, "client-hi", 1)
+    event = await pusher.expect("client-hi")
+    assert event["user_id"] == "vic"
+    url = signed_url(server.http_url, "GET", "/apps/1/channels/presence-team/users")
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        users = (await response.json())["users"]
+    assert sorted(u["id"] for u in users) == ["pat", "vic"]
 
 
 async def test_silent_client_is_pinged_then_closed(server_factory: Any) -> None:

@@ -1,8 +1,9 @@
 """PieSocket v3 channel tokens: HS256 JWTs signed with the app secret.
 
-Claims: ``sub`` (required) is the channel id the token admits to; ``exp`` and ``iat``
-are checked against ``now`` when present; ``user`` (optional) is the presence user id and
-wins over the ``user`` query parameter. Any failure is PieSocket's single message, so a
+Claims: ``sub`` (required) is the channel id the token admits to; ``exp``, ``nbf`` and
+``iat`` are checked against ``now`` when present (``nbf`` and ``iat`` with 60 s of clock
+leeway); ``user`` (optional) is the presence user id, the only one accepted on guarded
+channels. Any failure is PieSocket's single message, so a
 client learns nothing about which check failed (the server log says).
 """
 
@@ -22,7 +23,7 @@ from tidings.errors import AuthError
 __all__ = ["AUTH_FAILED", "TokenClaims", "make_token", "verify_token"]
 
 AUTH_FAILED = "Authentication failed, provide valid jwt token."
-_CLOCK_SKEW_S = 60  # an ``iat`` this far in the future is still accepted
+_CLOCK_SKEW_S = 60  # an ``iat`` or ``nbf`` this far in the future is still accepted
 
 
 @contextmanager
@@ -64,6 +65,9 @@ def verify_token(token: str, *, secret: str, channel: str, now: float) -> TokenC
     exp = claims.get("exp")
     if exp is not None and (not isinstance(exp, int | float) or now >= exp):
         raise AuthError(AUTH_FAILED, hint="token expired (exp)")
+    nbf = claims.get("nbf")
+    if nbf is not None and (not isinstance(nbf, int | float) or nbf > now + _CLOCK_SKEW_S):
+        raise AuthError(AUTH_FAILED, hint="token not valid yet (nbf)")
     iat = claims.get("iat")
     if iat is not None and (not isinstance(iat, int | float) or iat > now + _CLOCK_SKEW_S):
         raise AuthError(AUTH_FAILED, hint="token issued in the future (iat)")

@@ -15,8 +15,12 @@ Decisions:
   channels on the same hub, so v3 must not be a way around Pusher's auth. A JWT given
   on any other channel is verified too.
 - Presence is on with ``presence=1``/``true``, and always on ``presence-*`` channels.
-  The member's user id is the JWT's ``user``, else the ``user`` parameter, else the
-  connection's ``uuid`` (so anonymous connections are distinct members).
+  On a guarded channel the member's user id is the JWT's signed ``user`` claim and
+  nothing else: Pusher clients see that member and the ``user_id`` of its client
+  events, so ``&user=admin`` must not choose it. A presence member there without a
+  ``user`` claim is refused (4009). On other channels it is the JWT's ``user``, else
+  the ``user`` parameter, else the connection's ``uuid`` (anonymous connections are
+  distinct members).
 - ``notify_self`` defaults to off (piesocket-js sends ``0``): a sender does not get its
   own messages unless it asks.
 - Bad messages (not JSON, no ``event``, reserved names, too large, binary) get an
@@ -138,7 +142,17 @@ def open_session(
             claims = _verify_any(token, (secret, previous_secret), channel=channel, now=now)
         except AuthError as exc:
             raise ConnectionRejected(exc.message, code=4009, hint=exc.hint) from None
-        user = _short_id("user", claims.user) or user
+        signed = _short_id("user", claims.user)
+        if channel.startswith(GUARDED_PREFIXES):
+            user = signed  # only the signed claim: never the query's user=
+            if presence and user is None:
+                raise ConnectionRejected(
+                    AUTH_FAILED,
+                    code=4009,
+                    hint=f"presence on {channel} needs the user id in the token's user claim",
+                )
+        else:
+            user = signed or user
     params = ConnectParams(channel, notify_self, presence, user or uuid, uuid)
     return V3Session(
         params,

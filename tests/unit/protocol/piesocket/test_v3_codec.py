@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import jwt
 import orjson
 import pytest
 
@@ -161,12 +162,35 @@ def test_flags() -> None:
 def test_open_session_params() -> None:
     plain = session_for("chat", uuid="u1", user="ann", notify_self="1").params
     assert (plain.notify_self, plain.presence, plain.user, plain.uuid) == (True, False, "ann", "u1")
-    anonymous = session_for(
-        "presence-room", jwt=make_token(secret=SECRET, channel="presence-room", now=NOW)
-    ).params
-    assert anonymous.presence and anonymous.user == anonymous.uuid == "1.2"
     header = make_token(secret=SECRET, channel="private-a", now=NOW, user="hd")
     assert session_for("private-a", jwt_header=header, user="q").params.user == "hd"
+    signed = make_token(secret=SECRET, channel="chat", now=NOW, user="carl")
+    assert session_for("chat", jwt=signed, user="q").params.user == "carl"
+
+
+def test_on_guarded_channels_the_identity_is_only_the_signed_claim() -> None:
+    bare = make_token(secret=SECRET, channel="presence-room", now=NOW)  # no user claim
+    with pytest.raises(ConnectionRejected) as caught:
+        session_for("presence-room", jwt=bare, user="admin")
+    assert caught.value.pusher_code == 4009 and "user claim" in caught.value.hint
+    private = make_token(secret=SECRET, channel="private-ops", now=NOW)
+    with pytest.raises(ConnectionRejected):
+        session_for("private-ops", jwt=private, presence="1", user="admin")
+    quiet = session_for("private-ops", jwt=private, user="admin", uuid="u9").params
+    assert not quiet.presence and quiet.user == "u9"  # the query's user= is ignored
+    ann = make_token(secret=SECRET, channel="presence-room", now=NOW, user="ann")
+    assert session_for("presence-room", jwt=ann, user="admin").params.user == "ann"
+
+
+def test_nbf_is_honoured_with_a_small_leeway() -> None:
+    def token(nbf: float | str) -> str:
+        return jwt.encode({"sub": "private-x", "nbf": nbf}, SECRET, algorithm="HS256")
+
+    assert verify_token(token(NOW + 30), secret=SECRET, channel="private-x", now=NOW)
+    for bad in (NOW + 999, "soon"):
+        with pytest.raises(AuthError) as caught:
+            verify_token(token(bad), secret=SECRET, channel="private-x", now=NOW)
+        assert caught.value.message == AUTH_FAILED and "nbf" in caught.value.hint
 
 
 @pytest.mark.parametrize(
