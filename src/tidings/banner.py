@@ -19,6 +19,7 @@ from tidings.apps.base import App
 from tidings.config import DEFAULT_APP_SECRET, Settings
 from tidings.errors import ConfigError
 from tidings.protocol.signing import body_md5, sign_request
+from tidings.security import banner_shows_secrets
 from tidings.tls import is_self_signed
 
 __all__ = ["SNIPPET_KINDS", "Endpoint", "endpoint_for", "render_banner", "snippet"]
@@ -330,6 +331,7 @@ def render_banner(
     http_url: str,
     admin_url: str | None,
     broker_healthy: bool = True,
+    show_secrets: bool | None = None,
 ) -> str:
     """The text printed once the server listens.
 
@@ -340,15 +342,17 @@ def render_banner(
         admin_url: base URL of the admin listener (metrics, admin API), or ``None``
             when it could not start (its port is taken).
         broker_healthy: whether the broker answered at start-up.
-
-    Secrets are shown only on a loopback bind (a laptop); on a public bind they
-    are masked so they do not end up in shared logs, and ``tidings snippet``
-    prints them on demand.
+        show_secrets: print app secrets; by default only to a terminal on a loopback
+            bind (:func:`tidings.security.banner_shows_secrets`). Otherwise they are
+            masked so they do not end up in journald or shared logs, and
+            ``tidings snippet`` prints them on demand.
     """
     apps = settings.app_list()
     # The stock secret is public knowledge; masking it would only hide the warning's point.
-    hide = settings.is_public_bind and apps[0].secret != DEFAULT_APP_SECRET
-    first = _masked(apps[0]) if hide else apps[0]
+    if show_secrets is None:
+        show_secrets = banner_shows_secrets(settings)
+    hide = not show_secrets and any(app.secret != DEFAULT_APP_SECRET for app in apps)
+    first = _masked(apps[0]) if hide and apps[0].secret != DEFAULT_APP_SECRET else apps[0]
     ep = endpoint_for(settings, url=ws_url)
     prefix = settings.path_prefix
     ws_base = ws_url.rstrip("/")

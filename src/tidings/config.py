@@ -14,7 +14,6 @@ that names the key and where the value came from.
 from __future__ import annotations
 
 import difflib
-import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -43,6 +42,7 @@ from pydantic_settings import (
 
 from tidings.apps.base import App, Role, app_fields, build_app
 from tidings.errors import ConfigError
+from tidings.security import is_loopback
 
 __all__ = [
     "DEFAULT_APP_KEY",
@@ -398,16 +398,7 @@ class _Settings(BaseSettings):
     @property
     def is_public_bind(self) -> bool:
         """True when the main listener is reachable from other machines (not loopback)."""
-        return not _is_loopback(self.http_host)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False  # a hostname or "" (all interfaces): assume reachable
+        return not is_loopback(self.http_host)
 
 
 _SEE_LIST = " (ignored; `tidings config env` lists the valid settings)"

@@ -68,6 +68,7 @@ def serve(
         if settings.tls_cert is not None and settings.tls_key is not None:
             check_server_files(settings.tls_cert, settings.tls_key)
     _check_workers(settings)
+    _check_admin(settings)
     try:
         # Imported here so `tidings --help` and the config commands stay light.
         from tidings.server.runner import serve as run_server
@@ -95,6 +96,16 @@ def _check_workers(settings: Settings) -> None:
 
     try:
         check_workers(settings)
+    except ConfigError as exc:
+        fail(exc.message, hint=exc.hint, code=2)
+
+
+def _check_admin(settings: Settings) -> None:
+    """An admin listener off loopback without a password: one line, exit 2."""
+    from tidings.security import check_admin_exposure
+
+    try:
+        check_admin_exposure(settings)
     except ConfigError as exc:
         fail(exc.message, hint=exc.hint, code=2)
 

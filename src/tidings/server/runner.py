@@ -19,6 +19,7 @@ from tidings.admin.app import build_admin_app
 from tidings.bootstrap import build_app, build_node
 from tidings.config import Settings
 from tidings.core.bus import EventBus
+from tidings.security import check_admin_exposure
 from tidings.web.http_protocol import LINGER_SECONDS, RequestHandler
 from tidings.web.keepalive import run_keepalive
 from tidings.web.state import ServerState
@@ -112,7 +113,11 @@ async def start_server(settings: Settings, *, bus: EventBus | None = None) -> Ru
     Args:
         bus: an event bus whose listeners see the server's lifecycle events from
             the start (``RunningServer.bus`` gives the server's bus in any case).
+
+    Raises:
+        ConfigError: an admin listener off loopback without ``admin_password``.
     """
+    check_admin_exposure(settings)
     loop = asyncio.get_running_loop()
     node = build_node(settings, bus=bus)
     await node.start()
