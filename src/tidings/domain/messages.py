@@ -42,7 +42,8 @@ class Publication:
         meta: the JSON text of PieSocket's ``meta`` object, when one came with it.
         from_client: sent by a client connection (a Pusher client event or a
             PieSocket client message), not by the app's backend. Wires decide
-            from it what their subscribers may see (see ``tidings.domain.channels.client_event_allowed``).
+            from it what their subscribers may see (see
+            ``tidings.domain.channels.client_event_allowed``).
         cache: store it as the channel's last event (cache channels), atomically
             with the publish. Set by the node, never by a client.
         offset: the position in the channel's stream, for brokers that keep
