@@ -215,4 +215,5 @@ async def test_async_client(server: RunningServer, connect: ConnectFn) -> None:
     async with AsyncClient("42", KEY, SECRET, url=server.http_url) as other:
         with pytest.raises(NotFoundError) as missing:
             await other.channels()
-        assert "known app ids: 1" in str(missing.value)
+        assert "'42' does not exist" in str(missing.value)
+        assert "known app ids" not in str(missing.value)  # no tenant enumeration

@@ -28,9 +28,7 @@ from tidings.web.state import STATE
 
 __all__ = ["RATE_LIMITS", "RateLimits", "check_signature", "keyed_app", "signed_app"]
 
-_APPS_HINT: Final = (
-    "check the app id in the URL: `tidings config show` (or `tidings apps list`) lists them"
-)
+_APPS_HINT: Final = "check the app id in the URL: `tidings config show` lists the apps"
 
 
 class _Forbidden(TidingsError):

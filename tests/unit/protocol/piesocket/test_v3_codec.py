@@ -222,12 +222,12 @@ def test_session_starts_by_subscribing_its_channel() -> None:
     assert plain.commands_received() == [Subscribe("chat")]
     assert dict(plain.channels) == {"chat": None}
     member = session_for(
-        "presence-room", jwt=make_token(secret=SECRET, channel="presence-room", now=NOW)
+        "presence-room", jwt=make_token(secret=SECRET, channel="presence-room", now=NOW, user="ann")
     )
     member.start()
-    assert member.commands_received() == [Subscribe("presence-room", "1.2", {"uuid": "1.2"})]
-    assert dict(member.channels) == {"presence-room": "1.2"}
-    member.subscribed("presence-room", {"1.2": {"uuid": "1.2"}})
+    assert member.commands_received() == [Subscribe("presence-room", "ann", {"uuid": "1.2"})]
+    assert dict(member.channels) == {"presence-room": "ann"}
+    member.subscribed("presence-room", {"ann": {"uuid": "1.2"}})
     (listing,) = member.data_to_send()
     assert orjson.loads(listing)["event"] == "system:member_list"
 
