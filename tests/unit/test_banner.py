@@ -140,13 +140,14 @@ def test_unknown_snippet_kind() -> None:
 
 
 def test_every_app_is_listed_once_without_a_more_line(tmp_path: Path) -> None:
-    """On a laptop bind every app is shown, and no "(+N more)" line repeats them."""
+    """On a laptop (a terminal, loopback) every app is shown, and no "(+N more)" line
+    repeats them."""
     toml = tmp_path / "t.toml"
     toml.write_text(
         '[[apps]]\nid = "1"\nkey = "a"\nsecret = "s1"\n'
         '[[apps]]\nid = "2"\nkey = "b"\nsecret = "s2"\n'
     )
-    text = render_banner(Settings.load(toml), **URLS)
+    text = render_banner(Settings.load(toml), **URLS, show_secrets=True)
     assert "app         id=1  key=a  secret=s1" in text
     assert "app         id=2  key=b  secret=s2" in text
     assert "more" not in text
