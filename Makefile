@@ -46,9 +46,10 @@ run: venv  ## start `tidings serve` (127.0.0.1:6001; PORT=6002 picks another por
 test: venv node  ## run the whole test suite
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-style: venv  ## ruff lint + format check
+style: venv  ## ruff lint + format check + the import layers (import-linter)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 types: venv  ## mypy --strict over src and tests
 	$(BIN)/mypy

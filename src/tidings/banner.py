@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
-from tidings import __version__
+from tidings.version import __version__
 from tidings.apps.base import App
 from tidings.config import DEFAULT_APP_SECRET, Settings
 from tidings.errors import ConfigError

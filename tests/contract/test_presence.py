@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from tidings.broker.base import PresenceStore
+import asyncio
+
+import pytest
+
+from tidings.broker.base import PresenceFull, PresenceStore
 from tidings.domain.messages import Member
 from tidings.typing import AppId, ChannelName, NodeId, SocketId, UserId
 
@@ -108,3 +112,30 @@ async def test_members_is_a_snapshot(presence: PresenceStore) -> None:
     snapshot = await presence.members(APP, ROOM)
     snapshot[BOB] = None
     assert await presence.members(APP, ROOM) == {ALICE: None}
+
+
+async def test_limit_refuses_a_new_user_and_records_nothing(presence: PresenceStore) -> None:
+    """At ``limit`` members a new user is refused (``PresenceFull``); members may add sockets."""
+    await presence.add(APP, ROOM, S1, member(ALICE), limit=1)
+    with pytest.raises(PresenceFull) as refused:
+        await presence.add(APP, ROOM, S3, member(BOB), limit=1)
+    assert refused.value.limit == 1
+    assert await presence.members(APP, ROOM) == {ALICE: None}
+    assert await presence.add(APP, ROOM, S2, member(ALICE), limit=1) is False  # a 2nd socket
+    assert await presence.remove(APP, ROOM, S3, BOB) is False  # nothing was recorded for Bob
+
+
+async def test_concurrent_adds_cannot_pass_the_limit_together(presence: PresenceStore) -> None:
+    """Ten users racing for the last place: exactly one gets it (the check is part of the add)."""
+    await presence.add(APP, ROOM, S1, member(ALICE), limit=2)
+    users = [UserId(f"u{i}") for i in range(10)]
+    results = await asyncio.gather(
+        *(
+            presence.add(APP, ROOM, SocketId(f"9.{i}"), member(u), limit=2)
+            for i, u in enumerate(users)
+        ),
+        return_exceptions=True,
+    )
+    assert sum(result is True for result in results) == 1
+    assert sum(isinstance(result, PresenceFull) for result in results) == 9
+    assert await presence.count(APP, ROOM) == 2

@@ -13,7 +13,7 @@ def version() -> None:
     """Print the tidings, Python and aiohttp versions."""
     import aiohttp
 
-    from tidings import __version__
+    from tidings.version import __version__
 
     typer.echo(f"tidings {__version__}")
     typer.echo(f"Python {platform.python_version()} ({platform.python_implementation()})")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from tidings import __version__
+from tidings.version import __version__
 from tidings.web.state import STATE
 
 __all__ = ["routes"]
