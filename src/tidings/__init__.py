@@ -38,7 +38,28 @@ _EXPORTS = {
     "Unsubscribed": "tidings.domain.events",
 }
 
-__all__ = ["__version__", *sorted(_EXPORTS)]
+__all__ = [
+    "CacheMissed",
+    "ChannelOccupied",
+    "ChannelVacated",
+    "ClientEventSent",
+    "ConnectionClosed",
+    "ConnectionOpened",
+    "EventBus",
+    "MemberAdded",
+    "MemberRemoved",
+    "Publication",
+    "Published",
+    "Server",
+    "Settings",
+    "SignedIn",
+    "Subscribed",
+    "SubscriptionCountChanged",
+    "SubscriptionRefused",
+    "TidingsError",
+    "Unsubscribed",
+    "__version__",
+]
 
 if TYPE_CHECKING:
     from tidings.config import Settings

@@ -14,13 +14,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
-from tidings.version import __version__
 from tidings.apps.base import App
 from tidings.config import DEFAULT_APP_SECRET, Settings
 from tidings.errors import ConfigError
 from tidings.protocol.signing import body_md5, sign_request
 from tidings.security import banner_shows_secrets
 from tidings.tls import is_self_signed
+from tidings.version import __version__
 
 __all__ = ["SNIPPET_KINDS", "Endpoint", "endpoint_for", "render_banner", "snippet"]
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 
 import aiohttp
+import orjson
+import websockets
 
-from tests.integration.conftest import ConnectFn, ServerFactory, publish
+from tests.integration.conftest import KEY, ConnectFn, PusherClient, ServerFactory, publish
 from tidings.server.runner import RunningServer
 
 
@@ -38,11 +40,28 @@ async def test_admin_password(server_factory: ServerFactory) -> None:
             assert response.status == 200
 
 
-async def test_counts_follow_traffic(server: RunningServer, connect: ConnectFn) -> None:
-    """Connections and deliveries show up in the node's figures."""
-    client = await connect()
-    await client.subscribe("stats")
-    await publish(server, ["stats"], "e", "1")
-    await client.expect("e")
-    assert server.state.node.stats.deliveries >= 1
-    assert len(server.state.connections) == 1
+async def test_counts_follow_traffic(server_factory: ServerFactory) -> None:
+    """A connection, its channel and a delivery show up in /api/status and /metrics (read
+    over HTTP as an operator would, not from the server's internals)."""
+    running = await server_factory(admin_port=0)
+    async with (
+        websockets.connect(f"{running.ws_url}/app/{KEY}?protocol=7") as ws,
+        aiohttp.ClientSession() as http,
+    ):
+        established = orjson.loads(await ws.recv())
+        client = PusherClient(ws, orjson.loads(established["data"])["socket_id"], {})
+        await client.subscribe("stats")
+        await publish(running, ["stats"], "e", "1")
+        await client.expect("e")
+        async with http.get(f"{running.admin_url}/api/status") as response:
+            status = await response.json()
+        async with http.get(f"{running.admin_url}/api/apps/1/channels") as response:
+            channels = await response.json()
+        async with http.get(f"{running.admin_url}/metrics") as response:
+            metrics = await response.text()
+    assert status["connections"] == 1
+    assert status["deliveries"] >= 1 and status["publications"] >= 1
+    assert {"id": "1", "connections": 1, "channels": 1} in status["apps"]
+    assert channels == {"channels": {"stats": 1}}
+    assert 'tidings_connections{app_id="1"} 1.0' in metrics
+    assert "tidings_deliveries_total" in metrics

@@ -31,8 +31,10 @@ from tests.integration.conftest import (
     publish,
     signed_url,
 )
+from tidings.broker.redis import RedisBroker
 from tidings.protocol.signing import user_auth
 from tidings.server.runner import RunningServer
+from tidings.typing import AppId, ChannelName
 
 TTL = 1.5  # cluster_heartbeat_ttl of test nodes: they beat every 0.5 s
 
@@ -224,3 +226,48 @@ async def test_presence_during_outage_is_refused_cleanly(
     assert reply["data"]["status"] == 503
     await c.send("pusher:ping", {})
     await c.expect("pusher:pong")
+
+
+async def test_broker_stops_listening_when_the_last_local_subscriber_leaves(
+    node_factory: NodeFactory,
+) -> None:
+    """Redis subscriptions follow local subscribers: after every client left (some closing
+    right after sending their subscribe), the node listens to no channel any more."""
+    a = await node_factory()
+    broker = a.state.node.broker
+    assert isinstance(broker, RedisBroker)
+    clients = [await client(a) for _ in range(6)]
+    for i, pusher in enumerate(clients):
+        if i % 2:
+            await pusher.subscribe(f"churn-{i % 3}")
+        else:  # leave while the subscribe may still be in flight
+            await pusher.send("pusher:subscribe", {"channel": f"churn-{i % 3}"})
+    for pusher in clients:
+        await pusher.ws.close()
+
+    async def none_left() -> bool:
+        return broker.subscribed_channels == 0 and not a.state.connections
+
+    await eventually(none_left)
+
+
+async def test_node_whose_heartbeat_lapsed_adds_its_members_again(
+    node_factory: NodeFactory,
+) -> None:
+    """Peers reaped A as dead while it was only late: A's next beat sees the lapse and adds its
+    member again, so B's clients see member_removed, then member_added, and the count is 1."""
+    a, b = await node_factory(), await node_factory()
+    member_data = orjson.dumps({"user_id": "ann", "user_info": {}}).decode()
+    ann = await client(a)
+    await ann.subscribe("presence-late", channel_data=member_data)
+    watcher = await client(b)
+    await watcher.subscribe("presence-late", channel_data=orjson.dumps({"user_id": "w"}).decode())
+    # B declares A dead (as a sweep would after A's key expired), which also deletes
+    # A's heartbeat key: A's next beat finds it missing.
+    assert b.state.node.cluster is not None
+    await b.state.node.cluster.peer_died(a.state.node.node_id)
+    removed = await watcher.expect("pusher_internal:member_removed")
+    assert removed["data"]["user_id"] == "ann"
+    added = await watcher.expect("pusher_internal:member_added", timeout=TTL * 4)
+    assert added["data"]["user_id"] == "ann"
+    assert await b.state.node.user_count(AppId(APP_ID), ChannelName("presence-late")) == 2

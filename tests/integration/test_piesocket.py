@@ -326,3 +326,17 @@ async def test_tls_serves_wss_and_https(server_factory: Any, tmp_path: Path) -> 
         session.post(f"{server.http_url}/api/publish", data=b"{}") as response,
     ):
         assert response.status == 401  # the API answered over HTTPS
+
+
+@pytest.mark.parametrize("event", ["pusher:ping", "pusher_internal:member_added", "system:x"])
+async def test_rest_publish_refuses_reserved_event_names(
+    v3: V3Connect, server: RunningServer, event: str
+) -> None:
+    """The REST API cannot inject protocol events (fake members, pings): 400 with the rule,
+    nothing delivered (the next publish is the first message the subscriber gets)."""
+    ws = await v3("chat")
+    status, answer = await rest_publish(server, rest_body("chat", event, {"user_id": "x"}))
+    assert status == 400 and "reserved" in answer["error"]
+    assert "hint" in answer
+    assert (await rest_publish(server, rest_body("chat", "after", 1)))[0] == 200
+    assert (await recv(ws))["event"] == "after"

@@ -216,50 +216,83 @@ async def test_client_event_flood_is_cut_at_the_rate_limit(
 
 
 async def test_client_events_disabled_for_app(server_factory: ServerFactory) -> None:
-    """An app without client events refuses them with a message saying how to enable them."""
+    """An app without client events refuses them (4301) with how to enable them; nothing is
+    relayed, and the connection keeps working."""
     running = await server_factory(default_app_enable_client_messages=False)
-    async with websockets.connect(f"{running.ws_url}/app/{KEY}?protocol=7") as ws:
+    clients = []
+    for _ in range(2):
+        ws = await websockets.connect(f"{running.ws_url}/app/{KEY}?protocol=7")
         established = orjson.loads(await ws.recv())
-        client = PusherClient(ws, orjson.loads(established["data"])["socket_id"], {})
-        await client.subscribe("private-q")
-        await client.send("client-x", {}, channel="private-q")
-        error = await client.expect("pusher:error")
-        assert "client" in error["data"]["message"].lower()
+        clients.append(PusherClient(ws, orjson.loads(established["data"])["socket_id"], {}))
+    sender, peer = clients
+    try:
+        await sender.subscribe("private-q")
+        await peer.subscribe("private-q")
+        await sender.send("client-x", {"n": 1}, channel="private-q")
+        error = await sender.expect("pusher:error")
+        assert error["data"]["code"] == 4301
+        assert "enable_client_messages" in error["data"]["message"]
+        # The publish is a barrier: the peer got nothing before it.
+        await publish(running, ["private-q"], "barrier", "{}")
+        assert (await peer.recv())["event"] == "barrier"
+        await sender.send("pusher:ping", {})
+        await sender.expect("pusher:pong")
+    finally:
+        for client in clients:
+            await client.ws.close()
 
 
 @pytest.mark.parametrize(
-    "raw",
-    ["not json", "[1,2]", '{"data":{}}', '{"event":"pusher:nonsense","data":{}}', '"str"'],
+    ("raw", "words"),
+    [
+        ("not json", "JSON"),
+        ("[1,2]", "object"),
+        ('{"data":{}}', "event"),
+        ('{"event":"pusher:nonsense","data":{}}', "pusher:nonsense"),
+        ('"str"', "object"),
+    ],
 )
 async def test_bad_messages_get_errors_and_connection_survives(
-    connect: ConnectFn, raw: str
+    connect: ConnectFn, raw: str, words: str
 ) -> None:
-    """Malformed or unknown messages get pusher:error; the connection keeps working."""
+    """Malformed or unknown messages get a code-less pusher:error naming the problem; the
+    connection keeps working."""
     client = await connect()
     await client.ws.send(raw)
     error = await client.expect("pusher:error")
-    assert error["data"]["message"]
+    assert error["data"]["code"] is None
+    assert words in error["data"]["message"]
     await client.send("pusher:ping", {})
     await client.expect("pusher:pong")
 
 
 async def test_binary_frame_rejected(connect: ConnectFn) -> None:
-    """Binary frames get a pusher:error (Pusher is a text protocol)."""
+    """Binary frames get a code-less pusher:error saying to send text; the connection stays."""
     client = await connect()
     await client.ws.send(b"\x00\x01")
     error = await client.expect("pusher:error")
-    assert "text" in error["data"]["message"].lower() or "binary" in error["data"]["message"]
+    assert error["data"]["code"] is None
+    assert "binary" in error["data"]["message"] and "text" in error["data"]["message"]
+    await client.send("pusher:ping", {})
+    await client.expect("pusher:pong")
 
 
 async def test_bad_channel_name_rejected(connect: ConnectFn) -> None:
-    """A channel name with forbidden characters is refused with the reason."""
+    """A channel name with forbidden characters is refused (InvalidChannel, 400) with the
+    characters allowed; other subscriptions keep working."""
     client = await connect()
     reply = await client.subscribe("bad channel!")
-    assert reply["event"] in ("pusher:subscription_error", "pusher:error")
+    assert reply["event"] == "pusher:subscription_error"
+    assert reply["channel"] == "bad channel!"
+    assert reply["data"]["type"] == "InvalidChannel" and reply["data"]["status"] == 400
+    assert "[-a-zA-Z0-9_=@,.;]" in reply["data"]["error"]
+    ok = await client.subscribe("good-channel")
+    assert ok["event"] == "pusher_internal:subscription_succeeded"
 
 
 async def test_too_many_subscriptions(server_factory: ServerFactory) -> None:
-    """Past max_subscriptions_per_connection, a subscribe is refused; others keep working."""
+    """Past max_subscriptions_per_connection, a subscribe is refused (LimitReached); the
+    channels already joined keep receiving."""
     running = await server_factory(max_subscriptions_per_connection=3)
     async with websockets.connect(f"{running.ws_url}/app/{KEY}?protocol=7") as ws:
         established = orjson.loads(await ws.recv())
@@ -268,15 +301,19 @@ async def test_too_many_subscriptions(server_factory: ServerFactory) -> None:
             ok = await client.subscribe(f"c{i}")
             assert ok["event"] == "pusher_internal:subscription_succeeded"
         refused = await client.subscribe("c3")
-        assert refused["event"] in ("pusher:subscription_error", "pusher:error")
+        assert refused["event"] == "pusher:subscription_error"
+        assert refused["data"]["type"] == "LimitReached"
+        assert "3 channels" in refused["data"]["error"]
+        await publish(running, ["c2"], "still", '"here"')
+        assert (await client.expect("still"))["channel"] == "c2"
 
 
 async def test_unknown_app_key_closes_4001(server: RunningServer) -> None:
-    """An unknown key gets pusher:error 4001 and a close with code 4001."""
+    """An unknown key gets pusher:error 4001 naming the key, and a close with code 4001."""
     async with websockets.connect(f"{server.ws_url}/app/nope?protocol=7") as ws:
         error = orjson.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
         assert error["event"] == "pusher:error"
-        assert orjson.loads(error["data"]) if isinstance(error["data"], str) else error["data"]
+        assert error["data"]["code"] == 4001 and "'nope'" in error["data"]["message"]
         with pytest.raises(ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), TIMEOUT)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4001

@@ -15,9 +15,9 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from tidings.version import __version__
 from tidings.admin.metrics import metrics_registry
 from tidings.typing import AppId
+from tidings.version import __version__
 from tidings.web.state import STATE, ServerState
 
 __all__ = ["build_admin_app"]

@@ -14,7 +14,7 @@ the Redis ones join many (one Redis object may implement several ports).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from tidings.domain.messages import Control, Member, Message, Publication
@@ -126,6 +126,11 @@ class PresenceStore(Protocol):
 
     async def count(self, app_id: AppId, channel: ChannelName) -> int:
         """How many distinct users are on ``channel``."""
+
+    async def counts(
+        self, app_id: AppId, channels: Sequence[ChannelName]
+    ) -> dict[ChannelName, int]:
+        """How many distinct users are on each of ``channels``, in one round trip."""
 
     async def remove_node(self, node_id: str) -> list[DeadMember]:
         """Forget every connection ``node_id`` held (its clean exit, or its death).

@@ -9,7 +9,7 @@ can run one tidings process only; for many nodes use ``RedisBroker`` and
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
@@ -215,6 +215,12 @@ class MemoryPresenceStore:
     async def count(self, app_id: AppId, channel: ChannelName) -> int:
         """How many distinct users are on ``channel``."""
         return len(self._channels.get((app_id, channel), ()))
+
+    async def counts(
+        self, app_id: AppId, channels: Sequence[ChannelName]
+    ) -> dict[ChannelName, int]:
+        """How many distinct users are on each of ``channels``."""
+        return {channel: len(self._channels.get((app_id, channel), ())) for channel in channels}
 
     async def remove_node(self, node_id: str) -> list[DeadMember]:
         """Nothing to do: this store serves one node, whose members leave one by one."""

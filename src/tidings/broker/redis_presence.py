@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from importlib import resources
 from typing import Any, Final
 
@@ -188,6 +188,18 @@ class RedisPresenceStore:
         """How many distinct users are on ``channel`` across every node."""
         users_key = self._keys(self._chan_id(app_id, channel))[1]
         return int(await self._call(self._redis.hlen(users_key)))
+
+    async def counts(
+        self, app_id: AppId, channels: Sequence[ChannelName]
+    ) -> dict[ChannelName, int]:
+        """How many distinct users are on each of ``channels``: one pipelined round trip."""
+        if not channels:
+            return {}
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for channel in channels:
+                pipe.hlen(self._keys(self._chan_id(app_id, channel))[1])
+            sizes: list[int] = await self._call(pipe.execute())
+        return dict(zip(channels, (int(n) for n in sizes), strict=True))
 
     # -- nodes ---------------------------------------------------------------
 

@@ -9,7 +9,7 @@ its bus (``node.bus``), once per event, never once per subscriber.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -23,7 +23,7 @@ from tidings.core.hub import Hub
 from tidings.core.presence import PresenceKeeper
 from tidings.core.registry import Connection, ConnectionRegistry
 from tidings.domain import events
-from tidings.domain.channels import is_cache_channel
+from tidings.domain.channels import ChannelKind, channel_kind, is_cache_channel
 from tidings.domain.messages import (
     Control,
     Member,
@@ -407,6 +407,27 @@ class Node:
             for channel, count in (await self.cluster.remote_counts(app_id)).items():
                 counts[channel] = counts.get(channel, 0) + count
         return counts
+
+    async def channel_stats(
+        self, app_id: AppId, channels: Sequence[ChannelName], wanted: Collection[str]
+    ) -> dict[ChannelName, dict[str, int]]:
+        """The ``wanted`` counts of each channel, cluster-wide, for the HTTP API's ``info``.
+
+        ``subscription_count`` for every channel; ``user_count`` for presence
+        channels. One round trip for all subscription counts and one for all user
+        counts, however many channels are asked about.
+        """
+        stats: dict[ChannelName, dict[str, int]] = {channel: {} for channel in channels}
+        if "subscription_count" in wanted:
+            remote = await self.cluster.remote_counts(app_id) if self.cluster else {}
+            for channel in channels:
+                local = self.hub.count(app_id, channel)
+                stats[channel]["subscription_count"] = local + remote.get(channel, 0)
+        if "user_count" in wanted:
+            presence = [c for c in channels if channel_kind(c) is ChannelKind.PRESENCE]
+            for channel, users in (await self.presence.store.counts(app_id, presence)).items():
+                stats[channel]["user_count"] = users
+        return stats
 
     async def subscription_count(self, app_id: AppId, channel: ChannelName) -> int:
         """How many connections are on ``channel``, cluster-wide."""

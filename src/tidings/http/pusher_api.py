@@ -153,17 +153,14 @@ def event_publications(
 
 
 async def channel_attributes(
-    request: web.Request, app_id: AppId, channel: ChannelName, wanted: Iterable[str]
-) -> dict[str, int]:
-    """The requested counts of one channel; ``user_count`` only on presence channels."""
+    request: web.Request, app_id: AppId, channels: Iterable[ChannelName], wanted: Iterable[str]
+) -> dict[ChannelName, dict[str, int]]:
+    """The requested counts of each channel; ``user_count`` only on presence channels.
+
+    One cluster round trip per kind of count, not one per channel.
+    """
     node = request.app[STATE].node
-    attributes: dict[str, int] = {}
-    for attribute in wanted:
-        if attribute == "subscription_count":
-            attributes[attribute] = await node.subscription_count(app_id, channel)
-        elif attribute == "user_count" and channel_kind(channel) is ChannelKind.PRESENCE:
-            attributes[attribute] = await node.user_count(app_id, channel)
-    return attributes
+    return await node.channel_stats(app_id, list(dict.fromkeys(channels)), frozenset(wanted))
 
 
 def _presence_only(channel: ChannelName, what: str) -> None:
@@ -191,9 +188,7 @@ async def trigger_event(request: web.Request) -> web.Response:
         await node.publish(pub)
     if not wanted:
         return web.json_response({})
-    channels = {
-        pub.channel: await channel_attributes(request, app.id, pub.channel, wanted) for pub in pubs
-    }
+    channels = await channel_attributes(request, app.id, (p.channel for p in pubs), wanted)
     return web.json_response({"channels": channels})
 
 
@@ -231,7 +226,12 @@ async def trigger_batch(request: web.Request) -> web.Response:
         await node.publish(pub)
     if not any(wanted for _, wanted in checked):
         return web.json_response({})
-    replies = [await channel_attributes(request, app.id, p.channel, w) for p, w in checked]
+    every = frozenset().union(*(wanted for _, wanted in checked))
+    stats = await channel_attributes(request, app.id, (p.channel for p, _ in checked), every)
+    replies = [
+        {name: n for name, n in stats[pub.channel].items() if name in wanted}
+        for pub, wanted in checked
+    ]
     return web.json_response({"batch": replies})
 
 
@@ -247,12 +247,9 @@ async def list_channels(request: web.Request) -> web.Response:
             hint="add filter_by_prefix=presence- to the query",
         )
     occupied = await request.app[STATE].node.channels(app.id)
-    channels = {
-        name: await channel_attributes(request, app.id, name, wanted)
-        for name in sorted(occupied)
-        if name.startswith(prefix)
-    }
-    return web.json_response({"channels": channels})
+    names = [name for name in sorted(occupied) if name.startswith(prefix)]
+    channels = await channel_attributes(request, app.id, names, wanted) if wanted else {}
+    return web.json_response({"channels": {name: channels.get(name, {}) for name in names}})
 
 
 @routes.get("/apps/{app_id}/channels/{channel}")
@@ -268,7 +265,8 @@ async def channel_info(request: web.Request) -> web.Response:
     if not occupied and channel_kind(channel) is ChannelKind.PRESENCE:
         occupied = await node.user_count(app.id, channel) > 0  # members on other nodes
     reply: dict[str, Any] = {"occupied": occupied}
-    reply.update(await channel_attributes(request, app.id, channel, wanted))
+    if wanted:
+        reply.update((await channel_attributes(request, app.id, [channel], wanted))[channel])
     return web.json_response(reply)
 
 
