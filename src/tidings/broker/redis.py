@@ -362,10 +362,10 @@ class RedisBroker:
 
     def _deliver(self, handler: BrokerHandler, message: Message | Control) -> None:
         try:
-            if type(message) is Control:
+            if isinstance(message, Control):
                 handler.handle_control(message)
             else:
-                handler.handle_message(message)  # type: ignore[arg-type]
+                handler.handle_message(message)
         except Exception:
             _log.exception("broker handler raised", message=type(message).__name__)
 

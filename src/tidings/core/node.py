@@ -136,9 +136,8 @@ class Node:
 
     def handle_message(self, message: Message) -> None:
         """Broker callback: fan ``message`` out to this node's subscribers."""
-        kind = type(message)
-        if kind is MemberJoined or kind is MemberLeft:
-            message = self._with_roster(message)  # type: ignore[arg-type]
+        if isinstance(message, MemberJoined | MemberLeft):
+            message = self._with_roster(message)
         stats = self.stats
         stats.publications += 1
         stats.deliveries += self.hub.deliver(message)
@@ -332,7 +331,8 @@ class Node:
             await self._hub_add(app.id, channel, conn)
             if member is None:
                 self._counts.changed(app, channel)
-            self.bus.emit(events.Subscribed(app.id, channel, conn.socket_id))
+            if self.bus.wants(events.Subscribed):
+                self.bus.emit(events.Subscribed(app.id, channel, conn.socket_id))
         if added and member is not None:
             await self._member_joined(app.id, channel, member, conn.socket_id)
         if is_cache_channel(channel):
@@ -355,10 +355,12 @@ class Node:
             self.presence.forget_roster(app_id, channel)
             if (app_id, channel) not in self._broker_subscribing:
                 await self.broker.unsubscribe(app_id, channel)
-            self.bus.emit(events.ChannelVacated(app_id, channel))
+            if self.bus.wants(events.ChannelVacated):
+                self.bus.emit(events.ChannelVacated(app_id, channel))
         if user_id is None:
             self._counts.changed(conn.app, channel)
-        self.bus.emit(events.Unsubscribed(app_id, channel, conn.socket_id))
+        if self.bus.wants(events.Unsubscribed):
+            self.bus.emit(events.Unsubscribed(app_id, channel, conn.socket_id))
         if user_id is not None:
             await self._leave_presence(conn, channel, UserId(user_id))
 
@@ -371,7 +373,8 @@ class Node:
         # until it does, so nobody is told "subscribed" before events can flow.
         key = (app_id, channel)
         if self.hub.add(app_id, channel, conn):
-            self.bus.emit(events.ChannelOccupied(app_id, channel))
+            if self.bus.wants(events.ChannelOccupied):
+                self.bus.emit(events.ChannelOccupied(app_id, channel))
             done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._broker_subscribing[key] = done
             try:
