@@ -19,6 +19,13 @@ now, are dropped, its ``on_slow`` callback runs once (the shell sends
 ``pusher:error`` 4100 and a close frame, which are then only behind the
 transport's few KiB and the kernel's socket buffer) and further pushes are
 dropped, so no other connection ever waits for it.
+
+The seam with aiohttp: aiohttp owns the handshake and reads frames through its
+``WebSocketResponse``; everything the server sends after the handshake is
+complete, unmasked frames (``tidings.protocol.frames``) written straight to the
+connection's ``asyncio`` transport by this module (aiohttp's own writer is never
+used for sending, so the two never interleave). The close frame goes through
+here too (``ClientConnection.close``), after every queued frame.
 """
 
 from __future__ import annotations
