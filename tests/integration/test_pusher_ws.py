@@ -489,3 +489,13 @@ async def test_failed_signin_sends_one_error_then_closes_4009(connect: ConnectFn
                 errors.append(message["data"]["code"])
     assert errors == [4009]
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4009
+
+
+async def test_websocket_ping_gets_a_pong_in_order(connect: ConnectFn) -> None:
+    """A client's WebSocket ping is answered with a pong carrying its payload (through the
+    same outbox as events, so it cannot overtake or split them)."""
+    client = await connect()
+    waiter = await client.ws.ping(b"are-you-there")
+    await asyncio.wait_for(waiter, TIMEOUT)
+    await client.send("pusher:ping", {})
+    await client.expect("pusher:pong")

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import struct
 
-__all__ = ["close_frame", "text_frame"]
+__all__ = ["PING_FRAME", "close_frame", "pong_frame", "text_frame"]
 
 _FIN_TEXT = 0x81
 _FIN_CLOSE = 0x88
+_FIN_PONG = 0x8A
+
+#: An unmasked, empty ping frame.
+PING_FRAME = b"\x89\x00"
 
 
 def _header(opcode_byte: int, length: int) -> bytes:
@@ -34,3 +38,9 @@ def close_frame(code: int, reason: str = "") -> bytes:
     # Cut on bytes, then drop a split UTF-8 character: clients fail invalid reasons.
     body = struct.pack("!H", code) + reason.encode()[:123].decode(errors="ignore").encode()
     return _header(_FIN_CLOSE, len(body)) + body
+
+
+def pong_frame(payload: bytes) -> bytes:
+    """An unmasked pong echoing a client ping's ``payload`` (at most 125 bytes, RFC 6455 §5.5)."""
+    body = payload[:125]
+    return _header(_FIN_PONG, len(body)) + body

@@ -18,6 +18,7 @@ from tidings.apps.base import App
 from tidings.domain.messages import Member, Publication
 from tidings.errors import ConnectionRejected, SubscriptionError
 from tidings.protocol.commands import ClientEvent, Close, Command, SignIn, Subscribe, Unsubscribe
+from tidings.protocol.frames import pong_frame
 from tidings.typing import ChannelName, UserId
 from tidings.web.connection import NO_APP, ClientConnection, admit_app, new_socket_id
 from tidings.web.framing import GuardedWebSocketResponse
@@ -122,7 +123,7 @@ async def _serve(conn: ClientConnection, state: ServerState) -> None:
         elif msg.type is WSMsgType.BINARY:
             session.receive_binary(msg.data)
         elif msg.type is WSMsgType.PING:
-            await conn.ws.pong(msg.data)
+            conn.send_frame(pong_frame(msg.data))  # through the outbox, after queued frames
             continue
         elif msg.type is WSMsgType.PONG:
             continue

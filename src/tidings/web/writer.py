@@ -21,11 +21,12 @@ transport's few KiB and the kernel's socket buffer) and further pushes are
 dropped, so no other connection ever waits for it.
 
 The seam with aiohttp: aiohttp owns the handshake and reads frames through its
-``WebSocketResponse``; everything the server sends after the handshake is
-complete, unmasked frames (``tidings.protocol.frames``) written straight to the
-connection's ``asyncio`` transport by this module (aiohttp's own writer is never
-used for sending, so the two never interleave). The close frame goes through
-here too (``ClientConnection.close``), after every queued frame.
+``WebSocketResponse``; what the server sends after the handshake (events,
+errors, pongs, pings, its close frame) is complete unmasked frames
+(``tidings.protocol.frames``) that this module writes straight to the
+connection's ``asyncio`` transport, in queue order. aiohttp's own writer sends
+only the close reply when the client closes first; every write on either side
+is a whole frame, so frames never interleave.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from typing import Final
 
 from tidings.apps.base import App, session_arguments
 from tidings.domain.messages import MemberJoined, MemberLeft, Message, Publication
-from tidings.protocol.frames import text_frame
+from tidings.protocol.frames import PING_FRAME, text_frame
 from tidings.protocol.piesocket.codec import encode_error, encode_member_event, publication_text
 from tidings.protocol.piesocket.session import V3Session, open_session
 from tidings.protocol.session import WireSession
@@ -28,7 +28,6 @@ __all__ = ["PIESOCKET", "PIESOCKET_MEMBERS", "PieSocketWire", "piesocket_frame",
 
 PIESOCKET: Final = "piesocket"
 PIESOCKET_MEMBERS: Final = "piesocket-members"
-_PING_FRAME: Final = b"\x89\x00"  # an unmasked, empty WebSocket ping
 
 
 def piesocket_frame(message: Message) -> bytes | None:
@@ -91,4 +90,4 @@ class PieSocketWire:
 
     def ping_frame(self, session: WireSession) -> bytes:
         """A WebSocket ping frame (v3 has no application ping)."""
-        return _PING_FRAME
+        return PING_FRAME

@@ -6,7 +6,7 @@ import pytest
 from websockets.frames import Close, Frame, Opcode
 from websockets.protocol import Protocol, Side, State
 
-from tidings.protocol.frames import close_frame, text_frame
+from tidings.protocol.frames import close_frame, pong_frame, text_frame
 
 
 def client_reads(data: bytes) -> list[Frame]:
@@ -61,3 +61,8 @@ def test_close_reason_is_cut_to_valid_utf8(reason: str) -> None:
     assert close.code == 4100
     assert 0 < len(close.reason.encode()) <= 123
     assert reason.startswith(close.reason)
+
+
+def test_pong_echoes_the_ping_payload_unmasked() -> None:
+    assert pong_frame(b"hi") == b"\x8a\x02hi"
+    assert len(pong_frame(b"x" * 200)) == 2 + 125  # control frames carry at most 125 bytes
