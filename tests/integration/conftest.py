@@ -69,14 +69,6 @@ class PusherClient:
             if message["event"] == event:
                 return message
 
-    async def nothing_within(self, seconds: float) -> None:
-        """Assert no message other than pings arrives for ``seconds``."""
-        try:
-            message = await self.recv(seconds)
-        except TimeoutError:
-            return
-        raise AssertionError(f"unexpected message {message}")
-
     async def subscribe(
         self, channel: str, *, auth: str | None = None, channel_data: str | None = None
     ) -> dict[str, Any]:
@@ -169,6 +161,32 @@ async def publish(
             url, data=body, headers={"Content-Type": "application/json"}
         ) as response:
             return response.status, await response.json(content_type=None)
+
+
+async def nothing_before_barrier(server: RunningServer, client: PusherClient, channel: str) -> None:
+    """Assert nothing reached ``client`` before a barrier event published now on ``channel``
+    (which ``client`` is on): one node delivers in publish order, so anything sent earlier
+    would arrive first. No waiting for "nothing"."""
+    await publish(server, [channel], "test-barrier", '"barrier"')
+    message = await client.recv()
+    assert message["event"] == "test-barrier", f"unexpected message before the barrier: {message}"
+
+
+async def close_and_wait(server: RunningServer, client: PusherClient) -> None:
+    """Close ``client`` and wait until ``server`` has fully forgotten it (its
+    ``connection_closed`` event comes after every unsubscribe and member change)."""
+    gone = asyncio.Event()
+
+    def closed(event: Any) -> None:
+        if event.socket_id == client.socket_id:
+            gone.set()
+
+    remove = server.bus.on("connection_closed", closed)
+    try:
+        await client.ws.close()
+        await asyncio.wait_for(gone.wait(), TIMEOUT)
+    finally:
+        remove()
 
 
 class OwnRedis:

@@ -19,8 +19,11 @@ from tests.integration.conftest import (
     ConnectFn,
     PusherClient,
     ServerFactory,
+    close_and_wait,
+    nothing_before_barrier,
     publish,
 )
+from tidings.core.counts import SUBSCRIPTION_COUNT_DELAY
 from tidings.server.runner import RunningServer
 
 
@@ -74,7 +77,7 @@ async def test_socket_id_excludes_that_connection(
     await other.subscribe("room")
     await publish(server, ["room"], "said", '"x"', socket_id=sender.socket_id)
     assert (await other.expect("said"))["data"] == "x"
-    await sender.nothing_within(0.3)
+    await nothing_before_barrier(server, sender, "room")
 
 
 async def test_private_channel_auth(connect: ConnectFn) -> None:
@@ -112,7 +115,9 @@ async def test_presence_members_added_removed(connect: ConnectFn) -> None:
     assert removed["data"] == {"user_id": "bob"}
 
 
-async def test_presence_dedupes_a_user_with_two_connections(connect: ConnectFn) -> None:
+async def test_presence_dedupes_a_user_with_two_connections(
+    server: RunningServer, connect: ConnectFn
+) -> None:
     """A user on two connections is one member: one member_added, member_removed after both left."""
     watcher, tab1, tab2 = await connect(), await connect(), await connect()
     await watcher.subscribe("presence-d", channel_data='{"user_id":"w"}')
@@ -120,9 +125,9 @@ async def test_presence_dedupes_a_user_with_two_connections(connect: ConnectFn) 
     await watcher.expect("pusher_internal:member_added")
     reply = await tab2.subscribe("presence-d", channel_data='{"user_id":"u"}')
     assert reply["data"]["presence"]["count"] == 2
-    await watcher.nothing_within(0.3)
-    await tab1.ws.close()
-    await watcher.nothing_within(0.3)
+    await nothing_before_barrier(server, watcher, "presence-d")
+    await close_and_wait(server, tab1)
+    await nothing_before_barrier(server, watcher, "presence-d")
     await tab2.ws.close()
     removed = await watcher.expect("pusher_internal:member_removed")
     assert removed["data"]["user_id"] == "u"
@@ -144,7 +149,9 @@ async def test_presence_member_limit(server_factory: ServerFactory) -> None:
     assert replies[2]["data"]["type"] == "LimitReached"
 
 
-async def test_client_events_reach_others_not_sender(connect: ConnectFn) -> None:
+async def test_client_events_reach_others_not_sender(
+    server: RunningServer, connect: ConnectFn
+) -> None:
     """A client event on a private channel reaches the other subscriber, never the sender."""
     a, b = await connect(), await connect()
     await a.subscribe("private-chat")
@@ -153,7 +160,7 @@ async def test_client_events_reach_others_not_sender(connect: ConnectFn) -> None
     message = await b.expect("client-typing")
     assert message["data"] == {"who": "a"}
     assert message["channel"] == "private-chat"
-    await a.nothing_within(0.3)
+    await nothing_before_barrier(server, a, "private-chat")
 
 
 async def test_client_event_on_presence_carries_user_id(connect: ConnectFn) -> None:
@@ -166,7 +173,9 @@ async def test_client_event_on_presence_carries_user_id(connect: ConnectFn) -> N
     assert message["user_id"] == "ua"
 
 
-async def test_client_event_on_public_channel_rejected(connect: ConnectFn) -> None:
+async def test_client_event_on_public_channel_rejected(
+    server: RunningServer, connect: ConnectFn
+) -> None:
     """Client events on public channels get a pusher:error and the connection stays usable."""
     a, b = await connect(), await connect()
     await a.subscribe("public-room")
@@ -174,21 +183,21 @@ async def test_client_event_on_public_channel_rejected(connect: ConnectFn) -> No
     await a.send("client-x", {}, channel="public-room")
     error = await a.expect("pusher:error")
     assert "private" in error["data"]["message"]
-    await b.nothing_within(0.3)
+    await nothing_before_barrier(server, b, "public-room")
     await a.send("pusher:ping", {})
     assert (await a.expect("pusher:pong"))["event"] == "pusher:pong"
 
 
-async def drain_events(client: PusherClient, event: str) -> list[dict[str, Any]]:
-    """Every ``event`` message until none arrives for half a second."""
+async def events_until_barrier(
+    server: RunningServer, client: PusherClient, channel: str, event: str
+) -> list[dict[str, Any]]:
+    """Every ``event`` message ``client`` got before a barrier published now on ``channel``."""
+    await publish(server, [channel], "test-barrier", '"barrier"')
     out: list[dict[str, Any]] = []
-    while True:
-        try:
-            message = await client.recv(0.5)
-        except TimeoutError:
-            return out
+    while (message := await client.recv())["event"] != "test-barrier":
         if message["event"] == event:
             out.append(message)
+    return out
 
 
 async def test_client_event_flood_is_cut_at_the_rate_limit(
@@ -201,8 +210,13 @@ async def test_client_event_flood_is_cut_at_the_rate_limit(
     await b.subscribe("private-flood")
     for i in range(40):
         await a.send("client-typing", {"i": i}, channel="private-flood")
-    received = await drain_events(b, "client-typing")
-    errors = await drain_events(a, "pusher:error")
+    # The pong follows the server's answers to all 40, in order.
+    await a.send("pusher:ping", {})
+    errors = []
+    while (message := await a.recv())["event"] != "pusher:pong":
+        if message["event"] == "pusher:error":
+            errors.append(message)
+    received = await events_until_barrier(server, b, "private-flood", "client-typing")
     # The bucket refills while the 40 are read, so one more may pass; never more.
     assert len(received) in (10, 11)
     assert [m["data"]["i"] for m in received] == list(range(len(received)))
@@ -474,7 +488,9 @@ async def test_no_subscription_count_by_default(server: RunningServer, connect: 
     """Subscription counting is off unless the app enables it (as on Pusher)."""
     client = await connect()
     await client.subscribe("uncounted")
-    await client.nothing_within(0.5)
+    # A count would go out SUBSCRIPTION_COUNT_DELAY after the change: let that pass.
+    await asyncio.sleep(SUBSCRIPTION_COUNT_DELAY * 2)
+    await nothing_before_barrier(server, client, "uncounted")
 
 
 async def test_failed_signin_sends_one_error_then_closes_4009(connect: ConnectFn) -> None:
