@@ -15,6 +15,9 @@ import pytest
 from tests.reliability.processes import ServeProcess
 
 TIMEOUT = 10.0
+# `exchange` reads to EOF: without Connection: close the server keeps the connection for
+# its keep-alive timeout (10 s), as long as TIMEOUT, and the read races it.
+_HEALTH = b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
 
 GARBAGE = {
     "url too long": b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
@@ -83,7 +86,7 @@ async def test_garbage_storm_is_quiet_and_the_server_keeps_serving(serve: ServeP
     noise = [line for line in serve.lines if b'"logger": "tidings.network"' in line]
     assert len(noise) <= elapsed + 2  # one line per second at most
     assert errors_logged(serve) == []
-    status, _, body = await exchange(serve.port, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    status, _, body = await exchange(serve.port, _HEALTH)
     assert status == 200, body
 
 
@@ -132,7 +135,7 @@ async def test_client_hanging_up_mid_body_logs_no_error(serve: ServeProcess) -> 
         await writer.drain()
         writer.close()
     # Barrier: a well-formed request after them is served, so they were all handled.
-    status, _, _ = await exchange(serve.port, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    status, _, _ = await exchange(serve.port, _HEALTH)
     assert status == 200
     await serve.wait_for_line(b"client left mid-request")
     assert errors_logged(serve) == []
