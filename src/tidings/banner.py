@@ -169,9 +169,18 @@ def _python(app: App, ep: Endpoint) -> str:
 
 def _env(app: App, ep: Endpoint) -> str:
     scheme = "https" if ep.tls else "http"
+    trust = []
+    if ep.tls and ep.cafile is not None:
+        # Laravel's Pusher driver sends through Guzzle, which takes its options from
+        # the connection's client_options in config/broadcasting.php.
+        trust = [
+            "# The certificate is self-signed: in config/broadcasting.php, connections.pusher,",
+            f"# set 'client_options' => ['verify' => '{ep.cafile}'].",
+        ]
     return "\n".join(
         [
             "# Laravel .env",
+            *trust,
             "BROADCAST_CONNECTION=pusher",
             f"PUSHER_APP_ID={app.id}",
             f"PUSHER_APP_KEY={app.key}",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shlex
 import shutil
 import ssl
@@ -108,6 +109,45 @@ async def test_python_snippet_publishes(target: Target) -> None:
     """The PyPI pusher SDK snippet publishes as printed (TLS: it trusts the self-signed cert)."""
     ws = await target.subscriber()
     code, _, errors = await _run([sys.executable, "-c", target.snippet("python")])
+    assert code == 0, errors
+    await _delivered(ws)
+    await ws.close()
+
+
+_ENV_CLIENT = """
+import os, pusher
+from pusher.requests import RequestsBackend
+
+env, verify = os.environ, os.environ.get("VERIFY")
+
+
+class Verify(RequestsBackend):
+    def __init__(self, client, **options):
+        super().__init__(client, **options)
+        if verify:
+            self.options["verify"] = verify
+
+
+client = pusher.Pusher(
+    app_id=env["PUSHER_APP_ID"], key=env["PUSHER_APP_KEY"], secret=env["PUSHER_APP_SECRET"],
+    host=env["PUSHER_HOST"], port=int(env["PUSHER_PORT"]),
+    ssl=env["PUSHER_SCHEME"] == "https", backend=Verify,
+)
+client.trigger("my-channel", "my-event", {"message": "hello"})
+"""
+
+
+async def test_laravel_env_values_publish(target: Target) -> None:
+    """The .env values (and, with TLS, the 'verify' file its comment names) are what a
+    Pusher server SDK needs: the PyPI SDK configured from them, as Laravel's driver
+    configures pusher-php-server, publishes."""
+    text = target.snippet("env")
+    values = dict(line.split("=", 1) for line in text.splitlines() if re.match(r"^[A-Z_]+=", line))
+    verify = re.search(r"'verify' => '([^']+)'", text)
+    assert (verify is not None) == (target.tls is not None)
+    env = {**os.environ, **values, "VERIFY": verify.group(1) if verify else ""}
+    ws = await target.subscriber()
+    code, _, errors = await _run([sys.executable, "-c", _ENV_CLIENT], env)
     assert code == 0, errors
     await _delivered(ws)
     await ws.close()
