@@ -27,6 +27,7 @@ from __future__ import annotations
 __all__ = [
     "AuthError",
     "ConfigError",
+    "MAX_ECHO",
     "ConnectionRejected",
     "LimitError",
     "MessageError",

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 
-import structlog
 from aiohttp import WSMsgType, web
 
 from tidings.apps.base import App
@@ -22,12 +21,12 @@ from tidings.protocol.frames import pong_frame
 from tidings.typing import ChannelName, UserId
 from tidings.web.connection import NO_APP, ClientConnection, admit_app, new_socket_id
 from tidings.web.framing import GuardedWebSocketResponse
+from tidings.web.noise import network_noise
 from tidings.web.state import STATE, ServerState
 from tidings.wires.base import Handshake, Wire
 
 __all__ = ["websocket_endpoint"]
 
-log = structlog.get_logger(__name__)
 
 # aiohttp refuses (close 1009) frames larger than this many bytes over the app's
 # payload limit; smaller oversize messages get the protocol's error from the session.
@@ -89,7 +88,9 @@ async def websocket_endpoint(request: web.Request, *, wire: Wire) -> web.StreamR
         except ConnectionRejected as exc:
             rejection = exc
     if rejection is not None:
-        log.debug(
+        # Anyone can be refused, as often as they like: one info line per second at
+        # most (with a count of the rest), never one per attempt.
+        network_noise(
             "connection refused",
             wire=wire.name,
             code=rejection.pusher_code,

@@ -731,3 +731,21 @@ class TestClientEventRateLimit:
         send(session, "client-x", {}, channel="private-b")  # not subscribed: 4301, not counted
         frames(session)
         assert self.burst(session, 2)[0] == 2
+
+
+def test_subscription_errors_echo_at_most_200_characters_of_input() -> None:
+    """100 KB of channel name (or channel_data) in is not 100 KB out."""
+    session = PusherSession(
+        "1.2", SessionPolicy(key="k", secret="s", client_events=True), activity_timeout=30
+    )
+    session.start()
+    session.data_to_send()
+    for name in ("x" * 100_000, "#" * 100_000):
+        session.receive_text(json.dumps({"event": "pusher:subscribe", "data": {"channel": name}}))
+        (reply,) = session.data_to_send()
+        assert len(reply) < 600
+        assert json.loads(reply)["channel"] == name[:200]
+    data = {"channel": "private-a", "auth": "k:0", "channel_data": "x" * 90_000}
+    session.receive_text(json.dumps({"event": "pusher:subscribe", "data": data}))
+    (reply,) = session.data_to_send()
+    assert len(reply) < 600 and "but got '0'" in reply

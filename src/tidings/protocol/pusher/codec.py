@@ -27,7 +27,7 @@ from typing import Any, Final
 
 import orjson
 
-from tidings.errors import ConnectionRejected, MessageError
+from tidings.errors import MAX_ECHO, ConnectionRejected, MessageError
 
 __all__ = [
     "SUPPORTED_PROTOCOL_VERSIONS",
@@ -174,9 +174,14 @@ def encode_subscription_succeeded(channel: str, members: Mapping[str, Any] | Non
 
 
 def encode_subscription_error(channel: str, kind: str, error: str, status: int) -> str:
-    """``pusher:subscription_error`` with ``data`` ``{"type", "error", "status"}``."""
+    """``pusher:subscription_error`` with ``data`` ``{"type", "error", "status"}``.
+
+    The channel is echoed as the client sent it, cut to ``MAX_ECHO`` (200) characters:
+    no valid name is longer, and 100 KB of name in must not be 100 KB out.
+    """
     data = {"type": kind, "error": error, "status": status}
-    return _json({"event": "pusher:subscription_error", "channel": channel, "data": data})
+    reply = {"event": "pusher:subscription_error", "channel": channel[:MAX_ECHO], "data": data}
+    return _json(reply)
 
 
 def member_added_data(user_id: str, user_info: Any) -> str:

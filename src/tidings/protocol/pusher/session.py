@@ -51,7 +51,7 @@ import orjson
 
 from tidings.domain.channels import ChannelKind, channel_kind, validate_channel_name
 from tidings.domain.messages import Publication
-from tidings.errors import MessageError, SubscriptionError
+from tidings.errors import MessageError, SubscriptionError, echoed
 from tidings.protocol import signing
 from tidings.protocol.commands import (
     ClientEvent,
@@ -339,7 +339,7 @@ class PusherSession:
                 f"{self.policy.key!r}; sign with that app's key and secret"
             )
         return (
-            f"Invalid signature: Expected HMAC SHA256 hex digest of {to_sign!r}, "
+            f"Invalid signature: Expected HMAC SHA256 hex digest of {echoed(to_sign)!r}, "
             f"but got {signature[:80]!r}"
         )
 
