@@ -41,6 +41,7 @@ from pydantic_settings import (
 )
 
 from tidings.apps.base import App, Role, app_fields, build_app
+from tidings.broker.redis_url import connection_options, redacted
 from tidings.errors import ConfigError
 from tidings.security import is_loopback
 
@@ -235,9 +236,11 @@ class _Settings(BaseSettings):
         scheme = urlsplit(value).scheme
         if scheme not in ("memory", "redis", "rediss"):
             raise ValueError(
-                f"unsupported broker URL {value!r}: use memory:// (single node) or "
+                f"unsupported broker URL {redacted(value)!r}: use memory:// (single node) or "
                 "redis://host:6379/0 / rediss://... (cluster)"
             )
+        if scheme != "memory":
+            connection_options(value)  # TLS files exist, parameters are known
         return value
 
     @field_validator("public_url")
@@ -501,7 +504,10 @@ def _describe(
     env_name = ENV_PREFIX + key.upper()
     value = error["input"]
     shown = repr(value)
-    got = "" if isinstance(value, dict | list) or shown in message else f" (got {shown})"
+    field = _Settings.model_fields.get(key)
+    hidden = field is not None and not field.repr  # a secret: never repeated in a message
+    quiet = hidden or isinstance(value, dict | list) or shown in message
+    got = "" if quiet else f" (got {shown})"
     if key in flags:
         source = f"{dotted} (from the command line)"
     elif any(name.upper() == env_name for name in os.environ):

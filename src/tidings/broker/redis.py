@@ -27,6 +27,7 @@ from redis.exceptions import RedisError
 
 from tidings.broker.base import Broker, BrokerHandler, NodeLiveness, PresenceStore
 from tidings.broker.redis_presence import RedisPresenceStore, RedisUnavailableError
+from tidings.broker.redis_url import connection_options
 from tidings.domain.messages import (
     Control,
     MemberJoined,
@@ -134,7 +135,8 @@ class RedisBroker:
     Controls travel on one Redis channel every node subscribes to from ``start``.
 
     Args:
-        url: ``redis://host:port/db`` (any URL redis-py accepts).
+        url: ``redis://[user:password@]host:port/db`` or ``rediss://...`` (see
+            :mod:`tidings.broker.redis_url`).
         node_id: this node's id; must match the presence store's.
         prefix: namespace of every Redis key and channel.
         ping_interval: seconds between liveness PINGs on an idle connection.
@@ -176,8 +178,10 @@ class RedisBroker:
         # it idled): this class owns reconnection, so an outage is seen (and
         # logged) instead of being retried away silently.
         no_retry = Retry(NoBackoff(), 0)
+        url, tls = connection_options(url)  # rediss:// CA and client-certificate files
         self._redis = Redis.from_url(
             url,
+            **tls,
             retry=Retry(NoBackoff(), 1),
             socket_timeout=ping_timeout,
             socket_connect_timeout=ping_timeout,
@@ -185,7 +189,7 @@ class RedisBroker:
         # RESP2 on the pub/sub connection: subscribe confirmations and messages
         # arrive as plain replies (RESP3 routes them to a push handler instead).
         self._sub_pool: ConnectionPool = ConnectionPool.from_url(
-            url, retry=no_retry, socket_connect_timeout=ping_timeout, protocol=2
+            url, **tls, retry=no_retry, socket_connect_timeout=ping_timeout, protocol=2
         )
         self._handler: BrokerHandler | None = None
         self._control_name = f"{prefix}:control".encode()

@@ -32,6 +32,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from tidings.broker.base import DeadMember, LivenessHandler, PresenceFull
+from tidings.broker.redis_url import connection_options
 from tidings.domain.messages import Member
 from tidings.errors import TidingsError
 from tidings.typing import AppId, ChannelName, SocketId, UserId
@@ -94,8 +95,10 @@ class RedisPresenceStore:
         self.heartbeat_ttl = heartbeat_ttl
         self.heartbeat_interval = heartbeat_interval
         self._handler: LivenessHandler | None = None
+        url, tls = connection_options(url)  # rediss:// CA and client-certificate files
         self._redis = Redis.from_url(
             url,
+            **tls,
             retry=Retry(NoBackoff(), 1),  # replaces a pooled connection Redis closed
             socket_timeout=_TIMEOUT_S,
             socket_connect_timeout=_TIMEOUT_S,

@@ -1,0 +1,67 @@
+"""Redis URLs as tidings takes them: ``redis://``, ``rediss://`` (TLS), credentials, TLS files.
+
+redis-py reads ``redis://[[user]:password@]host[:port][/db]`` and ``rediss://`` itself
+(``user:password@`` is an ACL user, ``:password@`` the ``requirepass`` one), but not the
+files a private CA or a client certificate needs. tidings accepts them as query
+parameters of a ``rediss://`` URL, the names redis-py gives the connection's keywords:
+
+- ``ssl_ca_certs=/etc/tidings/redis-ca.pem``: the CA (or self-signed certificate) that
+  signed the server's certificate, instead of the system's trust store;
+- ``ssl_certfile=…&ssl_keyfile=…``: a client certificate, for ``tls-auth-clients yes``;
+- ``ssl_cert_reqs=required|optional|none``: ``none`` turns verification off (a warning
+  in docs/cluster.md: anyone on the path can then read and inject);
+- ``ssl_check_hostname=false`` (redis-py's own).
+
+This module imports nothing from redis-py: the settings validate a URL without it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+__all__ = ["connection_options", "redacted"]
+
+_FILES: Final = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile")
+_CERT_REQS: Final = ("required", "optional", "none")
+
+
+def connection_options(url: str) -> tuple[str, dict[str, Any]]:
+    """Split tidings' TLS parameters off ``url``.
+
+    Returns:
+        The URL redis-py parses itself, and the keyword arguments to pass with it.
+
+    Raises:
+        ValueError: a TLS parameter on a ``redis://`` URL, a file that does not
+            exist, or an unknown ``ssl_cert_reqs`` (the message says what to write).
+    """
+    parts = urlsplit(url)
+    kept: list[tuple[str, str]] = []
+    options: dict[str, Any] = {}
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        if name not in (*_FILES, "ssl_cert_reqs"):
+            kept.append((name, value))
+            continue
+        if parts.scheme != "rediss":
+            raise ValueError(f"{name} is a TLS setting: use a rediss:// URL with it")
+        if name == "ssl_cert_reqs":
+            if value not in _CERT_REQS:
+                raise ValueError(f"ssl_cert_reqs={value!r}: use {', '.join(_CERT_REQS)}")
+        elif not Path(value).is_file():
+            raise ValueError(f"{name} file {value!r} does not exist")
+        options[name] = value
+    if "ssl_certfile" in options and "ssl_keyfile" not in options:
+        raise ValueError("ssl_certfile needs ssl_keyfile (the client certificate's key)")
+    return urlunsplit(parts._replace(query=urlencode(kept))), options
+
+
+def redacted(url: str) -> str:
+    """``url`` with its password replaced by ``****``, for logs and messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:****@{host}"))
