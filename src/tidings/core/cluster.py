@@ -5,6 +5,13 @@
 heartbeat, removes the members of a dead peer (announcing each user once), and
 re-adds this node's members when its own heartbeat had lapsed. A single process
 (memory broker) has no liveness and builds none of this.
+
+Connection counts per app travel with the subscription counts, under the reserved
+app id ``#connections`` (the "channel" is the app id), so ``max_connections`` is
+cluster-wide: after each heartbeat the link reads the other nodes' counts, and
+``remote_connections`` answers from that copy without a Redis round trip. A node's
+count is at most one heartbeat interval old when stored and read one interval later
+at most: the view lags by up to two intervals (``cluster_heartbeat_ttl`` * 2/3).
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import structlog
 
@@ -20,9 +27,11 @@ from tidings.broker.base import DeadMember, LivenessHandler, NodeLiveness, Prese
 from tidings.errors import TidingsError
 from tidings.typing import AppId, ChannelName, NodeId
 
-__all__ = ["ClusterLink"]
+__all__ = ["CONNECTIONS_APP", "ClusterLink"]
 
 _RETRY_START_S = 1.0
+#: The reserved app id under which nodes report connection counts (no real channel has "#").
+CONNECTIONS_APP: Final = AppId("#connections")
 
 log = structlog.get_logger(__name__)
 
@@ -35,6 +44,7 @@ class ClusterLink:
         liveness: heartbeats, peers and counts.
         presence: the shared presence store (to remove a dead peer's members).
         local_counts: this node's subscription count per channel.
+        local_connections: this node's connection count per app.
         members_gone: announces users whose last connection went.
         resync: re-adds this node's members (after its heartbeat lapsed).
     """
@@ -46,6 +56,7 @@ class ClusterLink:
         liveness: NodeLiveness,
         presence: PresenceStore,
         local_counts: Callable[[], Mapping[tuple[AppId, ChannelName], int]],
+        local_connections: Callable[[], Mapping[AppId, int]],
         members_gone: Callable[[Iterable[DeadMember]], Awaitable[None]],
         resync: Callable[[], Awaitable[None]],
     ) -> None:
@@ -53,6 +64,9 @@ class ClusterLink:
         self._liveness = liveness
         self._presence = presence
         self._local_counts = local_counts
+        self._local_connections = local_connections
+        self._remote_connections: dict[AppId, int] = {}
+        self._reading: asyncio.Task[None] | None = None
         self._members_gone = members_gone
         self._resync = resync
         self._starting: asyncio.Task[None] | None = None
@@ -67,10 +81,11 @@ class ClusterLink:
 
     async def close(self) -> None:
         """Leave the cluster cleanly: forget this node's members, stop beating."""
-        if self._starting is not None:
-            self._starting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._starting
+        for task in (self._starting, self._reading):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         with contextlib.suppress(TidingsError):
             await self._members_gone(await self._presence.remove_node(self._node_id))
         await self._liveness.close()
@@ -83,11 +98,29 @@ class ClusterLink:
         """The other nodes' subscription counts for ``app_id``, summed per channel."""
         return await self._liveness.cluster_counts(app_id)
 
+    def remote_connections(self, app_id: AppId) -> int:
+        """How many connections of ``app_id`` the other live nodes held at their last
+        heartbeat, as read after this node's last one (no I/O)."""
+        return self._remote_connections.get(app_id, 0)
+
+    async def _read_connections(self) -> None:
+        try:
+            totals = await self._liveness.cluster_counts(CONNECTIONS_APP)
+        except TidingsError:
+            return  # Redis is away: keep the last figures (the heartbeat logs it)
+        self._remote_connections = {AppId(app_id): n for app_id, n in totals.items()}
+
     # -- LivenessHandler -------------------------------------------------------
 
     def local_counts(self) -> Mapping[tuple[AppId, ChannelName], int]:
-        """This node's counts, stored with each heartbeat."""
-        return self._local_counts()
+        """This node's counts, stored with each heartbeat: subscriptions per channel and
+        connections per app. Each beat also starts reading the other nodes' connections."""
+        counts = dict(self._local_counts())
+        for app_id, n in self._local_connections().items():
+            counts[(CONNECTIONS_APP, ChannelName(app_id))] = n
+        if self._reading is None or self._reading.done():
+            self._reading = asyncio.get_running_loop().create_task(self._read_connections())
+        return counts
 
     async def peer_died(self, node_id: str) -> None:
         """Remove a dead peer's members; only users it took away are announced."""

@@ -110,6 +110,7 @@ class Node:
                 liveness=liveness,
                 presence=presence,
                 local_counts=hub.all_counts,
+                local_connections=self.registry.counts,
                 members_gone=self.members_gone,
                 resync=self.resync_presence,
             )
@@ -170,10 +171,17 @@ class Node:
     def attach(self, conn: Connection, *, remote: str | None = None) -> None:
         """Register a new connection.
 
+        ``max_connections`` counts every node: the others' connections as of their
+        last heartbeat (see ``ClusterLink.remote_connections``).
+
         Raises:
             ConnectionRejected: 4004 when the app is at its connection quota.
         """
-        self.registry.add(conn, limit=conn.app.max_connections)
+        app = conn.app
+        elsewhere = 0
+        if app.max_connections is not None and self.cluster is not None:
+            elsewhere = self.cluster.remote_connections(app.id)
+        self.registry.add(conn, limit=app.max_connections, elsewhere=elsewhere)
         bus = self.bus
         if bus.wants(events.ConnectionOpened):
             bus.emit(events.ConnectionOpened(conn.app.id, conn.socket_id, conn.wire, remote))

@@ -41,23 +41,24 @@ class ConnectionRegistry:
         self._by_user: dict[tuple[AppId, UserId], dict[SocketId, Connection]] = {}
         self._user_of: dict[SocketId, UserId] = {}
 
-    def add(self, conn: Connection, *, limit: int | None = None) -> None:
+    def add(self, conn: Connection, *, limit: int | None = None, elsewhere: int = 0) -> None:
         """Register ``conn``.
 
         Args:
-            limit: the most connections its app may have on this node (``None``:
-                no limit).
+            limit: the most connections its app may have (``None``: no limit).
+            elsewhere: how many of them other nodes hold (cluster-wide limit).
 
         Raises:
             ConnectionRejected: 4004 when the app already has ``limit``.
         """
         app = conn.app
         conns = self._by_app.setdefault(app.id, {})
-        if limit is not None and len(conns) >= limit:
+        if limit is not None and len(conns) + elsewhere >= limit:
             if not conns:
                 del self._by_app[app.id]
+            where = f", {elsewhere} of them on other nodes" if elsewhere else ""
             raise ConnectionRejected(
-                f"app {app.id} is over its connection quota ({limit})",
+                f"app {app.id} is over its connection quota ({limit}{where})",
                 code=4004,
                 hint="raise max_connections for this app",
             )
@@ -88,6 +89,10 @@ class ConnectionRegistry:
     def all(self) -> list[Connection]:
         """Every connection, of every app."""
         return [c for conns in self._by_app.values() for c in conns.values()]
+
+    def counts(self) -> dict[AppId, int]:
+        """How many connections each app with any has (reported with each heartbeat)."""
+        return {app_id: len(conns) for app_id, conns in self._by_app.items()}
 
     def count(self, app_id: AppId) -> int:
         """How many connections ``app_id`` has."""
