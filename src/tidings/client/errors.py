@@ -6,7 +6,7 @@
     ├── AuthenticationError     401: key, secret, timestamp or signature refused
     ├── ForbiddenError          403: the app is disabled
     ├── NotFoundError           404: unknown app id or endpoint
-    ├── RequestError            400 / 413: a parameter or limit was refused
+    ├── RequestError            400 / 413 / 429: a parameter, limit or rate was refused
     ├── ServerError             5xx, or a reply that is not the API's JSON
     └── ServerUnreachable       no HTTP answer at all (refused, timeout, DNS)
 """
@@ -52,11 +52,11 @@ class ForbiddenError(ClientError):
 
 
 class NotFoundError(ClientError):
-    """404: unknown app id (the hint lists the known ones) or endpoint."""
+    """404: unknown app id or endpoint."""
 
 
 class RequestError(ClientError):
-    """400 or 413: a bad parameter or an exceeded limit."""
+    """400, 413 or 429: a bad parameter, an exceeded limit or rate limit."""
 
 
 class ServerError(ClientError):
