@@ -41,8 +41,8 @@ from pydantic_settings import (
 )
 
 from tidings.apps.base import App, Role, app_fields, build_app
-from tidings.broker.redis_url import connection_options, redacted
 from tidings.errors import ConfigError
+from tidings.redis_url import connection_options, redacted
 from tidings.security import is_loopback
 
 __all__ = [

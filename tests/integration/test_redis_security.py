@@ -17,9 +17,9 @@ import redis
 from tests.conftest import free_port
 from tests.fixtures.tls import self_signed
 from tests.integration.conftest import TIMEOUT, ServerFactory, client, publish
-from tidings.broker.redis_url import connection_options, redacted
 from tidings.config import Settings
 from tidings.errors import ConfigError
+from tidings.redis_url import connection_options, redacted
 
 PASSWORD = "-".join(["redis", "pass", str(uuid.uuid4().hex[:6])])
 

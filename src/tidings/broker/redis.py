@@ -27,7 +27,6 @@ from redis.exceptions import RedisError
 
 from tidings.broker.base import Broker, BrokerHandler, NodeLiveness, PresenceStore
 from tidings.broker.redis_presence import RedisPresenceStore, RedisUnavailableError
-from tidings.broker.redis_url import connection_options
 from tidings.domain.messages import (
     Control,
     MemberJoined,
@@ -36,6 +35,7 @@ from tidings.domain.messages import (
     Publication,
     SubscriptionCount,
 )
+from tidings.redis_url import connection_options
 from tidings.typing import AppId, ChannelName
 
 __all__ = [
@@ -136,7 +136,7 @@ class RedisBroker:
 
     Args:
         url: ``redis://[user:password@]host:port/db`` or ``rediss://...`` (see
-            :mod:`tidings.broker.redis_url`).
+            :mod:`tidings.redis_url`).
         node_id: this node's id; must match the presence store's.
         prefix: namespace of every Redis key and channel.
         ping_interval: seconds between liveness PINGs on an idle connection.

@@ -32,9 +32,9 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from tidings.broker.base import DeadMember, LivenessHandler, PresenceFull
-from tidings.broker.redis_url import connection_options
 from tidings.domain.messages import Member
 from tidings.errors import TidingsError
+from tidings.redis_url import connection_options
 from tidings.typing import AppId, ChannelName, SocketId, UserId
 
 __all__ = ["DeadMember", "RedisPresenceStore", "RedisUnavailableError"]
