@@ -85,9 +85,10 @@ async def test_forged_piesocket_tokens_are_refused(server: RunningServer) -> Non
             await asyncio.wait_for(ws.wait_closed(), TIMEOUT)
             assert ws.close_code == 4009, what
     good = jwt.encode({"sub": "private-ops"}, SECRET, algorithm="HS256")
-    async with websockets.connect(f"{server.ws_url}/v3/private-ops?api_key={KEY}&jwt={good}") as ws:
-        await ws.send('{"event": "e", "data": 1}')  # accepted: the control case
-        assert ws.close_code is None
+    control = f"{server.ws_url}/v3/private-ops?api_key={KEY}&jwt={good}&notify_self=1"
+    async with websockets.connect(control) as ws:  # the right token works
+        await ws.send('{"event": "e", "data": 1}')
+        assert orjson.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))["event"] == "e"
 
 
 async def test_a_parameter_added_after_signing_is_refused(server: RunningServer) -> None:
