@@ -376,7 +376,10 @@ class RedisBroker:
     async def _run_subscriber(self) -> None:
         """Own the pub/sub connection: connect, re-subscribe, read; reconnect on failure."""
         delay = 0.05
-        while True:
+        # Not ``while True``: redis-py reads under a timeout context, and a cancel
+        # that races that timeout can surface here as TimeoutError; the closed flag
+        # (set before close() cancels) ends the loop whatever the exception was.
+        while not self._closed:
             # A fresh connection each time, never handed back to a pool: nothing
             # else may reconnect it behind this loop's back.
             conn = self._sub_pool.make_connection()  # type: ignore[no-untyped-call]
@@ -462,7 +465,7 @@ class RedisBroker:
 
     async def _run_writer(self) -> None:
         """Send queued publications in call order, up to ``_BATCH`` per round trip."""
-        while True:
+        while not self._closed:  # see _run_subscriber: a cancel may surface as a timeout
             await self._outbox_ready.wait()
             self._outbox_ready.clear()
             while self._outbox:
@@ -484,7 +487,7 @@ class RedisBroker:
 
     async def _run_monitor(self) -> None:
         """PING the command connection every ``ping_interval``."""
-        while True:
+        while not self._closed:  # see _run_subscriber
             await asyncio.sleep(self._ping_interval)
             await self._check_commands()
 

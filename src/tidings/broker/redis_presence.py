@@ -324,7 +324,9 @@ class RedisPresenceStore:
 
     async def _run_heartbeat(self) -> None:
         """Beat and sweep for dead peers every ``heartbeat_interval``; tell the handler."""
-        while True:
+        # Until close() forgets the task: a cancel racing redis-py's read timeout can
+        # surface as a TimeoutError, which the loop would otherwise catch and go on.
+        while self._beating is not None:
             await asyncio.sleep(self.heartbeat_interval)
             handler = self._handler
             try:
