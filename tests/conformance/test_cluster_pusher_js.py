@@ -18,11 +18,14 @@ import aiohttp
 import pytest
 
 from tests.conformance.conftest import (
+    APP_ID,
     NodeDriver,
     launch_driver,
     node_binary,
     publish_to,
+    signed_url,
 )
+from tests.conformance.test_pusher_js_users import signed_in
 from tests.conftest import delete_redis_keys, free_port
 
 pytestmark = pytest.mark.node
@@ -147,3 +150,36 @@ async def test_pusher_js_clients_split_across_two_nodes(cluster: Cluster, drive:
     await on_b.send("disconnect", "bob")
     removed = await on_a.expect("event", "alice", event="pusher:member_removed")
     assert removed["data"] == {"id": "2", "info": {"name": "Bob"}}
+
+
+async def test_send_to_user_and_terminate_reach_the_user_on_both_nodes(
+    cluster: Cluster, drive: Drive
+) -> None:
+    """A user with a tab on each node: send_to_user through either node reaches both tabs
+    (nobody else), and terminate_user_connections closes both tabs and nobody else."""
+    port_a, port_b = await cluster(), await cluster()
+    on_a, on_b = await drive(port_a), await drive(port_b)
+    await signed_in(on_a, "ada-a", {"id": "ada"})
+    await signed_in(on_b, "ada-b", {"id": "ada"})
+    await signed_in(on_b, "bob-b", {"id": "bob"})
+
+    await publish_to(f"http://127.0.0.1:{port_a}", ["#server-to-user-ada"], "hello", {"n": 1})
+    for driver, name in ((on_a, "ada-a"), (on_b, "ada-b")):
+        got = await driver.expect("user_event", name, event="hello")
+        assert got["data"] == {"n": 1}
+
+    url = signed_url(
+        f"http://127.0.0.1:{port_a}",
+        "POST",
+        f"/apps/{APP_ID}/users/ada/terminate_connections",
+        b"{}",
+    )
+    async with aiohttp.ClientSession() as http, http.post(url, data=b"{}") as response:
+        assert response.status == 200, await response.text()
+    for driver, name in ((on_a, "ada-a"), (on_b, "ada-b")):
+        error = await driver.expect("message", name, event="pusher:error")
+        assert error["data"]["code"] == 4009
+    await publish_to(f"http://127.0.0.1:{port_a}", ["#server-to-user-bob"], "marker", {})
+    await on_b.expect("user_event", "bob-b", event="marker")
+    assert not on_b.observed("user_event", "bob-b", event="hello")
+    assert not on_b.observed("message", "bob-b", event="pusher:error")

@@ -17,6 +17,7 @@ import pytest
 import websockets
 
 from tests.integration.conftest import TIMEOUT, PusherClient
+from tidings.client import Client
 from tidings.config import Settings
 from tidings.protocol.signing import user_auth
 from tidings.server.runner import RunningServer, start_server
@@ -171,3 +172,56 @@ async def test_bad_request_error_is_readable(sdk: Any) -> None:
     with pytest.raises(pusher.errors.PusherBadRequest) as caught:
         await asyncio.to_thread(sdk.channels_info, None, ["user_count"])
     assert "filter_by_prefix=presence-" in str(caught.value)
+
+
+async def sign_in(sdk: Any, client: PusherClient, user_data: dict[str, Any]) -> None:
+    """``pusher:signin`` with what ``authenticate_user`` returns, then the user's channel."""
+    answer = await asyncio.to_thread(sdk.authenticate_user, client.socket_id, user_data)
+    await client.send("pusher:signin", answer)
+    success = await client.expect("pusher:signin_success")
+    assert success["data"]["user_data"] == answer["user_data"]
+    reply = await client.subscribe(f"#server-to-user-{user_data['id']}", auth="")
+    assert reply["event"] == "pusher_internal:subscription_succeeded", reply
+
+
+async def test_send_to_user_reaches_the_signed_in_user(
+    server: RunningServer, sdk: Any, clients: list[PusherClient]
+) -> None:
+    """``authenticate_user`` signs in; ``send_to_user`` reaches that user's connection only."""
+    ada = await connect(server, clients)
+    bob = await connect(server, clients)
+    await sign_in(sdk, ada, {"id": "ada", "user_info": {"name": "Ada"}})
+    await sign_in(sdk, bob, {"id": "bob"})
+    assert await asyncio.to_thread(sdk.send_to_user, "ada", "note", {"n": 1}) == {}
+    got = await ada.expect("note")
+    assert got["channel"] == "#server-to-user-ada"
+    assert got["data"] == {"n": 1}
+    await asyncio.to_thread(sdk.send_to_user, "bob", "marker", {})
+    assert (await bob.recv())["event"] == "marker"  # the first thing bob gets: not "note"
+
+
+async def test_another_users_channel_is_refused(
+    server: RunningServer, sdk: Any, clients: list[PusherClient]
+) -> None:
+    """Subscribing to someone else's #server-to-user channel: subscription_error, still open."""
+    client = await connect(server, clients)
+    await sign_in(sdk, client, {"id": "ada"})
+    reply = await client.subscribe("#server-to-user-bob", auth="")
+    assert reply["event"] == "pusher:subscription_error"
+    error = reply["data"]
+    assert (error["type"], error["status"]) == ("AuthError", 403)
+    assert "belongs to another user" in error["error"]
+    await client.send("pusher:ping", {})
+    assert (await client.expect("pusher:pong"))["event"] == "pusher:pong"
+
+
+def test_tidings_client_auth_matches_the_sdk(sdk: Any) -> None:
+    """``tidings.client`` computes the same auth answers as the PyPI SDK, byte for byte."""
+    client = Client(APP_ID, KEY, SECRET)
+    user = {"id": "ada", "user_info": {"name": "Ada Lovelace"}, "watchlist": ["bob"]}
+    assert client.authenticate_user("1.2", user) == sdk.authenticate_user("1.2", user)
+    assert client.authorize_channel("1.2", "private-x") == sdk.authenticate("private-x", "1.2")
+    member = {"user_id": "7", "user_info": {"name": "Ada"}}
+    assert client.authorize_channel("1.2", "presence-x", member) == sdk.authenticate(
+        "presence-x", "1.2", member
+    )

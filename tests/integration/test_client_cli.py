@@ -147,6 +147,20 @@ def test_cli_auth_output_subscribes(threaded_server: RunningServer) -> None:
         assert reply["event"] == "pusher_internal:subscription_succeeded", reply
 
 
+def test_cli_user_auth_signs_in(threaded_server: RunningServer) -> None:
+    """`tidings auth --user JSON SOCKET_ID` prints an auth the server accepts for that text."""
+    with ws_client(threaded_server) as (ws, socket_id):
+        user_data = '{"id": "42", "user_info": {"name": "Ada"}}'
+        result = run_cli(threaded_server, "auth", "--user", user_data, socket_id)
+        assert result.exit_code == 0, result.output
+        signin = {"auth": result.stdout.strip(), "user_data": user_data}
+        ws.send(orjson.dumps({"event": "pusher:signin", "data": signin}).decode())
+        reply = orjson.loads(ws.recv(timeout=TIMEOUT))
+        assert reply["event"] == "pusher:signin_success", reply
+        result = run_cli(threaded_server, "auth", "--json", "--user", user_data, socket_id)
+        assert orjson.loads(result.stdout) == signin
+
+
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
@@ -157,6 +171,14 @@ def test_cli_auth_output_subscribes(threaded_server: RunningServer) -> None:
         (["1.2", "presence-x", "--user-data", "{}"], '"user_id"'),
         (["1.2", "private-x", "--user-data", "{}"], "only for presence"),
         (["1.2", "bad name"], "characters outside"),
+        (["1.2"], "give a CHANNEL, or --user"),
+        (["1.2", "#server-to-user-1"], "needs no auth"),
+        (["1.2", "--user", "{"], "--user is not valid JSON"),
+        (["1.2", "--user", '{"name": "x"}'], 'with "id"'),
+        (["1.2", "--user", '{"id": 7}'], "non-empty string"),
+        (["1.2", "--user", '{"id": "a b"}'], "characters outside"),
+        (["1.2", "private-x", "--user", '{"id": "1"}'], "give no CHANNEL"),
+        (["x", "--user", '{"id": "1"}'], "not like 123.456"),
     ],
 )
 def test_cli_auth_errors(args: list[str], fragment: str) -> None:

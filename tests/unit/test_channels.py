@@ -8,8 +8,13 @@ from tidings.domain.channels import (
     MAX_CHANNEL_NAME_LENGTH,
     ChannelKind,
     channel_kind,
+    client_event_allowed,
     is_cache_channel,
+    is_internal,
     name_problem,
+    server_to_user_channel,
+    server_to_user_id,
+    user_id_problem,
     validate_channel_name,
 )
 from tidings.errors import SubscriptionError
@@ -35,8 +40,8 @@ def test_channel_kind(name: str, kind: ChannelKind) -> None:
 
 
 def test_kind_properties() -> None:
-    assert [k.needs_auth for k in ChannelKind] == [False, True, True, True]
-    assert [k.allows_client_events for k in ChannelKind] == [False, True, True, True]
+    assert [k.needs_auth for k in ChannelKind] == [False, True, True, True, False]
+    assert [k.allows_client_events for k in ChannelKind] == [False, True, True, True, False]
 
 
 @pytest.mark.parametrize(
@@ -74,7 +79,10 @@ def test_valid_names(name: str) -> None:
         ("a/b", "characters outside"),
         ("é", "characters outside"),
         ("a\n", "characters outside"),
-        ("#server-to-user-1", "characters outside"),
+        ("#tidings-users", "characters outside"),
+        ("#server-to-user-", "is not #server-to-user-<user id>"),
+        ("#server-to-user-a b", "is not #server-to-user-<user id>"),
+        ("#server-to-user-" + "u" * 185, "201 characters; the limit is 200"),
     ],
 )
 def test_invalid_names(name: object, needle: str) -> None:
@@ -85,3 +93,41 @@ def test_invalid_names(name: object, needle: str) -> None:
     assert info.value.kind == "InvalidChannel"
     assert info.value.status == 400
     assert info.value.message == problem
+
+
+class TestServerToUser:
+    """#server-to-user-{id}: Pusher's per-user channel, named as the PyPI SDK checks it."""
+
+    def test_kind_and_rules(self) -> None:
+        name = server_to_user_channel("u-1@x.org")
+        assert name == "#server-to-user-u-1@x.org"
+        assert name_problem(name) is None
+        assert channel_kind(name) is ChannelKind.SERVER_TO_USER
+        assert not ChannelKind.SERVER_TO_USER.needs_auth
+        assert not ChannelKind.SERVER_TO_USER.allows_client_events
+        assert not client_event_allowed("client-x", name)
+        assert server_to_user_id(name) == "u-1@x.org"
+        assert server_to_user_id("private-x") is None
+
+    @pytest.mark.parametrize(
+        ("user_id", "needle"),
+        [
+            ("", "non-empty string"),
+            (5, "non-empty string"),
+            ("a b", "characters outside"),
+            ("#1", "characters outside"),
+            ("u" * 201, "201 characters; the limit is 200"),
+        ],
+    )
+    def test_user_id_problems(self, user_id: object, needle: str) -> None:
+        problem = user_id_problem(user_id)
+        assert problem is not None and needle in problem
+
+    def test_valid_user_ids(self) -> None:
+        assert user_id_problem("u" * 200) is None
+        assert user_id_problem("-_=@,.;aZ09") is None
+
+    def test_internal_names_are_no_client_channels(self) -> None:
+        assert is_internal("#tidings-users")
+        assert not is_internal("#server-to-user-1")
+        assert name_problem("#tidings-users") is not None

@@ -8,10 +8,17 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from tidings.apps.base import App
-from tidings.client import AuthenticationError, ClientError, NotFoundError, RequestError
+from tidings.client import (
+    AuthenticationError,
+    Client,
+    ClientError,
+    NotFoundError,
+    RequestError,
+)
 from tidings.client._calls import Api, ChannelInfo, read_reply
 from tidings.client.errors import ServerError
 from tidings.http.auth import verify_request
+from tidings.protocol.signing import user_auth
 from tidings.typing import AppId, AppKey
 
 APP = App(id=AppId("1"), key=AppKey("app-key"), secret="app-secret")
@@ -73,3 +80,45 @@ def test_success_replies_are_parsed() -> None:
     assert read_reply(api.trigger("c", "e", "d"), 200, b"{}") == {}
     with pytest.raises(ServerError, match="not JSON"):
         read_reply(api.trigger("c", "e", "d"), 200, b"OK")
+
+
+class TestAuthAnswers:
+    """tidings.client's auth answers refuse what the PyPI SDK refuses, with a reason."""
+
+    client = Client("1", "app-key", "app-secret")
+
+    @pytest.mark.parametrize(
+        ("user_data", "needle"),
+        [
+            ({}, 'needs "id"'),
+            ({"id": 7}, "non-empty string"),
+            ({"id": ""}, "non-empty string"),
+            ({"id": "a b"}, "characters outside"),
+        ],
+    )
+    def test_bad_user_data(self, user_data: dict[str, object], needle: str) -> None:
+        with pytest.raises(ClientError, match=needle):
+            self.client.authenticate_user("1.2", user_data)
+
+    @pytest.mark.parametrize(
+        ("socket_id", "channel", "member", "needle"),
+        [
+            ("nope", "private-x", None, "not like 123.456"),
+            ("1.2", "public", None, "needs no auth"),
+            ("1.2", "#server-to-user-1", None, "needs no auth"),
+            ("1.2", "private-encrypted-x", None, "shared_secret"),
+            ("1.2", "presence-x", None, "needs user_data"),
+            ("1.2", "private-x", {"user_id": "1"}, "only for presence"),
+            ("1.2", "bad name", None, "characters outside"),
+        ],
+    )
+    def test_bad_channel_auth(
+        self, socket_id: str, channel: str, member: dict[str, str] | None, needle: str
+    ) -> None:
+        with pytest.raises(ClientError, match=needle):
+            self.client.authorize_channel(socket_id, channel, member)
+
+    def test_user_auth_verifies_as_the_server_checks_it(self) -> None:
+        answer = self.client.authenticate_user("1.2", {"id": "42"})
+        assert answer["user_data"] == '{"id": "42"}'
+        assert answer["auth"] == user_auth("app-key", "app-secret", "1.2", '{"id": "42"}')

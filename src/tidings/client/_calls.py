@@ -15,6 +15,7 @@ from urllib.parse import urlencode, urlsplit
 
 import orjson
 
+from tidings.client.auth import channel_authorization, user_authentication
 from tidings.client.errors import ClientError, ServerError, error_for_status
 from tidings.protocol.signing import body_md5, sign_request
 
@@ -142,6 +143,18 @@ class Api:
         full_path = self._base_path + path
         params["auth_signature"] = sign_request(self._secret, method, full_path, params)
         return Call(method, f"{self._origin}{full_path}?{urlencode(params)}", raw, parse)
+
+    # -- auth answers (no I/O) ------------------------------------------------------
+
+    def authenticate_user(self, socket_id: str, user_data: Mapping[str, Any]) -> dict[str, str]:
+        """See :func:`tidings.client.auth.user_authentication`."""
+        return user_authentication(self.key, self._secret, socket_id, user_data)
+
+    def authorize_channel(
+        self, socket_id: str, channel: str, user_data: Mapping[str, Any] | None
+    ) -> dict[str, str]:
+        """See :func:`tidings.client.auth.channel_authorization`."""
+        return channel_authorization(self.key, self._secret, socket_id, channel, user_data)
 
     # -- the API, one builder per endpoint --------------------------------------
 

@@ -16,6 +16,7 @@ from tidings.client._target import (
     tls_context,
     unreachable,
 )
+from tidings.domain.channels import server_to_user_channel
 
 if TYPE_CHECKING:
     from tidings.config import Settings
@@ -123,6 +124,31 @@ class Client:
     def users(self, channel: str) -> list[str]:
         """The user ids on a presence channel."""
         return self._send(self.api.users(channel))
+
+    def send_to_user(
+        self, user_id: str, event: str, data: Any, *, socket_id: str | None = None
+    ) -> None:
+        """Send ``event`` to every connection signed in as ``user_id`` (its own channel)."""
+        channel = server_to_user_channel(user_id)
+        self._send(self.api.trigger(channel, event, data, socket_id=socket_id))
+
+    def authenticate_user(self, socket_id: str, user_data: Mapping[str, Any]) -> dict[str, str]:
+        """What a user-authentication endpoint returns to ``pusher.signin()``; no I/O.
+
+        ``{"auth", "user_data"}`` as the PyPI ``pusher`` SDK computes them; see
+        :func:`tidings.client.auth.user_authentication`.
+        """
+        return self.api.authenticate_user(socket_id, user_data)
+
+    def authorize_channel(
+        self, socket_id: str, channel: str, user_data: Mapping[str, Any] | None = None
+    ) -> dict[str, str]:
+        """What a channel-authorization endpoint returns for a private/presence subscribe; no I/O.
+
+        ``user_data`` is the presence member; see
+        :func:`tidings.client.auth.channel_authorization`.
+        """
+        return self.api.authorize_channel(socket_id, channel, user_data)
 
     def terminate_user_connections(self, user_id: str) -> None:
         """Close every connection signed in as ``user_id``."""

@@ -59,6 +59,26 @@ export function authHandler(server, user, forged) {
 }
 
 /**
+ * A pusher-js `userAuthentication.customHandler` for `pusher.signin()` that signs `userData`
+ * (the object a backend would pass to authenticate_user) like a backend would; `forge` signs
+ * with a wrong secret, so the server must refuse the sign-in.
+ */
+export function userAuthHandler(server, userData, forge) {
+  return ({ socketId }, callback) => {
+    if (userData === undefined) {
+      callback(new Error('this driver client was connected without signin_as'), null);
+      return;
+    }
+    const secret = forge ? `${server.secret}-forged` : server.secret;
+    const encoded = JSON.stringify(userData);
+    const signature = createHmac('sha256', secret)
+      .update(`${socketId}::user::${encoded}`)
+      .digest('hex');
+    callback(null, { auth: `${server.key}:${signature}`, user_data: encoded });
+  };
+}
+
+/**
  * Run `handle(command)` for each JSON line on stdin; exit at `deadlineS` seconds at the latest.
  *
  * `shutdown()` is called before exiting so clients close their sockets cleanly.

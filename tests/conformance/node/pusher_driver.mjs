@@ -3,7 +3,10 @@
 //   node pusher_driver.mjs HOST PORT     (env TIDINGS_KEY, TIDINGS_SECRET, DRIVER_DEADLINE_S)
 //
 // Commands (stdin), each with "client" naming a pusher-js instance:
-//   connect {user?: {user_id, user_info}}   new Pusher(key, {cluster: '', wsHost, wsPort, ...})
+//   connect {user?: {user_id, user_info}, signin_as?: {id, ...}, forge_signin?: true}
+//                                           new Pusher(key, {cluster: '', wsHost, wsPort, ...});
+//                                           signin_as is the user_data pusher.signin() signs
+//   signin {}                               pusher.signin()
 //   subscribe {channel, forge?: true}       forge signs the channel with a wrong secret
 //   unsubscribe {channel}
 //   trigger {channel, event, data}          channel.trigger(...), answered by "triggered"
@@ -16,10 +19,13 @@
 //   subscription_error {channel, data}
 //   event {channel, event, data}   every other channel event (incl. pusher:member_added/removed)
 //   triggered {channel, event, ok}
+//   user_channel {channel, event, data}   anything on the user's own #server-to-user-{id} channel
+//   user_event {event, data}       pusher.user.bind_global: an event sent to the user
+//   watchlist {name, user_ids}     pusher.user.watchlist.bind('online' | 'offline')
 
 import Pusher from 'pusher-js';
 
-import { authHandler, emit, runCommands, serverFromArgs } from './common.mjs';
+import { authHandler, emit, runCommands, serverFromArgs, userAuthHandler } from './common.mjs';
 
 const server = serverFromArgs();
 const clients = new Map();
@@ -31,7 +37,7 @@ function membersOf(channel) {
   return { count: channel.members.count, me: channel.members.me, list };
 }
 
-function connect(name, user) {
+function connect(name, user, signinAs, forgeSignin) {
   const forged = new Set();
   const pusher = new Pusher(server.key, {
     cluster: '',
@@ -41,6 +47,7 @@ function connect(name, user) {
     enabledTransports: ['ws', 'wss'],
     disableStats: true,
     channelAuthorization: { customHandler: authHandler(server, user, forged) },
+    userAuthentication: { customHandler: userAuthHandler(server, signinAs, forgeSignin) },
   });
   pusher.connection.bind('state_change', ({ previous, current }) =>
     emit({ client: name, step: 'state', previous, current }));
@@ -49,8 +56,16 @@ function connect(name, user) {
   pusher.connection.bind('message', (message) => {
     if (message.channel === undefined) {
       emit({ client: name, step: 'message', event: message.event, data: message.data });
+    } else if (message.channel.startsWith('#server-to-user-')) {
+      emit({ client: name, step: 'user_channel', channel: message.channel,
+             event: message.event, data: message.data });
     }
   });
+  pusher.user.bind_global((event, data) => emit({ client: name, step: 'user_event', event, data }));
+  for (const status of ['online', 'offline']) {
+    pusher.user.watchlist.bind(status, (event) =>
+      emit({ client: name, step: 'watchlist', name: event.name, user_ids: event.user_ids }));
+  }
   clients.set(name, { pusher, forged });
 }
 
@@ -71,7 +86,7 @@ function subscribe(name, client, channelName, forge) {
 function handle(command) {
   const name = command.client;
   if (command.cmd === 'connect') {
-    connect(name, command.user);
+    connect(name, command.user, command.signin_as, command.forge_signin === true);
     return;
   }
   const client = clients.get(name);
@@ -79,6 +94,9 @@ function handle(command) {
   switch (command.cmd) {
     case 'subscribe':
       subscribe(name, client, command.channel, command.forge === true);
+      break;
+    case 'signin':
+      client.pusher.signin();
       break;
     case 'unsubscribe':
       client.pusher.unsubscribe(command.channel);

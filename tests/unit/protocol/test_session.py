@@ -231,7 +231,7 @@ class TestPublicSubscribe:
         [
             ("bad channel", "characters outside"),
             ("a" * (MAX_CHANNEL_NAME_LENGTH + 1), "the limit is 200"),
-            ("#server-to-user-1", "characters outside"),
+            ("#tidings-users", "characters outside"),
         ],
     )
     def test_invalid_name(self, channel: str, needle: str) -> None:
@@ -553,11 +553,81 @@ class TestSignIn:
         send(session, "pusher:signin", signin_data("{bad"))
         self.assert_refused(session, "user_data is not valid JSON")
 
-    @pytest.mark.parametrize("user_data", ['{"name":"x"}', '{"id":1}', '{"id":""}', '["u1"]'])
-    def test_user_data_needs_string_id(self, user_data: str) -> None:
+    @pytest.mark.parametrize("user_data", ['{"name":"x"}', '["u1"]', "null"])
+    def test_user_data_needs_an_id(self, user_data: str) -> None:
         session = make()
         send(session, "pusher:signin", signin_data(user_data))
-        self.assert_refused(session, '"id", a non-empty string')
+        self.assert_refused(session, 'user_data must be a JSON object with "id"')
+
+    @pytest.mark.parametrize(
+        ("user_data", "needle"),
+        [
+            ('{"id":1}', "must be a non-empty string"),
+            ('{"id":""}', "must be a non-empty string"),
+            ('{"id":"a b"}', "characters outside"),
+            ('{"id":"#x"}', "characters outside"),
+            ('{"id":"' + "u" * 201 + '"}', "201 characters; the limit is 200"),
+        ],
+    )
+    def test_user_id_follows_the_sdk_rule(self, user_data: str, needle: str) -> None:
+        session = make()
+        send(session, "pusher:signin", signin_data(user_data))
+        self.assert_refused(session, needle)
+
+
+def signed_in(user_id: str = "u1") -> PusherSession:
+    session = make()
+    send(session, "pusher:signin", signin_data(json.dumps({"id": user_id})))
+    session.commands_received()
+    session.data_to_send()
+    return session
+
+
+class TestServerToUserChannel:
+    """#server-to-user-{id}: only the connection signed in as {id} may subscribe (no auth)."""
+
+    def test_own_channel_is_subscribed_without_auth(self) -> None:
+        session = signed_in("u1")
+        # pusher-js sends an empty auth for it (a plain Channel).
+        send(session, "pusher:subscribe", {"channel": "#server-to-user-u1", "auth": ""})
+        assert session.commands_received() == [Subscribe("#server-to-user-u1")]
+        session.subscribed("#server-to-user-u1")
+        assert one_frame(session)["event"] == "pusher_internal:subscription_succeeded"
+
+    def test_before_sign_in_it_is_refused(self) -> None:
+        session = make()
+        send(session, "pusher:subscribe", {"channel": "#server-to-user-u1"})
+        data = sub_error_of(session)
+        assert (data["type"], data["status"]) == ("AuthError", 403)
+        assert "sign in first" in data["error"]
+
+    def test_another_users_channel_is_refused(self) -> None:
+        session = signed_in("u1")
+        send(session, "pusher:subscribe", {"channel": "#server-to-user-u2"})
+        data = sub_error_of(session)
+        assert (data["type"], data["status"]) == ("AuthError", 403)
+        assert "belongs to another user" in data["error"]
+        assert "'#server-to-user-u1'" in data["error"]
+        # A refusal keeps the connection open: its own channel still works.
+        send(session, "pusher:subscribe", {"channel": "#server-to-user-u1"})
+        assert session.commands_received() == [Subscribe("#server-to-user-u1")]
+
+    @pytest.mark.parametrize("channel", ["#server-to-user-", "#server-to-user-a b", "#other"])
+    def test_bad_names_are_invalid_channels(self, channel: str) -> None:
+        session = signed_in("u1")
+        send(session, "pusher:subscribe", {"channel": channel})
+        assert sub_error_of(session)["type"] == "InvalidChannel"
+
+    def test_client_events_are_refused_on_it(self) -> None:
+        session = signed_in("u1")
+        send(session, "pusher:subscribe", {"channel": "#server-to-user-u1"})
+        session.commands_received()
+        session.subscribed("#server-to-user-u1")
+        session.data_to_send()
+        send(session, "client-x", {}, channel="#server-to-user-u1")
+        code, message = error_of(session)
+        assert code == 4301
+        assert "is a server-to-user channel" in message
 
     def test_long_message_gives_a_short_close_reason(self) -> None:
         session = make()

@@ -27,7 +27,12 @@ Decisions (Pusher protocol docs, pusher-js 8 and Soketi checked; Pusher wins on 
 - ``pusher:signin`` failures of any kind answer ``pusher:error`` 4009 and close with 4009
   (Pusher closes unauthorised sign-ins). Signing in again as the same user succeeds again;
   as another user it fails (the docs: "It fails if the connection is already associated
-  with a different user id"). ``watchlist`` is not supported and ignored.
+  with a different user id"). The user ``id`` must be a string of at most 200
+  characters of ``[-a-zA-Z0-9_=@,.;]`` (the PyPI SDK's ``validate_user_id``; pusher-js
+  wants a non-empty string).
+- ``#server-to-user-{id}`` (pusher-js subscribes to it after ``signin_success``)
+  needs no ``auth``: only a connection signed in as ``id`` may subscribe; others
+  get ``subscription_error`` ``AuthError``/403 saying why.
 - Client events: rejections use code 4301 (Soketi; the 4300-4399 range keeps the
   connection open). They are refused on public and ``private-encrypted-`` channels, on
   channels not yet SUBSCRIBED, with names over the limit and with data over the limit.
@@ -49,7 +54,14 @@ from typing import Any, Final
 
 import orjson
 
-from tidings.domain.channels import ChannelKind, channel_kind, validate_channel_name
+from tidings.domain.channels import (
+    ChannelKind,
+    channel_kind,
+    server_to_user_channel,
+    server_to_user_id,
+    user_id_problem,
+    validate_channel_name,
+)
 from tidings.domain.messages import Publication
 from tidings.errors import MessageError, SubscriptionError, echoed
 from tidings.protocol import signing
@@ -293,6 +305,9 @@ class PusherSession:
                 status=400,
             )
         kind = channel_kind(channel)
+        if kind is ChannelKind.SERVER_TO_USER:
+            self._check_own_channel(channel)
+            return Subscribe(channel)
         if not kind.needs_auth:
             return Subscribe(channel)
         channel_data = data.get("channel_data")
@@ -320,6 +335,24 @@ class PusherSession:
         assert channel_data  # checked above; narrows for mypy
         user_id, user_info = self._presence_member(channel_data)
         return Subscribe(channel, user_id, user_info)
+
+    def _check_own_channel(self, channel: str) -> None:
+        """Refuse ``#server-to-user-{id}`` unless this connection signed in as ``id``."""
+        owner = server_to_user_id(channel)
+        if self._user_id is None:
+            raise SubscriptionError(
+                f"{channel[:80]!r} is a user's own channel: sign in first "
+                "(pusher.signin()); pusher-js subscribes to it by itself after "
+                "pusher:signin_success",
+                status=403,
+            )
+        if owner != self._user_id:
+            raise SubscriptionError(
+                f"{channel[:80]!r} belongs to another user: this connection is signed in "
+                f"as {self._user_id!r} and may subscribe only to "
+                f"{server_to_user_channel(self._user_id)!r}",
+                status=403,
+            )
 
     def _signature_problem(self, auth: object, expected: list[str], to_sign: str) -> str | None:
         """Why ``auth`` matches none of ``expected``, or ``None`` when it matches one."""
@@ -396,9 +429,13 @@ class PusherSession:
             user = orjson.loads(user_data)
         except orjson.JSONDecodeError as exc:
             raise _signin_error(f"user_data is not valid JSON ({exc})") from exc
-        user_id = user.get("id") if isinstance(user, dict) else None
-        if not isinstance(user_id, str) or not user_id:
-            raise _signin_error('user_data must be a JSON object with "id", a non-empty string')
+        if not isinstance(user, dict) or "id" not in user:
+            raise _signin_error('user_data must be a JSON object with "id", the user id string')
+        user_id = user["id"]
+        problem = user_id_problem(user_id)
+        if problem is not None:
+            raise _signin_error(f'user_data "id": {problem}')
+        assert isinstance(user_id, str)  # checked by user_id_problem; narrows for mypy
         if self._user_id is not None and self._user_id != user_id:
             raise _signin_error(
                 f"this connection is already signed in as {self._user_id!r}; "
@@ -428,7 +465,7 @@ class PusherSession:
         if not kind.allows_client_events:
             raise _client_event_error(
                 "Client event rejected - only supported on private and presence channels "
-                f"({channel[:60]!r} is public)"
+                f"({channel[:60]!r} is a {kind.value} channel)"
             )
         if self._states.get(channel) is not SUBSCRIBED:
             raise _client_event_error(
