@@ -19,11 +19,12 @@ import tomllib
 from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -40,7 +41,7 @@ from pydantic_settings import (
     SettingsError,
 )
 
-from tidings.apps.base import App, Role, app_fields, build_app
+from tidings.apps.base import App, AppField, Role, app_fields, build_app
 from tidings.errors import ConfigError
 from tidings.redis_url import connection_options, redacted
 from tidings.security import is_loopback
@@ -69,12 +70,26 @@ _IGNORED_ENV = frozenset({"TIDINGS_PORT"})
 _TOML_DATA: ContextVar[Mapping[str, Any] | None] = ContextVar("_TOML_DATA", default=None)
 
 
+def _parsed(f: AppField) -> Any:
+    # A field with its own parser (webhooks) takes TOML tables or JSON text
+    # (an environment variable); it keeps them as validated plain data, which
+    # build_app parses into the field's type.
+    assert f.setting.dump is not None
+    return (
+        Annotated[Any, BeforeValidator(f.setting.dump)],
+        Field(default_factory=list, description=f.setting.help),
+    )
+
+
 def _app_config_fields() -> dict[str, Any]:
     """``[[apps]]`` keys: every non-internal App field; inherited limits default to unset."""
     fields: dict[str, Any] = {}
     for f in app_fields():
         setting = f.setting
         if setting.role is Role.INTERNAL:
+            continue
+        if setting.parse is not None:
+            fields[f.name] = _parsed(f)
             continue
         kind: Any = list[str] if f.type == tuple[str, ...] else f.type
         if f.required:
@@ -101,6 +116,11 @@ def _global_app_fields() -> dict[str, Any]:
             )
         if setting.default_app:
             help = f"Default app: {setting.help[0].lower()}{setting.help[1:]}"
+            if setting.parse is not None:
+                kind, info = _parsed(f)
+                info.description = help
+                fields[f"default_app_{f.name}"] = (kind, info)
+                continue
             fields[f"default_app_{f.name}"] = (f.type, Field(f.default, description=help))
     return fields
 
@@ -208,6 +228,20 @@ class _Settings(BaseSettings):
         description="Run on uvloop (uvloop extra); slower in our bench, see docs/benchmarks.md.",
     )
     workers: int = Field(1, ge=1, description="Processes sharing the port (SO_REUSEPORT).")
+    webhook_batch_window: float = Field(
+        0.1, gt=0, le=10, description="Seconds webhook events wait to share a POST."
+    )
+    webhook_batch_size: int = Field(
+        100, ge=1, le=1000, description="Webhook events in one POST at most."
+    )
+    webhook_queue_limit: int = Field(
+        10000,
+        ge=1,
+        description="Webhook events one app may have waiting (more are dropped and counted).",
+    )
+    webhook_log_size: int = Field(
+        200, ge=1, le=10000, description="Deliveries per app kept in the webhook delivery log."
+    )
 
     _warnings: list[str] = PrivateAttr(default_factory=list)
 

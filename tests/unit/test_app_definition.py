@@ -28,7 +28,11 @@ def test_inherited_limits_and_default_app_flags_are_global_settings() -> None:
     assert inherited == set(LIMIT_FIELDS)
     assert inherited <= set(Settings.model_fields)
     flags = {f"default_app_{f.name}" for f in app_fields() if f.setting.default_app}
-    assert flags == {"default_app_enable_client_messages", "default_app_enable_subscription_count"}
+    assert flags == {
+        "default_app_enable_client_messages",
+        "default_app_enable_subscription_count",
+        "default_app_webhooks",
+    }
     assert flags <= set(Settings.model_fields)
     for name in inherited:
         assert Settings.model_fields[name].description

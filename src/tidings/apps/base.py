@@ -16,10 +16,11 @@ import dataclasses
 import enum
 import functools
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from tidings.apps.webhooks import Webhook, dump_webhooks, parse_webhooks
 from tidings.typing import AppId, AppKey
 
 __all__ = [
@@ -56,6 +57,10 @@ class Setting:
         default_app: the default app takes it from ``default_app_<name>``.
         policy: the Pusher ``SessionPolicy`` field it feeds.
         piesocket: the PieSocket ``open_session`` keyword it feeds.
+        parse: turns plain values (TOML, JSON text, a database row) into the field's
+            type, raising ``ValueError`` that names the key and the fix; ``None``
+            for plain types.
+        dump: the inverse of ``parse``: validated plain (JSON-ready) data.
     """
 
     help: str
@@ -65,6 +70,8 @@ class Setting:
     default_app: bool = False
     policy: str | None = None
     piesocket: str | None = None
+    parse: Callable[[Any], Any] | None = None
+    dump: Callable[[Any], Any] | None = None
 
 
 def _s(default: Any, help: str, **kwargs: Any) -> Any:
@@ -175,6 +182,17 @@ class App:
         default_factory=tuple,
         metadata={"setting": Setting("Origins allowed to connect (* wildcards; empty: any).")},
     )
+    webhooks: tuple[Webhook, ...] = field(
+        default_factory=tuple,
+        metadata={
+            "setting": Setting(
+                "Webhooks: [{url, event_types, filter, headers}, ...] (docs/webhooks.md).",
+                default_app=True,
+                parse=parse_webhooks,
+                dump=dump_webhooks,
+            )
+        },
+    )
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -216,10 +234,12 @@ def build_app(values: Mapping[str, Any], inherited: Mapping[str, Any]) -> App:
     """An :class:`App` from plain values (a config table, a database row, API input).
 
     Missing fields take their default; an inherited limit that is missing or
-    ``None`` takes ``inherited[name]``; lists become tuples.
+    ``None`` takes ``inherited[name]``; lists become tuples; a field with a
+    ``parse`` is parsed.
 
     Raises:
         KeyError: ``id``, ``key`` or ``secret`` is missing.
+        ValueError: a value its ``parse`` refuses.
     """
     kwargs: dict[str, Any] = {}
     for f in app_fields():
@@ -230,7 +250,9 @@ def build_app(values: Mapping[str, Any], inherited: Mapping[str, Any]) -> App:
             value = inherited[f.name]
         elif value is dataclasses.MISSING:
             raise KeyError(f.name)
-        if isinstance(value, list):
+        if f.setting.parse is not None:
+            value = f.setting.parse(value)
+        elif isinstance(value, list):
             value = tuple(value)
         kwargs[f.name] = value
     return App(**kwargs)

@@ -119,7 +119,7 @@ def env() -> None:
     """List every TIDINGS_* variable with its default and meaning."""
     rows = []
     for name, field in Settings.model_fields.items():
-        default = "[]" if name == "apps" else field.default
+        default = field.get_default(call_default_factory=True)
         if isinstance(default, bool):
             shown = "true" if default else "false"
         else:
