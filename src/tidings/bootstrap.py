@@ -30,11 +30,14 @@ from tidings.http.middleware import WEBSOCKET_HANDLERS, error_middleware
 from tidings.typing import NodeId
 from tidings.web.state import STATE, ServerState
 from tidings.web.websocket import websocket_endpoint
+from tidings.webhooks.batcher import Batcher
+from tidings.webhooks.service import WebhookService
+from tidings.webhooks.store import MemoryDeliveryStore
 from tidings.wires.base import Wire
 from tidings.wires.piesocket import PieSocketWire
 from tidings.wires.pusher import PusherWire
 
-__all__ = ["WIRES", "build_app", "build_node"]
+__all__ = ["WIRES", "build_app", "build_node", "build_webhooks"]
 
 WIRES: Final[Sequence[Wire]] = (PusherWire(), PieSocketWire())
 """The wire protocols every server speaks, each on its own route of the main port."""
@@ -86,6 +89,22 @@ def build_node(settings: Settings, *, bus: EventBus | None = None) -> Node:
         liveness=liveness,
         hub=Hub(encoders),
         bus=bus,
+    )
+
+
+def build_webhooks(settings: Settings, node: Node) -> WebhookService:
+    """The node's webhook service: its store follows the broker (memory or Redis)."""
+    batcher = Batcher(
+        window=settings.webhook_batch_window,
+        max_batch=settings.webhook_batch_size,
+        limit=settings.webhook_queue_limit,
+    )
+    return WebhookService(
+        node_id=node.node_id,
+        bus=node.bus,
+        apps=node.apps,
+        store=MemoryDeliveryStore(settings.webhook_log_size),
+        batcher=batcher,
     )
 
 

@@ -16,9 +16,13 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from tidings.admin.metrics import metrics_registry
+from tidings.admin.webhook_metrics import WebhookCollector
+from tidings.admin.webhooks_api import WEBHOOKS
+from tidings.admin.webhooks_api import routes as webhook_routes
 from tidings.typing import AppId
 from tidings.version import __version__
 from tidings.web.state import STATE, ServerState
+from tidings.webhooks.service import WebhookService
 
 __all__ = ["build_admin_app"]
 
@@ -95,8 +99,8 @@ async def _channels(request: web.Request) -> web.Response:
     return web.json_response({"channels": node.hub.channels(app_id)})
 
 
-def build_admin_app(state: ServerState) -> web.Application:
-    """The admin application for one server."""
+def build_admin_app(state: ServerState, webhooks: WebhookService | None = None) -> web.Application:
+    """The admin application for one server (with its webhook delivery log, if given)."""
     app = web.Application(middlewares=[_basic_auth])
     app[STATE] = state
     app[_STARTED] = time.monotonic()
@@ -104,4 +108,8 @@ def build_admin_app(state: ServerState) -> web.Application:
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/api/status", _status)
     app.router.add_get("/api/apps/{app_id}/channels", _channels)
+    if webhooks is not None:
+        app[WEBHOOKS] = webhooks
+        app[_REGISTRY].register(WebhookCollector(webhooks))
+        app.router.add_routes(webhook_routes)
     return app

@@ -16,7 +16,7 @@ import structlog
 from aiohttp import web
 
 from tidings.admin.app import build_admin_app
-from tidings.bootstrap import build_app, build_node
+from tidings.bootstrap import build_app, build_node, build_webhooks
 from tidings.config import Settings
 from tidings.core.bus import EventBus
 from tidings.security import check_admin_exposure
@@ -24,6 +24,7 @@ from tidings.web.http_protocol import LINGER_SECONDS, RequestHandler
 from tidings.web.keepalive import run_keepalive
 from tidings.web.state import ServerState
 from tidings.web.writer import Flusher
+from tidings.webhooks.service import WebhookService
 
 __all__ = ["RunningServer", "serve", "serve_one", "start_server"]
 
@@ -42,6 +43,7 @@ class RunningServer:
     server: asyncio.Server
     port: int
     keepalive: asyncio.Task[None]
+    webhooks: WebhookService
     admin_runner: web.AppRunner | None = None
     admin_port: int | None = None
 
@@ -81,6 +83,8 @@ class RunningServer:
 
         Clients get ``pusher:error`` 4200 and a close frame; the server waits up to
         ``shutdown_grace_period`` seconds for them to go before it cuts the rest.
+        Pending webhook deliveries (those the leaving clients caused included) are
+        flushed within the same grace period.
         """
         state = self.state
         state.draining = True
@@ -97,6 +101,8 @@ class RunningServer:
         if self.admin_runner is not None:
             await self.admin_runner.cleanup()
         await state.node.close()
+        # Last: the node's own leaving (presence cleanup) may still emit events.
+        await self.webhooks.close(deadline)
 
 
 def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
@@ -121,6 +127,8 @@ async def start_server(settings: Settings, *, bus: EventBus | None = None) -> Ru
     loop = asyncio.get_running_loop()
     node = build_node(settings, bus=bus)
     await node.start()
+    webhooks = build_webhooks(settings, node)
+    await webhooks.start()
     state = ServerState(node=node, settings=settings, flusher=Flusher(loop))
     # aiohttp closes a connection that has not sent a complete request within
     # keepalive_timeout (and an idle keep-alive connection after it): that is the
@@ -155,18 +163,22 @@ async def start_server(settings: Settings, *, bus: EventBus | None = None) -> Ru
         # leave it cleanly, or peers would list a node that never served.
         await runner.cleanup()
         await node.close()
+        await webhooks.close(loop.time())
         raise
     port = server.sockets[0].getsockname()[1]
     keepalive = loop.create_task(run_keepalive(state))
-    admin_runner, admin_port = await _start_admin(state)
-    return RunningServer(state, runner, server, port, keepalive, admin_runner, admin_port)
+    admin_runner, admin_port = await _start_admin(state, webhooks)
+    return RunningServer(state, runner, server, port, keepalive, webhooks, admin_runner, admin_port)
 
 
-async def _start_admin(state: ServerState) -> tuple[web.AppRunner | None, int | None]:
+async def _start_admin(
+    state: ServerState, webhooks: WebhookService
+) -> tuple[web.AppRunner | None, int | None]:
     # The admin listener is a convenience: when its port is taken (a second
     # node on the same machine), the node still serves clients, and says so.
     settings = state.settings
-    admin_runner = web.AppRunner(build_admin_app(state), handle_signals=False, access_log=None)
+    admin = build_admin_app(state, webhooks)
+    admin_runner = web.AppRunner(admin, handle_signals=False, access_log=None)
     await admin_runner.setup()
     site = web.TCPSite(admin_runner, settings.admin_host, settings.admin_port, reuse_address=True)
     try:
