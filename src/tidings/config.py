@@ -70,14 +70,14 @@ _IGNORED_ENV = frozenset({"TIDINGS_PORT"})
 _TOML_DATA: ContextVar[Mapping[str, Any] | None] = ContextVar("_TOML_DATA", default=None)
 
 
-def _parsed(f: AppField) -> Any:
+def _parsed(f: AppField, description: str | None = None) -> Any:
     # A field with its own parser (webhooks) takes TOML tables or JSON text
     # (an environment variable); it keeps them as validated plain data, which
     # build_app parses into the field's type.
     assert f.setting.dump is not None
     return (
         Annotated[Any, BeforeValidator(f.setting.dump)],
-        Field(default_factory=list, description=f.setting.help),
+        Field(default_factory=list, description=description or f.setting.help),
     )
 
 
@@ -117,9 +117,7 @@ def _global_app_fields() -> dict[str, Any]:
         if setting.default_app:
             help = f"Default app: {setting.help[0].lower()}{setting.help[1:]}"
             if setting.parse is not None:
-                kind, info = _parsed(f)
-                info.description = help
-                fields[f"default_app_{f.name}"] = (kind, info)
+                fields[f"default_app_{f.name}"] = _parsed(f, help)
                 continue
             fields[f"default_app_{f.name}"] = (f.type, Field(f.default, description=help))
     return fields

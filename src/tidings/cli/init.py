@@ -33,6 +33,8 @@ def _toml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return str(value)
+    if isinstance(value, list) and not value:
+        return "[]"
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -55,7 +57,8 @@ def render_template(app_id: str, key: str, secret: str) -> str:
     for name, field in Settings.model_fields.items():
         if name in _ACTIVE or name in _SKIP:
             continue
-        default = field.default if field.default is not None else _EXAMPLES.get(name, "")
+        default = field.get_default(call_default_factory=True)
+        default = default if default is not None else _EXAMPLES.get(name, "")
         description = (field.description or "").rstrip(".")
         lines.append("")
         lines.append(f"# {description} (env {ENV_PREFIX}{name.upper()})")
@@ -72,6 +75,9 @@ def render_template(app_id: str, key: str, secret: str) -> str:
         "# enable_client_messages = false",
         "# max_connections = 1000",
         '# allowed_origins = ["https://example.com", "https://*.example.com"]',
+        "#   [[apps.webhooks]]  (docs/webhooks.md)",
+        '#   url = "http://127.0.0.1:8000/pusher/webhook"',
+        '#   event_types = ["member_added", "member_removed"]',
         "",
     ]
     return "\n".join(lines)
