@@ -32,6 +32,8 @@ _EXPORTS = {
     "MemberRemoved": "tidings.domain.events",
     "Published": "tidings.domain.events",
     "SignedIn": "tidings.domain.events",
+    "UserOffline": "tidings.domain.events",
+    "UserOnline": "tidings.domain.events",
     "Subscribed": "tidings.domain.events",
     "SubscriptionCountChanged": "tidings.domain.events",
     "SubscriptionRefused": "tidings.domain.events",
@@ -53,6 +55,8 @@ __all__ = [
     "Server",
     "Settings",
     "SignedIn",
+    "UserOffline",
+    "UserOnline",
     "Subscribed",
     "SubscriptionCountChanged",
     "SubscriptionRefused",
@@ -79,6 +83,8 @@ if TYPE_CHECKING:
         SubscriptionCountChanged,
         SubscriptionRefused,
         Unsubscribed,
+        UserOffline,
+        UserOnline,
     )
     from tidings.domain.messages import Publication
     from tidings.errors import TidingsError

@@ -32,8 +32,11 @@ pytestmark = pytest.mark.node
 
 SCRIPT = "pusher_driver.mjs"
 _START_S = 20.0
+# Node processes by port, so a test can kill one (by its PID) to play a node dying.
+_PROCS: dict[int, asyncio.subprocess.Process] = {}
 
-Cluster = Callable[[], Awaitable[int]]
+Cluster = Callable[..., Awaitable[int]]
+"""Start a node (``TIDINGS_*`` overrides as keyword arguments); its port."""
 Drive = Callable[[int], Awaitable[NodeDriver]]
 
 
@@ -44,7 +47,7 @@ async def cluster(redis_url: str) -> AsyncIterator[Cluster]:
     prefix = f"test-{uuid.uuid4().hex[:8]}"
     procs: list[asyncio.subprocess.Process] = []
 
-    async def start() -> int:
+    async def start(**overrides: str) -> int:
         port = free_port()
         env = {
             **os.environ,
@@ -52,12 +55,14 @@ async def cluster(redis_url: str) -> AsyncIterator[Cluster]:
             "TIDINGS_REDIS_PREFIX": prefix,
             "TIDINGS_NODE_ID": f"node-{len(procs)}",
             "TIDINGS_SHUTDOWN_GRACE_PERIOD": "1",
+            **{f"TIDINGS_{name.upper()}": value for name, value in overrides.items()},
         }
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "tidings", "serve", "--port", str(port), "--log-format", "json",
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL, env=env,
         )  # fmt: skip
         procs.append(proc)
+        _PROCS[port] = proc
         deadline = time.monotonic() + _START_S
         while not await _ready(port):
             assert proc.returncode is None, f"tidings serve exited with {proc.returncode}"
@@ -68,6 +73,8 @@ async def cluster(redis_url: str) -> AsyncIterator[Cluster]:
     try:
         yield start
     finally:
+        for port in [p for p, proc in _PROCS.items() if proc in procs]:
+            del _PROCS[port]
         for proc in procs:
             if proc.returncode is None:
                 proc.terminate()
@@ -183,3 +190,34 @@ async def test_send_to_user_and_terminate_reach_the_user_on_both_nodes(
     await on_b.expect("user_event", "bob-b", event="marker")
     assert not on_b.observed("user_event", "bob-b", event="hello")
     assert not on_b.observed("message", "bob-b", event="pusher:error")
+
+
+async def test_watchlist_across_nodes_and_a_node_dying(cluster: Cluster, drive: Drive) -> None:
+    """Watchlist events come from the user's cluster-wide first/last connection: a user
+    signed in on both nodes stays online when one node dies; one only on the dead node
+    goes offline within the heartbeat bound."""
+    port_a = await cluster(cluster_heartbeat_ttl="2")
+    port_b = await cluster(cluster_heartbeat_ttl="2")
+    on_a, on_b = await drive(port_a), await drive(port_b)
+    await on_a.send("connect", "ada", signin_as={"id": "ada", "watchlist": ["bob", "cy"]})
+    await on_a.expect("connected", "ada")
+    await on_a.send("signin", "ada")
+    assert (await on_a.expect("watchlist", "ada", name="online"))["user_ids"] == []
+
+    await signed_in(on_b, "bob-b", {"id": "bob"})
+    await on_a.expect("watchlist", "ada", name="online", user_ids=["bob"])
+    await signed_in(on_a, "bob-a", {"id": "bob"})  # a second tab, on the other node
+    await signed_in(on_b, "cy-b", {"id": "cy"})
+    await on_a.expect("watchlist", "ada", name="online", user_ids=["cy"])
+
+    _PROCS[port_b].kill()  # SIGKILL: no clean exit, the survivor must reap it
+    offline = await on_a.expect("watchlist", "ada", name="offline", timeout=15)
+    assert offline["user_ids"] == ["cy"]
+    # Bob still has a tab on node A: a publish to ada after the reap shows no offline for bob.
+    await publish_to(f"http://127.0.0.1:{port_a}", ["#server-to-user-ada"], "marker", {})
+    await on_a.expect("user_event", "ada", event="marker")
+    assert not on_a.observed("watchlist", "ada", name="offline", user_ids=["bob"])
+    assert len(on_a.observed("watchlist", "ada", name="online", user_ids=["bob"])) == 1
+
+    await on_a.send("disconnect", "bob-a")
+    await on_a.expect("watchlist", "ada", name="offline", user_ids=["bob"])

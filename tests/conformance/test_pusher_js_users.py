@@ -15,6 +15,7 @@ import pusher
 import pytest
 
 from tests.conformance.conftest import APP_ID, KEY, SECRET, NodeDriver, StartDriver
+from tidings.domain import events
 from tidings.server.runner import RunningServer
 
 pytestmark = pytest.mark.node
@@ -120,3 +121,63 @@ async def test_terminate_user_connections_closes_each_tab(
     await asyncio.to_thread(sdk.send_to_user, "bob", "still-here", {})
     await driver.expect("user_event", "bob", event="still-here")
     assert not driver.observed("message", "bob", event="pusher:error")
+
+
+async def closed_on_server(server: RunningServer, socket_id: str) -> asyncio.Future[None]:
+    """A future done once the server has finished closing ``socket_id`` (its
+    ``connection_closed`` event comes after everything the close announces)."""
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def on_closed(event: events.ConnectionClosed) -> None:
+        if event.socket_id == socket_id and not done.done():
+            done.set_result(None)
+
+    server.bus.on(events.ConnectionClosed, on_closed)
+    return done
+
+
+async def test_watchlist_snapshot_then_online_and_offline(
+    start_driver: StartDriver, server: RunningServer
+) -> None:
+    """user.watchlist.bind('online'|'offline'): a snapshot after sign-in, then each watched
+    user's first and last connection; a user going from two tabs to one stays online."""
+    driver = await start_driver(SCRIPT)
+    await signed_in(driver, "bob", {"id": "bob"})
+    await driver.send("connect", "ada", signin_as={"id": "ada", "watchlist": ["bob", "cy"]})
+    await driver.expect("connected", "ada")
+    await driver.send("signin", "ada")
+    snapshot = await driver.expect("watchlist", "ada", name="online")
+    assert snapshot["user_ids"] == ["bob"]
+    # The snapshot follows signin_success on the wire.
+    await driver.expect("message", "ada", event="pusher_internal:watchlist_events")
+    events_seen = [o.get("event") for o in driver.observed("message", "ada")]
+    assert events_seen.index("pusher:signin_success") < events_seen.index(
+        "pusher_internal:watchlist_events"
+    )
+
+    cy_first = await signed_in(driver, "cy-1", {"id": "cy"})
+    await driver.expect("watchlist", "ada", name="online", user_ids=["cy"])
+    await signed_in(driver, "cy-2", {"id": "cy"})
+    closed = await closed_on_server(server, cy_first)
+    await driver.send("disconnect", "cy-1")
+    await asyncio.wait_for(closed, 5)
+    # The barrier: bob's offline is announced after cy-1's close was fully handled.
+    await driver.send("disconnect", "bob")
+    await driver.expect("watchlist", "ada", name="offline", user_ids=["bob"])
+    assert not driver.observed("watchlist", "ada", name="offline", user_ids=["cy"])
+    assert len(driver.observed("watchlist", "ada", name="online", user_ids=["cy"])) == 1
+
+    await driver.send("disconnect", "cy-2")
+    await driver.expect("watchlist", "ada", name="offline", user_ids=["cy"])
+
+
+async def test_oversize_watchlist_fails_the_sign_in(start_driver: StartDriver) -> None:
+    """More than 100 watched users: the sign-in fails with 4009 and says the limit."""
+    driver = await start_driver(SCRIPT)
+    user = {"id": "ada", "watchlist": [f"u{i}" for i in range(101)]}
+    await driver.send("connect", "a", signin_as=user)
+    await driver.expect("connected", "a")
+    await driver.send("signin", "a")
+    error = await driver.expect("message", "a", event="pusher:error")
+    assert error["data"]["code"] == 4009
+    assert "has 101 user ids; the limit is 100" in error["data"]["message"]

@@ -17,6 +17,7 @@ from tidings.domain.messages import (
     MemberLeft,
     Publication,
     SubscriptionCount,
+    WatchlistEvent,
 )
 from tidings.typing import AppId, ChannelName, SocketId, UserId
 
@@ -60,10 +61,14 @@ async def test_every_message_kind_arrives_as_sent(harness: BrokerHarness) -> Non
     joined = MemberJoined(APP, room, UserId("u1"), {"name": "Ann"}, SocketId("1.2"))
     left = MemberLeft(APP, room, UserId("u1"))
     count = SubscriptionCount(APP, room, 7)
+    watch = ChannelName("#tidings-watch-u1")
+    await harness.broker.subscribe(APP, watch)
+    online = WatchlistEvent(APP, watch, "online", (UserId("u1"),))
     await harness.broker.publish(joined)
     await harness.broker.publish(left)
     await harness.broker.publish(count)
-    assert await handler.wait_for(3) == [joined, left, count]
+    await harness.broker.publish(online)
+    assert await handler.wait_for(4) == [joined, left, count, online]
 
 
 async def test_control_reaches_this_node(harness: BrokerHarness) -> None:

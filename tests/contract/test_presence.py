@@ -139,3 +139,16 @@ async def test_concurrent_adds_cannot_pass_the_limit_together(presence: Presence
     assert sum(result is True for result in results) == 1
     assert sum(isinstance(result, PresenceFull) for result in results) == 9
     assert await presence.count(APP, ROOM) == 2
+
+
+async def test_present_tells_which_users_are_members(presence: PresenceStore) -> None:
+    """``present`` answers which of the given users are members, in the order asked."""
+    await presence.add(APP, ROOM, S1, member(ALICE))
+    await presence.add(APP, ROOM, S2, member(BOB))
+    await presence.add(APP, OTHER_ROOM, S3, member(UserId("carol")))
+    carol, nobody = UserId("carol"), UserId("nobody")
+    assert await presence.present(APP, ROOM, [BOB, nobody, carol, ALICE]) == [BOB, ALICE]
+    assert await presence.present(APP, ROOM, []) == []
+    assert await presence.present(OTHER_APP, ROOM, [ALICE]) == []
+    await presence.remove(APP, ROOM, S2, BOB)
+    assert await presence.present(APP, ROOM, [BOB, ALICE]) == [ALICE]

@@ -132,6 +132,11 @@ class PresenceStore(Protocol):
     ) -> dict[ChannelName, int]:
         """How many distinct users are on each of ``channels``, in one round trip."""
 
+    async def present(
+        self, app_id: AppId, channel: ChannelName, user_ids: Sequence[UserId]
+    ) -> list[UserId]:
+        """Which of ``user_ids`` are members of ``channel`` (in their order), in one round trip."""
+
     async def remove_node(self, node_id: str) -> list[DeadMember]:
         """Forget every connection ``node_id`` held (its clean exit, or its death).
 

@@ -222,6 +222,13 @@ class MemoryPresenceStore:
         """How many distinct users are on each of ``channels``."""
         return {channel: len(self._channels.get((app_id, channel), ())) for channel in channels}
 
+    async def present(
+        self, app_id: AppId, channel: ChannelName, user_ids: Sequence[UserId]
+    ) -> list[UserId]:
+        """Which of ``user_ids`` are members of ``channel``, in their order."""
+        users = self._channels.get((app_id, channel), {})
+        return [user_id for user_id in user_ids if user_id in users]
+
     async def remove_node(self, node_id: str) -> list[DeadMember]:
         """Nothing to do: this store serves one node, whose members leave one by one."""
         return []

@@ -34,6 +34,7 @@ from tidings.domain.messages import (
     Message,
     Publication,
     SubscriptionCount,
+    WatchlistEvent,
 )
 from tidings.redis_url import connection_options
 from tidings.typing import AppId, ChannelName
@@ -58,6 +59,7 @@ _log = structlog.get_logger(__name__)
 
 
 _PUBLICATION, _JOINED, _LEFT, _COUNT, _CONTROL = "p", "j", "l", "n", "c"
+_WATCHLIST = "w"
 
 
 def encode_message(message: Message | Control, origin: str) -> bytes:
@@ -79,6 +81,9 @@ def encode_message(message: Message | Control, origin: str) -> bytes:
             items = [_LEFT, message.app_id, message.channel, message.user_id, message.socket_id]
         case SubscriptionCount():
             items = [_COUNT, message.app_id, message.channel, message.count]
+        case WatchlistEvent():
+            items = [_WATCHLIST, message.app_id, message.channel, message.name]
+            items += [list(message.user_ids), message.socket_id]
         case Control():
             items = [_CONTROL, message.command, dict(message.args)]
     return orjson.dumps([_FORMAT, origin, *items])
@@ -109,6 +114,9 @@ _MESSAGE_DECODERS: Final[dict[str, Callable[..., Message | Control]]] = {
     _LEFT: MemberLeft,
     _COUNT: SubscriptionCount,
     _CONTROL: Control,
+    _WATCHLIST: lambda app_id, channel, name, user_ids, socket_id: WatchlistEvent(
+        app_id, channel, name, tuple(user_ids), socket_id
+    ),
 }
 
 

@@ -264,6 +264,17 @@ class RedisPresenceStore:
         states = await self._node_states()
         return [node for node, alive in states.items() if not alive and node != self.node_id]
 
+    async def present(
+        self, app_id: AppId, channel: ChannelName, user_ids: Sequence[UserId]
+    ) -> list[UserId]:
+        """Which of ``user_ids`` are members of ``channel``, in their order: one HMGET."""
+        if not user_ids:
+            return []
+        users_key = self._keys(self._chan_id(app_id, channel))[1]
+        found = await self._call(self._redis.hmget(users_key, list(user_ids)))
+        pairs = zip(user_ids, found, strict=True)
+        return [user_id for user_id, value in pairs if value is not None]
+
     async def remove_node(self, node_id: str) -> list[DeadMember]:
         """Remove every member ``node_id`` holds and forget the node (clean shutdown or sweep).
 

@@ -109,6 +109,18 @@ class Hub:
         for name in self._encodings:
             yield from self._subs.get((app_id, channel, name), {}).values()
 
+    def send_to(self, sub: Subscriber, message: Message) -> bool:
+        """Encode ``message`` for ``sub``'s encoding and queue it to ``sub`` alone.
+
+        For what concerns one connection only (a watchlist snapshot). ``False``
+        when ``sub``'s encoding does not show the message.
+        """
+        frame = self._encoders[sub.encoding](message)
+        if frame is None:
+            return False
+        sub.send_frame(frame)
+        return True
+
     def deliver(self, message: Message) -> int:
         """Fan ``message`` out to local subscribers, skipping ``message.socket_id``.
 

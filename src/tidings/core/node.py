@@ -22,8 +22,15 @@ from tidings.core.counts import CountAnnouncer
 from tidings.core.hub import Hub
 from tidings.core.presence import PresenceKeeper
 from tidings.core.registry import Connection, ConnectionRegistry
+from tidings.core.users import UserTracker
 from tidings.domain import events
-from tidings.domain.channels import ChannelKind, channel_kind, is_cache_channel
+from tidings.domain.channels import (
+    USERS_CHANNEL,
+    ChannelKind,
+    channel_kind,
+    is_cache_channel,
+    is_internal,
+)
 from tidings.domain.messages import (
     Control,
     Member,
@@ -104,12 +111,21 @@ class Node:
         self.stats = NodeStats()
         self._broker_subscribing: dict[_Key, asyncio.Future[None]] = {}
         self._counts = CountAnnouncer(self.subscription_count, self._announce_count)
+        self.users = UserTracker(
+            registry=self.registry,
+            presence=self.presence,
+            hub=hub,
+            publish=broker.publish,
+            join=self._join_internal,
+            leave=self._leave_internal,
+            bus=self.bus,
+        )
         self.cluster = (
             ClusterLink(
                 node_id=node_id,
                 liveness=liveness,
                 presence=presence,
-                local_counts=hub.all_counts,
+                local_counts=self._shared_counts,
                 local_connections=self.registry.counts,
                 members_gone=self.members_gone,
                 resync=self.resync_presence,
@@ -198,6 +214,7 @@ class Node:
         self.registry.remove(conn)
         for channel, user_id in list(channels):
             await self.unsubscribe(conn, ChannelName(channel), user_id)
+        await self.users.sign_out(conn)
         bus = self.bus
         if bus.wants(events.ConnectionClosed):
             bus.emit(events.ConnectionClosed(conn.app.id, conn.socket_id, conn.wire, code))
@@ -222,10 +239,15 @@ class Node:
         except TidingsError:
             return [self.node_id]
 
-    def sign_in(self, conn: Connection, user_id: UserId) -> None:
-        """Record that ``conn`` authenticated as ``user_id`` (``pusher:signin``)."""
-        self.registry.sign_in(conn, user_id)
-        self.bus.emit(events.SignedIn(conn.app.id, conn.socket_id, user_id))
+    async def sign_in(
+        self, conn: Connection, user_id: UserId, watchlist: Sequence[UserId] = ()
+    ) -> None:
+        """``conn`` authenticated as ``user_id`` (``pusher:signin``), watching ``watchlist``.
+
+        See :class:`tidings.core.users.UserTracker`: the user comes online on its
+        first connection in the cluster, and ``conn`` gets the watchlist snapshot.
+        """
+        await self.users.sign_in(conn, user_id, watchlist)
 
     def user_connections(self, app_id: AppId, user_id: UserId) -> list[Connection]:
         """The local connections signed in as ``user_id``."""
@@ -258,11 +280,17 @@ class Node:
         gone, back = await self.presence.resync()
         await self.members_gone(gone)
         for app_id, channel, member in back:
-            await self._member_joined(app_id, channel, member, None)
+            if channel == USERS_CHANNEL:
+                await self.users.announce(app_id, member.user_id, online=True)
+            else:
+                await self._member_joined(app_id, channel, member, None)
 
     async def members_gone(self, gone: Iterable[DeadMember]) -> None:
         """Announce users whose last connection left (here, or on a dead node)."""
         for app_id, channel, user_id in gone:
+            if channel == USERS_CHANNEL:  # a user's last signed-in connection
+                await self.users.announce(app_id, user_id, online=False)
+                continue
             await self.broker.publish(MemberLeft(app_id, channel, user_id))
             self.bus.emit(events.MemberRemoved(app_id, channel, user_id))
 
@@ -381,7 +409,7 @@ class Node:
         # until it does, so nobody is told "subscribed" before events can flow.
         key = (app_id, channel)
         if self.hub.add(app_id, channel, conn):
-            if self.bus.wants(events.ChannelOccupied):
+            if self.bus.wants(events.ChannelOccupied) and not is_internal(channel):
                 self.bus.emit(events.ChannelOccupied(app_id, channel))
             done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._broker_subscribing[key] = done
@@ -398,6 +426,24 @@ class Node:
             pending = self._broker_subscribing.get(key)
             if pending is not None:
                 await pending
+
+    def _shared_counts(self) -> dict[tuple[AppId, ChannelName], int]:
+        """This node's counts for its heartbeat, without the server's own channels."""
+        counts = self.hub.all_counts()
+        return {key: n for key, n in counts.items() if not is_internal(key[1])}
+
+    async def _join_internal(self, conn: Connection, channel: ChannelName) -> None:
+        """Put ``conn`` on one of the server's own channels: no events, no counts."""
+        if not self.hub.is_subscribed(conn.app.id, channel, conn):
+            await self._hub_add(conn.app.id, channel, conn)
+
+    async def _leave_internal(self, conn: Connection, channel: ChannelName) -> None:
+        """Take ``conn`` off one of the server's own channels."""
+        app_id = conn.app.id
+        if self.hub.remove(app_id, channel, conn) and (app_id, channel) not in (
+            self._broker_subscribing
+        ):
+            await self.broker.unsubscribe(app_id, channel)
 
     async def _announce_count(self, message: SubscriptionCount) -> None:
         await self.broker.publish(message)
@@ -417,7 +463,7 @@ class Node:
         if self.cluster is not None:
             for channel, count in (await self.cluster.remote_counts(app_id)).items():
                 counts[channel] = counts.get(channel, 0) + count
-        return counts
+        return {channel: n for channel, n in counts.items() if not is_internal(channel)}
 
     async def channel_stats(
         self, app_id: AppId, channels: Sequence[ChannelName], wanted: Collection[str]

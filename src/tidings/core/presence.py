@@ -73,6 +73,22 @@ class PresenceKeeper:
         self._rosters[(app_id, channel)] = dict(members)
         return added, members
 
+    async def track(
+        self, app_id: AppId, channel: ChannelName, socket_id: SocketId, member: Member
+    ) -> bool:
+        """Add a connection's member with no limit and no member read (internal sets).
+
+        Returns ``True`` for the user's first connection. An unreachable store
+        returns ``False``: the member is remembered all the same, so
+        :meth:`resync` adds it (and the node announces it) once the store is back.
+        """
+        self._local.setdefault((app_id, channel), {})[socket_id] = member
+        try:
+            return await self.store.add(app_id, channel, socket_id, member)
+        except TidingsError as exc:
+            log.warning("presence add failed; retried later", reason=exc.message)
+            return False
+
     async def leave(
         self, app_id: AppId, channel: ChannelName, socket_id: SocketId, user_id: UserId
     ) -> bool:

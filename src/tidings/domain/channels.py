@@ -16,12 +16,14 @@ import re
 from typing import Final
 
 from tidings.errors import SubscriptionError
+from tidings.typing import ChannelName
 
 __all__ = [
     "INTERNAL_PREFIX",
     "MAX_CHANNEL_NAME_LENGTH",
     "MAX_USER_ID_LENGTH",
     "SERVER_TO_USER_PREFIX",
+    "USERS_CHANNEL",
     "ChannelKind",
     "channel_kind",
     "client_event_allowed",
@@ -32,6 +34,7 @@ __all__ = [
     "server_to_user_id",
     "user_id_problem",
     "validate_channel_name",
+    "watch_channel",
 ]
 
 MAX_CHANNEL_NAME_LENGTH: Final = 200
@@ -39,6 +42,8 @@ MAX_USER_ID_LENGTH: Final = 200  # the PyPI SDK's validate_user_id
 SERVER_TO_USER_PREFIX: Final = "#server-to-user-"
 INTERNAL_PREFIX: Final = "#tidings-"
 """Channels the server keeps for itself (never valid for a client or the HTTP API)."""
+USERS_CHANNEL: Final = ChannelName(INTERNAL_PREFIX + "users")
+"""The internal presence set of an app's signed-in users (one member per user)."""
 _NAME_RE: Final = re.compile(r"\A[-a-zA-Z0-9_=@,.;]+\Z")
 
 
@@ -110,6 +115,11 @@ def client_event_allowed(event: str, channel: str) -> bool:
 def is_internal(name: str) -> bool:
     """Whether ``name`` is one of the server's own channels (hidden from listings)."""
     return name.startswith(INTERNAL_PREFIX)
+
+
+def watch_channel(user_id: str) -> ChannelName:
+    """The internal channel a watcher of ``user_id`` listens on for its online/offline."""
+    return ChannelName(f"{INTERNAL_PREFIX}watch-{user_id}")
 
 
 def server_to_user_channel(user_id: str) -> str:

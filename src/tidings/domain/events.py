@@ -39,6 +39,8 @@ __all__ = [
     "Subscribed",
     "SubscriptionRefused",
     "Unsubscribed",
+    "UserOffline",
+    "UserOnline",
 ]
 
 
@@ -194,6 +196,24 @@ class SignedIn:
     user_id: UserId
 
 
+@dataclass(frozen=True, slots=True)
+class UserOnline:
+    """A user's first signed-in connection in the cluster arrived (cluster, exactly once)."""
+
+    name: ClassVar[str] = "user_online"
+    app_id: AppId
+    user_id: UserId
+
+
+@dataclass(frozen=True, slots=True)
+class UserOffline:
+    """A user's last signed-in connection left, here or with a dead node (cluster, exactly once)."""
+
+    name: ClassVar[str] = "user_offline"
+    app_id: AppId
+    user_id: UserId
+
+
 Event = (
     ConnectionOpened
     | ConnectionClosed
@@ -209,6 +229,8 @@ Event = (
     | CacheMissed
     | SubscriptionCountChanged
     | SignedIn
+    | UserOnline
+    | UserOffline
 )
 """Every lifecycle event type."""
 
@@ -229,6 +251,8 @@ EVENT_TYPES: Final[dict[str, type[Event]]] = {
         CacheMissed,
         SubscriptionCountChanged,
         SignedIn,
+        UserOnline,
+        UserOffline,
     )
 }
 """Event name (``member_added``) -> event type, for ``bus.on("member_added", ...)``."""

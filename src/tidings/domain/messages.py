@@ -25,6 +25,7 @@ __all__ = [
     "Message",
     "Publication",
     "SubscriptionCount",
+    "WatchlistEvent",
 ]
 
 
@@ -119,7 +120,29 @@ class SubscriptionCount:
     socket_id: SocketId | None = None
 
 
-Message = Publication | MemberJoined | MemberLeft | SubscriptionCount
+@dataclass(frozen=True, slots=True)
+class WatchlistEvent:
+    """Watched users came online or went offline (Pusher's watchlist events).
+
+    Published to a watched user's internal channel
+    (``tidings.domain.channels.watch_channel``) when the user's first signed-in
+    connection in the cluster arrived or its last one left, so every watcher on
+    every node receives it; the ``online`` snapshot after a sign-in is handed to
+    the one connection that signed in.
+
+    Attributes:
+        name: ``"online"`` or ``"offline"``.
+        user_ids: the users concerned.
+    """
+
+    app_id: AppId
+    channel: ChannelName
+    name: str
+    user_ids: tuple[UserId, ...]
+    socket_id: SocketId | None = None
+
+
+Message = Publication | MemberJoined | MemberLeft | SubscriptionCount | WatchlistEvent
 """What the hub delivers to a channel's subscribers and brokers carry between nodes."""
 
 

@@ -55,10 +55,15 @@ class ClientEvent:
 
 @dataclass(frozen=True, slots=True)
 class SignIn:
-    """The connection signed in as ``user_id`` (``pusher:signin``); the reply is queued."""
+    """The connection signed in as ``user_id`` (``pusher:signin``); the reply is queued.
+
+    ``watchlist``: the user ids whose online/offline it wants (Pusher's watchlist),
+    deduplicated, at most the session's limit.
+    """
 
     user_id: str
     user_info: Any = None
+    watchlist: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

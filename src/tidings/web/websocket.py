@@ -171,8 +171,10 @@ async def _run(conn: ClientConnection, command: Command, state: ServerState) -> 
                     from_client=True,
                 ),
             )
-        case SignIn(user_id, _):
-            node.sign_in(conn, UserId(user_id))
+        case SignIn(user_id, _, watchlist):
+            # signin_success goes out first: watchlist events from the core follow it.
+            conn.drain_session()
+            await node.sign_in(conn, UserId(user_id), [UserId(u) for u in watchlist])
         case Close(code, reason):
             # The session queued its own last words: send them, then only the close frame.
             conn.drain_session()

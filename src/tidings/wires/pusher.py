@@ -14,7 +14,7 @@ from typing import Final
 
 from tidings.apps.base import App, session_arguments
 from tidings.domain.channels import client_event_allowed
-from tidings.domain.messages import MemberJoined, MemberLeft, Message, Publication
+from tidings.domain.messages import MemberJoined, MemberLeft, Message, Publication, WatchlistEvent
 from tidings.protocol.frames import text_frame
 from tidings.protocol.pusher import codec
 from tidings.protocol.pusher.session import PusherSession, SessionPolicy
@@ -37,6 +37,8 @@ def pusher_frame(message: Message) -> bytes | None:
             text = codec.encode_member_added(message.channel, message.user_id, message.info)
         case MemberLeft():
             text = codec.encode_member_removed(message.channel, message.user_id)
+        case WatchlistEvent():
+            text = codec.encode_watchlist_events(message.name, message.user_ids)
         case _:
             text = codec.encode_subscription_count(message.channel, message.count)
     return text_frame(text)

@@ -17,7 +17,8 @@ from tidings.broker.memory import MemoryBroker, MemoryPresenceStore
 from tidings.core.hub import Hub
 from tidings.core.node import Node
 from tidings.domain import events
-from tidings.domain.messages import Member, Message, Publication
+from tidings.domain.channels import USERS_CHANNEL
+from tidings.domain.messages import Member, Message, Publication, WatchlistEvent
 from tidings.errors import SubscriptionError
 from tidings.typing import AppId, AppKey, ChannelName, NodeId, SocketId, UserId
 from tidings.wires.piesocket import PIESOCKET_MEMBERS, member_frame
@@ -31,6 +32,8 @@ def text_encoder(message: Message) -> bytes | None:
     kind = type(message).__name__
     if isinstance(message, Publication):
         return orjson.dumps([kind, message.event, message.data])
+    if isinstance(message, WatchlistEvent):
+        return orjson.dumps([kind, message.name, message.user_ids])
     return orjson.dumps([kind, getattr(message, "user_id", None)])
 
 
@@ -191,7 +194,75 @@ async def test_terminate_closes_the_users_connections(node: Node) -> None:
     ann, bob = conn(1), conn(2)
     for c, user in ((ann, "ann"), (bob, "bob")):
         node.attach(c)
-        node.sign_in(c, UserId(user))
+        await node.sign_in(c, UserId(user))
     assert await node.terminate_user_connections(APP.id, UserId("ann")) == 1
     assert ann.closed is not None and ann.closed[0] == 4009
     assert bob.closed is None
+
+
+def watch_frames(c: FakeConnection) -> list[list[Any]]:
+    return [f for f in map(orjson.loads, c.frames) if f[0] == "WatchlistEvent"]
+
+
+async def test_watchlist_snapshot_then_first_and_last_connections(node: Node) -> None:
+    """The snapshot lists who is online; then online on a user's first connection and
+    offline after its last, once each (a second tab changes nothing); the bus sees both."""
+    seen: list[events.UserOnline | events.UserOffline] = []
+    node.bus.on(events.UserOnline, seen.append)
+    node.bus.on(events.UserOffline, seen.append)
+    bob, cy1, cy2, ada = conn(1), conn(2), conn(3), conn(4)
+    for c in (bob, cy1, cy2, ada):
+        node.attach(c)
+    await node.sign_in(bob, UserId("bob"))
+    await node.sign_in(ada, UserId("ada"), [UserId("bob"), UserId("cy")])
+    assert watch_frames(ada) == [["WatchlistEvent", "online", ["bob"]]]
+    await node.sign_in(cy1, UserId("cy"))
+    await node.sign_in(cy2, UserId("cy"))
+    await node.detach(cy1, [])
+    assert watch_frames(ada)[1:] == [["WatchlistEvent", "online", ["cy"]]]
+    await node.detach(cy2, [])
+    await node.detach(bob, [])
+    assert watch_frames(ada)[2:] == [
+        ["WatchlistEvent", "offline", ["cy"]],
+        ["WatchlistEvent", "offline", ["bob"]],
+    ]
+    assert [(type(e).__name__, e.user_id) for e in seen] == [
+        ("UserOnline", "bob"),
+        ("UserOnline", "ada"),
+        ("UserOnline", "cy"),
+        ("UserOffline", "cy"),
+        ("UserOffline", "bob"),
+    ]
+    # Nobody who did not watch cy heard of it.
+    assert watch_frames(bob) == watch_frames(cy1) == []
+
+
+async def test_watchers_leave_their_internal_channels(node: Node) -> None:
+    """A watcher's close (or a new watchlist) takes it off the watch channels; they never
+    show in channel listings, and nothing of them is announced as occupied."""
+    occupied: list[events.Event] = []
+    node.bus.on(events.ChannelOccupied, occupied.append)
+    ada = conn(1)
+    node.attach(ada)
+    await node.sign_in(ada, UserId("ada"), [UserId("bob"), UserId("cy")])
+    assert len(node.hub.channels(APP.id)) == 2
+    assert await node.channels(APP.id) == {}
+    await node.sign_in(ada, UserId("ada"), [UserId("cy")])  # again, watching only cy
+    assert sorted(node.hub.channels(APP.id)) == ["#tidings-watch-cy"]
+    await node.detach(ada, [])
+    assert node.hub.channels(APP.id) == {}
+    assert occupied == []
+    assert await node.presence.store.members(APP.id, USERS_CHANNEL) == {}
+
+
+async def test_a_dead_nodes_users_go_offline(node: Node) -> None:
+    """Users reaped with a dead node are announced offline, not as presence members."""
+    ada = conn(1)
+    node.attach(ada)
+    await node.sign_in(ada, UserId("ada"), [UserId("bob")])
+    seen: list[events.Event] = []
+    node.bus.on(events.MemberRemoved, seen.append)
+    node.bus.on(events.UserOffline, seen.append)
+    await node.members_gone([(APP.id, USERS_CHANNEL, UserId("bob"))])
+    assert watch_frames(ada)[-1] == ["WatchlistEvent", "offline", ["bob"]]
+    assert seen == [events.UserOffline(APP.id, UserId("bob"))]

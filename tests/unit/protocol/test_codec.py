@@ -202,3 +202,11 @@ class TestProtocolVersion:
             codec.parse_protocol_version(value)
         assert info.value.pusher_code == code
         assert "protocol=7" in info.value.hint
+
+
+def test_watchlist_events_frame() -> None:
+    """pusher-js reads data.events[].name / user_ids (data is a JSON-encoded string)."""
+    frame = json.loads(codec.encode_watchlist_events("online", ["a", "b"]))
+    assert frame["event"] == "pusher_internal:watchlist_events"
+    assert "channel" not in frame
+    assert json.loads(frame["data"]) == {"events": [{"name": "online", "user_ids": ["a", "b"]}]}

@@ -21,7 +21,7 @@ from tidings.protocol.commands import (
     Subscribe,
     Unsubscribe,
 )
-from tidings.protocol.pusher.session import PusherSession, SessionPolicy
+from tidings.protocol.pusher.session import MAX_WATCHLIST, PusherSession, SessionPolicy
 from tidings.protocol.signing import channel_auth, user_auth
 
 KEY = "app-key"
@@ -573,6 +573,39 @@ class TestSignIn:
         session = make()
         send(session, "pusher:signin", signin_data(user_data))
         self.assert_refused(session, needle)
+
+
+class TestWatchlist:
+    """user_data.watchlist: up to 100 valid user ids, carried by SignIn, deduplicated."""
+
+    def test_watchlist_is_carried_deduplicated(self) -> None:
+        session = make()
+        user_data = json.dumps({"id": "u1", "watchlist": ["a", "b", "a"]})
+        send(session, "pusher:signin", signin_data(user_data))
+        assert session.commands_received() == [SignIn("u1", None, ("a", "b"))]
+
+    def test_the_limit_is_100(self) -> None:
+        session = make()
+        ids = [f"u{i}" for i in range(MAX_WATCHLIST)]
+        send(session, "pusher:signin", signin_data(json.dumps({"id": "x", "watchlist": ids})))
+        assert len(session.commands_received()[0].watchlist) == 100  # type: ignore[union-attr]
+
+    @pytest.mark.parametrize(
+        ("watchlist", "needle"),
+        [
+            ([f"u{i}" for i in range(101)], "has 101 user ids; the limit is 100"),
+            ("bob", "must be a list of user id strings"),
+            ({"bob": 1}, "must be a list of user id strings"),
+            (["ok", 7], "non-empty string"),
+            (["a b"], "characters outside"),
+        ],
+    )
+    def test_bad_watchlists_fail_the_sign_in(self, watchlist: Any, needle: str) -> None:
+        session = make()
+        user_data = json.dumps({"id": "u1", "watchlist": watchlist})
+        send(session, "pusher:signin", signin_data(user_data))
+        TestSignIn().assert_refused(session, needle)
+        assert session.user_id is None
 
 
 def signed_in(user_id: str = "u1") -> PusherSession:

@@ -21,7 +21,7 @@ Decisions, checked against the Pusher protocol docs, pusher-js 8 and Soketi:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -228,6 +228,13 @@ def encode_signin_success(user_data: str) -> str:
 def subscription_count_data(count: int) -> str:
     """The JSON text of a ``subscription_count`` data value: a string holding the count's JSON."""
     return _json(_json({"subscription_count": count}))
+
+
+def encode_watchlist_events(name: str, user_ids: Sequence[str]) -> str:
+    """``pusher_internal:watchlist_events`` (no channel); ``data`` is a JSON-encoded string
+    holding ``{"events": [{"name": "online"|"offline", "user_ids": [...]}]}``."""
+    events = {"events": [{"name": name, "user_ids": list(user_ids)}]}
+    return encode_event("pusher_internal:watchlist_events", None, _json(_json(events)))
 
 
 def encode_subscription_count(channel: str, count: int) -> str:

@@ -29,7 +29,9 @@ Decisions (Pusher protocol docs, pusher-js 8 and Soketi checked; Pusher wins on 
   as another user it fails (the docs: "It fails if the connection is already associated
   with a different user id"). The user ``id`` must be a string of at most 200
   characters of ``[-a-zA-Z0-9_=@,.;]`` (the PyPI SDK's ``validate_user_id``; pusher-js
-  wants a non-empty string).
+  wants a non-empty string). ``user_data.watchlist``, when present, must be a list of
+  at most :data:`MAX_WATCHLIST` (100) valid user ids, else the sign-in fails (4009):
+  ``SignIn`` carries it deduplicated and the core sends the watchlist events.
 - ``#server-to-user-{id}`` (pusher-js subscribes to it after ``signin_success``)
   needs no ``auth``: only a connection signed in as ``id`` may subscribe; others
   get ``subscription_error`` ``AuthError``/403 saying why.
@@ -77,10 +79,11 @@ from tidings.protocol.pusher import codec
 from tidings.protocol.pusher.states import PENDING, SUBSCRIBED, ChannelState
 from tidings.protocol.ratelimit import TokenBucket
 
-__all__ = ["PusherSession", "SessionPolicy"]
+__all__ = ["MAX_WATCHLIST", "PusherSession", "SessionPolicy"]
 
 CLIENT_EVENT_REJECTED: Final = 4301
 UNAUTHORIZED: Final = 4009
+MAX_WATCHLIST: Final = 100  # user ids in one user_data.watchlist
 
 
 @dataclass(frozen=True, slots=True)
@@ -436,6 +439,7 @@ class PusherSession:
         if problem is not None:
             raise _signin_error(f'user_data "id": {problem}')
         assert isinstance(user_id, str)  # checked by user_id_problem; narrows for mypy
+        watchlist = _watchlist(user.get("watchlist"))
         if self._user_id is not None and self._user_id != user_id:
             raise _signin_error(
                 f"this connection is already signed in as {self._user_id!r}; "
@@ -443,7 +447,7 @@ class PusherSession:
             )
         self._user_id = user_id
         self._outgoing.append(codec.encode_signin_success(user_data))
-        self._commands.append(SignIn(user_id, user.get("user_info")))
+        self._commands.append(SignIn(user_id, user.get("user_info"), watchlist))
 
     def _on_client_event(self, message: codec.IncomingMessage) -> None:
         policy = self.policy
@@ -545,6 +549,24 @@ def _unknown_event_problem(event: str) -> str:
         f"event {event[:60]!r} cannot be sent by a client: client events must start with "
         "'client-' (publish other events through the HTTP API)"
     )
+
+
+def _watchlist(value: object) -> tuple[str, ...]:
+    """``user_data.watchlist``: up to :data:`MAX_WATCHLIST` valid user ids, deduplicated."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise _signin_error('user_data "watchlist" must be a list of user id strings')
+    if len(value) > MAX_WATCHLIST:
+        raise _signin_error(
+            f'user_data "watchlist" has {len(value)} user ids; the limit is {MAX_WATCHLIST}: '
+            "watch fewer users"
+        )
+    for item in value:
+        problem = user_id_problem(item)
+        if problem is not None:
+            raise _signin_error(f'user_data "watchlist": {problem}')
+    return tuple(dict.fromkeys(value))
 
 
 def _signin_error(problem: str) -> MessageError:
