@@ -24,12 +24,14 @@ from tidings.typing import AppId, ChannelName, SocketId, UserId
 
 __all__ = [
     "EVENT_TYPES",
+    "ApiRequestRefused",
     "CacheMissed",
     "ChannelOccupied",
     "ChannelVacated",
     "ClientEventSent",
     "ConnectionClosed",
     "ConnectionOpened",
+    "ErrorSent",
     "Event",
     "MemberAdded",
     "MemberRemoved",
@@ -214,6 +216,37 @@ class UserOffline:
     user_id: UserId
 
 
+@dataclass(frozen=True, slots=True)
+class ErrorSent:
+    """A connection was told an error (``pusher:error``, a v3 ``{"error"}``) (local).
+
+    ``code`` is the protocol's error code when it has one; ``message`` is what
+    the client was told.
+    """
+
+    name: ClassVar[str] = "error_sent"
+    app_id: AppId
+    socket_id: SocketId
+    code: int | None
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ApiRequestRefused:
+    """An HTTP API request was answered with an error status (local: the receiving node).
+
+    ``app_id`` is the id in the URL (``""`` when it has none); ``endpoint`` is the
+    route's pattern (``/apps/{app_id}/events``); ``error`` is the answer's message.
+    """
+
+    name: ClassVar[str] = "api_request_refused"
+    app_id: AppId
+    method: str
+    endpoint: str
+    status: int
+    error: str
+
+
 Event = (
     ConnectionOpened
     | ConnectionClosed
@@ -231,6 +264,8 @@ Event = (
     | SignedIn
     | UserOnline
     | UserOffline
+    | ErrorSent
+    | ApiRequestRefused
 )
 """Every lifecycle event type."""
 
@@ -253,6 +288,8 @@ EVENT_TYPES: Final[dict[str, type[Event]]] = {
         SignedIn,
         UserOnline,
         UserOffline,
+        ErrorSent,
+        ApiRequestRefused,
     )
 }
 """Event name (``member_added``) -> event type, for ``bus.on("member_added", ...)``."""

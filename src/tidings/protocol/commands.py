@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ClientEvent", "Close", "Command", "SignIn", "Subscribe", "Unsubscribe"]
+__all__ = ["ClientEvent", "Close", "Command", "Refusal", "SignIn", "Subscribe", "Unsubscribe"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,3 +75,21 @@ class Close:
 
 
 Command = Subscribe | Unsubscribe | ClientEvent | SignIn | Close
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Not a command: a note that the session told the client "no" (for logs and metrics).
+
+    The session has already queued the error text; the shell only reports it
+    (``WireSession.refusals_sent``).
+
+    Attributes:
+        message: what the client was told.
+        code: the protocol's error code (``None`` for a refused subscription).
+        channel: the channel whose subscription was refused, if that is what it was.
+    """
+
+    message: str
+    code: int | None = None
+    channel: str | None = None

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from tidings.domain.messages import Publication
 from tidings.errors import SubscriptionError
-from tidings.protocol.commands import Command
+from tidings.protocol.commands import Command, Refusal
 
 __all__ = ["WireSession"]
 
@@ -47,6 +47,9 @@ class WireSession(Protocol):
 
     def data_to_send(self) -> list[str]:
         """Return and clear the text messages queued since the last call."""
+
+    def refusals_sent(self) -> list[Refusal]:
+        """Return and clear the refusals the session told the client since the last call."""
 
     def subscribed(
         self,

@@ -14,9 +14,18 @@ import time
 from aiohttp import WSMsgType, web
 
 from tidings.apps.base import App
+from tidings.domain import events
 from tidings.domain.messages import Member, Publication
 from tidings.errors import ConnectionRejected, SubscriptionError
-from tidings.protocol.commands import ClientEvent, Close, Command, SignIn, Subscribe, Unsubscribe
+from tidings.protocol.commands import (
+    ClientEvent,
+    Close,
+    Command,
+    Refusal,
+    SignIn,
+    Subscribe,
+    Unsubscribe,
+)
 from tidings.protocol.frames import pong_frame
 from tidings.typing import ChannelName, UserId
 from tidings.web.connection import NO_APP, ClientConnection, admit_app, new_socket_id
@@ -62,6 +71,7 @@ async def websocket_endpoint(request: web.Request, *, wire: Wire) -> web.StreamR
         max_msg_size=state.settings.app_default("max_payload_bytes") + _FRAME_SLACK,
         autoping=False,  # pongs prove liveness: see _serve
     )
+    ws.traffic = state.flusher.traffic
     handshake = Handshake(request.match_info, request.query, request.headers, time.time())
     socket_id = new_socket_id()
     app: App = NO_APP
@@ -117,8 +127,10 @@ async def websocket_endpoint(request: web.Request, *, wire: Wire) -> web.StreamR
 
 async def _serve(conn: ClientConnection, state: ServerState) -> None:
     session = conn.session
+    traffic = state.flusher.traffic
     async for msg in conn.ws:
         conn.seen()
+        traffic.frames_in += 1
         if msg.type is WSMsgType.TEXT:
             session.receive_text(msg.data)
         elif msg.type is WSMsgType.BINARY:
@@ -141,6 +153,21 @@ async def _run_commands(conn: ClientConnection, state: ServerState) -> None:
     while commands := conn.session.commands_received():
         for command in commands:
             await _run(conn, command, state)
+    if refusals := conn.session.refusals_sent():
+        _report(conn, state, refusals)
+
+
+def _report(conn: ClientConnection, state: ServerState, refusals: list[Refusal]) -> None:
+    """Tell the bus what the session refused (auth failures, errors): logs and the console."""
+    bus = state.node.bus
+    app_id, socket_id = conn.app.id, conn.socket_id
+    for refusal in refusals:
+        if refusal.channel is not None:
+            if bus.wants(events.SubscriptionRefused):
+                channel = ChannelName(refusal.channel)
+                bus.emit(events.SubscriptionRefused(app_id, channel, socket_id, refusal.message))
+        elif bus.wants(events.ErrorSent):
+            bus.emit(events.ErrorSent(app_id, socket_id, refusal.code, refusal.message))
 
 
 async def _run(conn: ClientConnection, command: Command, state: ServerState) -> None:

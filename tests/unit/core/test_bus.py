@@ -56,5 +56,5 @@ def test_unknown_event_name_lists_the_known_ones() -> None:
 
 
 def test_every_event_type_is_named_once() -> None:
-    assert len(EVENT_TYPES) == 16
+    assert len(EVENT_TYPES) == 18
     assert all(cls.name == name for name, cls in EVENT_TYPES.items())

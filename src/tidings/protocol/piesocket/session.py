@@ -36,7 +36,7 @@ from typing import Any
 
 from tidings.domain.messages import Publication
 from tidings.errors import AuthError, ConnectionRejected, MessageError, SubscriptionError
-from tidings.protocol.commands import ClientEvent, Close, Command, Subscribe
+from tidings.protocol.commands import ClientEvent, Close, Command, Refusal, Subscribe
 from tidings.protocol.piesocket.auth import AUTH_FAILED, TokenClaims, verify_token
 from tidings.protocol.piesocket.codec import (
     channel_problem,
@@ -187,7 +187,15 @@ class V3Session:
         clock: a monotonic clock in seconds, for that limit.
     """
 
-    __slots__ = ("_client_messages", "_commands", "_limit", "_max_bytes", "_out", "params")
+    __slots__ = (
+        "_client_messages",
+        "_commands",
+        "_limit",
+        "_max_bytes",
+        "_out",
+        "_refusals",
+        "params",
+    )
 
     def __init__(
         self,
@@ -204,6 +212,7 @@ class V3Session:
         self._limit = TokenBucket(max_messages_per_second, clock)
         self._out: list[str] = []
         self._commands: list[Command] = []
+        self._refusals: list[Refusal] = []
 
     @property
     def channels(self) -> Mapping[str, str | None]:
@@ -242,21 +251,17 @@ class V3Session:
     def receive_text(self, text: str) -> None:
         """A text frame: a ``ClientEvent`` command, or an error reply queued."""
         if not self._client_messages:
-            self._out.append(
-                encode_error("Client messages are disabled for this app: publish from your server")
-            )
+            self._error("Client messages are disabled for this app: publish from your server")
             return
         try:
             message = decode_client_message(text, max_bytes=self._max_bytes)
         except MessageError as exc:
-            self._out.append(encode_error(exc.message))
+            self._error(exc.message)
             return
         if not self._limit.allow():
-            self._out.append(
-                encode_error(
-                    f"Rate limit: at most {self._limit.rate} messages per second per connection; "
-                    "send fewer or raise max_client_events_per_second for the app"
-                )
+            self._error(
+                f"Rate limit: at most {self._limit.rate} messages per second per connection; "
+                "send fewer or raise max_client_events_per_second for the app"
             )
             return
         params = self.params
@@ -273,12 +278,21 @@ class V3Session:
 
     def receive_binary(self, data: bytes) -> None:
         """A binary frame: refused with an error; the connection stays open."""
-        self._out.append(
-            encode_error(
-                f"Binary messages are not supported ({len(data)} bytes): send JSON text "
-                '{"event": "name", "data": ..., "meta": ...}'
-            )
+        self._error(
+            f"Binary messages are not supported ({len(data)} bytes): send JSON text "
+            '{"event": "name", "data": ..., "meta": ...}'
         )
+
+    def refusals_sent(self) -> list[Refusal]:
+        """Return and clear the errors the client was sent since the last call."""
+        refusals = self._refusals
+        if refusals:
+            self._refusals = []
+        return refusals
+
+    def _error(self, message: str) -> None:
+        self._out.append(encode_error(message))
+        self._refusals.append(Refusal(message))
 
     def commands_received(self) -> list[Command]:
         """Return and clear the commands emitted since the last call."""

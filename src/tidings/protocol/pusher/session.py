@@ -71,6 +71,7 @@ from tidings.protocol.commands import (
     ClientEvent,
     Close,
     Command,
+    Refusal,
     SignIn,
     Subscribe,
     Unsubscribe,
@@ -133,6 +134,7 @@ class PusherSession:
         "_closing",
         "_commands",
         "_outgoing",
+        "_refusals",
         "_states",
         "_user_id",
         "_user_ids",
@@ -154,6 +156,7 @@ class PusherSession:
         self.activity_timeout = activity_timeout
         self._commands: list[Command] = []
         self._outgoing: list[str] = []
+        self._refusals: list[Refusal] = []
         self._states: dict[str, ChannelState] = {}
         self._user_ids: dict[str, str | None] = {}
         self._user_id: str | None = None
@@ -218,6 +221,13 @@ class PusherSession:
         outgoing, self._outgoing = self._outgoing, []
         return outgoing
 
+    def refusals_sent(self) -> list[Refusal]:
+        """Return and clear what the client was refused since the last call (errors, auth)."""
+        refusals = self._refusals
+        if refusals:
+            self._refusals = []
+        return refusals
+
     def subscribed(
         self,
         channel: str,
@@ -266,6 +276,7 @@ class PusherSession:
 
     def _reject(self, exc: MessageError) -> None:
         self._outgoing.append(codec.encode_error(exc.message, exc.pusher_code))
+        self._refusals.append(Refusal(exc.message, exc.pusher_code))
         if exc.close:
             self._closing = True
             # A close reason is at most 123 bytes: cut on bytes, drop a split character.
@@ -291,6 +302,7 @@ class PusherSession:
             self._outgoing.append(
                 codec.encode_subscription_error(channel, exc.kind, exc.message, exc.status)
             )
+            self._refusals.append(Refusal(exc.message, channel=channel))
             return
         self._states[channel] = PENDING
         self._user_ids[channel] = command.user_id
