@@ -27,6 +27,7 @@ from tidings.http import health, piesocket_api, pusher_api
 from tidings.http.bad_requests import body_deadline
 from tidings.http.guard import RATE_LIMITS, RateLimits
 from tidings.http.middleware import WEBSOCKET_HANDLERS, error_middleware
+from tidings.http.observe import observe_middleware
 from tidings.typing import NodeId
 from tidings.web.state import STATE, ServerState
 from tidings.web.websocket import websocket_endpoint
@@ -120,7 +121,11 @@ def build_app(state: ServerState) -> web.Application:
         settings.app_default("max_batch_size"),
     )
     max_body = payload * max(1, batch) + 64 * 1024
-    middlewares = [error_middleware, body_deadline(settings.request_body_timeout)]
+    middlewares = [
+        observe_middleware,
+        error_middleware,
+        body_deadline(settings.request_body_timeout),
+    ]
     app = web.Application(client_max_size=max_body, middlewares=middlewares)
     app[STATE] = state
     app[RATE_LIMITS] = RateLimits()

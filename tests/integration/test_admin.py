@@ -38,6 +38,12 @@ async def test_admin_password(server_factory: ServerFactory) -> None:
         headers = {"Authorization": f"Basic {token}"}
         async with http.get(f"{running.admin_url}/api/status", headers=headers) as response:
             assert response.status == 200
+        bearer = {"Authorization": "Bearer s3cret"}
+        async with http.get(f"{running.admin_url}/metrics", headers=bearer) as response:
+            assert response.status == 200
+        wrong = {"Authorization": "Bearer nope"}
+        async with http.get(f"{running.admin_url}/metrics", headers=wrong) as response:
+            assert response.status == 401
 
 
 async def test_counts_follow_traffic(server_factory: ServerFactory) -> None:

@@ -198,3 +198,16 @@ async def test_without_hold_every_flush_writes() -> None:
         box.push(b"w" * 10_000)
     await next_iteration()
     assert len(b"".join(transport.writes)) == 200_000
+
+
+async def test_traffic_counts_frames_and_bytes_per_write() -> None:
+    """The flusher's traffic totals add each write's frames and bytes (written or now)."""
+    flusher = Flusher(asyncio.get_running_loop())
+    (a, b), (ta, tb) = make(flusher, 2)
+    for frame in (b"12", b"345"):
+        a.push(frame)
+    b.push(b"6")
+    await next_iteration()
+    b.write_now(b"78")
+    assert (flusher.traffic.frames_out, flusher.traffic.bytes_out) == (4, 8)
+    assert sum(map(len, ta.writes + tb.writes)) == 8

@@ -1,8 +1,8 @@
 """The admin listener: ``/metrics`` (Prometheus) and the admin JSON API.
 
 It listens on ``admin_host:admin_port`` (loopback by default). When
-``admin_password`` is set, every request needs HTTP basic auth with that
-password (any user name).
+``admin_password`` is set, every request needs that password, as
+``Authorization: Bearer <password>`` or HTTP basic auth (any user name).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from tidings.admin.counters import EventCounters
 from tidings.admin.metrics import metrics_registry
 from tidings.admin.webhook_metrics import WebhookCollector
 from tidings.admin.webhooks_api import WEBHOOKS
@@ -31,6 +32,8 @@ _REGISTRY = web.AppKey("registry", CollectorRegistry)
 
 
 def _password_ok(header: str | None, password: str) -> bool:
+    if header and header.startswith("Bearer "):
+        return hmac.compare_digest(header[7:].strip().encode(), password.encode())
     if not header or not header.startswith("Basic "):
         return False
     try:
@@ -45,7 +48,7 @@ async def _basic_auth(request: web.Request, handler: Any) -> web.StreamResponse:
     password = request.app[STATE].settings.admin_password
     if password and not _password_ok(request.headers.get("Authorization"), password):
         return web.json_response(
-            {"error": "admin password required", "hint": "use HTTP basic auth with the password"},
+            {"error": "admin password required", "hint": "send Authorization: Bearer <admin_password>, or HTTP basic auth with it"},
             status=401,
             headers={"WWW-Authenticate": 'Basic realm="tidings admin"'},
         )
@@ -99,12 +102,21 @@ async def _channels(request: web.Request) -> web.Response:
     return web.json_response({"channels": node.hub.channels(app_id)})
 
 
-def build_admin_app(state: ServerState, webhooks: WebhookService | None = None) -> web.Application:
-    """The admin application for one server (with its webhook delivery log, if given)."""
+def build_admin_app(
+    state: ServerState,
+    webhooks: WebhookService | None = None,
+    counters: EventCounters | None = None,
+) -> web.Application:
+    """The admin application for one server (with its webhook delivery log, if given).
+
+    Args:
+        counters: the server's event totals (new ones, counting from now, by default).
+    """
     app = web.Application(middlewares=[_basic_auth])
     app[STATE] = state
     app[_STARTED] = time.monotonic()
-    app[_REGISTRY] = metrics_registry(state)
+    counters = counters if counters is not None else EventCounters(state.node.bus)
+    app[_REGISTRY] = metrics_registry(state, counters)
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/api/status", _status)
     app.router.add_get("/api/apps/{app_id}/channels", _channels)

@@ -1,61 +1,242 @@
-"""Prometheus metrics, read from live state at scrape time.
+"""Prometheus metrics: live state read at scrape time, totals kept as plain integers.
 
-Nothing is counted per subscriber on the hot path: gauges are computed when
-Prometheus scrapes, and the only counters are the node's plain integers.
+Nothing is counted per subscriber: gauges (connections, channels, presence
+members, broker state) are computed when Prometheus scrapes; counters come from
+the node's stats (per publication), the writer's traffic totals (per flush),
+``ServerState.http`` (per request) and ``EventCounters`` (per lifecycle event).
+The table of every series is in docs/observability.md; the Grafana dashboard in
+``deploy/grafana/tidings.json`` uses only these names (a test checks it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 
-from prometheus_client import CollectorRegistry
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
-from tidings.typing import AppId
+from tidings.admin.counters import EventCounters
+from tidings.domain.channels import ChannelKind, channel_kind
+from tidings.version import __version__
 from tidings.web.state import ServerState
+from tidings.web.stats import LATENCY_BUCKETS
 
 __all__ = ["metrics_registry"]
 
 
-class _StateCollector(Collector):
-    def __init__(self, state: ServerState) -> None:
-        self._state = state
+def _counter(
+    name: str, doc: str, labels: Iterable[str], table: Mapping[tuple[str, ...], int]
+) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, doc, labels=list(labels))
+    for key, value in sorted(table.items()):
+        family.add_metric(list(key), value)
+    return family
 
-    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
-        state = self._state
-        node = state.node
+
+def _total(name: str, doc: str, value: float) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, doc)
+    family.add_metric([], value)
+    return family
+
+
+def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, doc)
+    family.add_metric([], value)
+    return family
+
+
+class _StateCollector(Collector):
+    def __init__(self, state: ServerState, counters: EventCounters) -> None:
+        self._state = state
+        self._counters = counters
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._live()
+        yield from self._websocket()
+        yield from self._http()
+        yield from self._broker()
+        info = GaugeMetricFamily(
+            "tidings_info", "Always 1: the version and node id", labels=["version", "node_id"]
+        )
+        info.add_metric([__version__, self._state.node.node_id], 1)
+        yield info
+
+    def _live(self) -> Iterator[Metric]:
+        node = self._state.node
         connections = GaugeMetricFamily(
             "tidings_connections", "Open client connections on this node", labels=["app_id"]
         )
         channels = GaugeMetricFamily(
             "tidings_channels", "Occupied channels on this node", labels=["app_id"]
         )
-        per_app: dict[str, int] = {}
-        for conn in state.connections:
-            per_app[conn.app.id] = per_app.get(conn.app.id, 0) + 1
-        for app_id, count in sorted(per_app.items()):
+        members = GaugeMetricFamily(
+            "tidings_presence_members",
+            "Members of the presence channels this node has subscribers on",
+            labels=["app_id"],
+        )
+        for app_id, count in sorted(node.registry.counts().items()):
+            occupied = node.hub.channels(app_id)
             connections.add_metric([app_id], count)
-            channels.add_metric([app_id], len(node.hub.channels(AppId(app_id))))
+            channels.add_metric([app_id], len(occupied))
+            present = 0
+            for channel in occupied:
+                if channel_kind(channel) is ChannelKind.PRESENCE:
+                    roster = node.presence.roster(app_id, channel)
+                    present += len(roster) if roster is not None else 0
+            members.add_metric([app_id], present)
         yield connections
         yield channels
-        published = CounterMetricFamily(
-            "tidings_publications", "Publications received from the broker by this node"
+        yield members
+
+    def _websocket(self) -> Iterator[Metric]:
+        counters = self._counters
+        traffic = self._state.flusher.traffic
+        stats = self._state.node.stats
+        yield _counter(
+            "tidings_connections_opened",
+            "Client connections accepted",
+            ("app_id", "wire"),
+            counters.opened,
         )
-        published.add_metric([], node.stats.publications)
-        yield published
-        delivered = CounterMetricFamily(
-            "tidings_deliveries", "Frames queued to local subscribers by this node"
+        yield _counter(
+            "tidings_connections_closed",
+            "Client connections closed, by the close code the server sent ('' = client closed)",
+            ("app_id", "wire", "code"),
+            counters.closed,
         )
-        delivered.add_metric([], node.stats.deliveries)
-        yield delivered
-        broker_up = GaugeMetricFamily("tidings_broker_up", "1 when the broker is reachable")
-        broker_up.add_metric([], 1 if node.broker.healthy else 0)
-        yield broker_up
+        yield _total(
+            "tidings_websocket_messages_received",
+            "WebSocket messages from clients",
+            traffic.frames_in,
+        )
+        yield _total(
+            "tidings_websocket_received_bytes",
+            "Bytes read from client WebSockets (frame headers included)",
+            traffic.bytes_in,
+        )
+        yield _total(
+            "tidings_websocket_messages_sent",
+            "WebSocket frames written to clients",
+            traffic.frames_out,
+        )
+        yield _total(
+            "tidings_websocket_sent_bytes", "Bytes written to client WebSockets", traffic.bytes_out
+        )
+        yield _total(
+            "tidings_publications",
+            "Messages this node fanned out to its subscribers",
+            stats.publications,
+        )
+        yield _total("tidings_deliveries", "Frames queued to local subscribers", stats.deliveries)
+        yield _counter(
+            "tidings_api_events",
+            "Events published through the HTTP APIs",
+            ("app_id",),
+            counters.api_events,
+        )
+        yield _counter(
+            "tidings_api_event_data_bytes",
+            "Size of the data of events published through the HTTP APIs",
+            ("app_id",),
+            counters.api_event_bytes,
+        )
+        yield _counter(
+            "tidings_client_events", "Client events relayed", ("app_id",), counters.client_events
+        )
+        yield _counter(
+            "tidings_subscriptions",
+            "Channel subscriptions made",
+            ("app_id",),
+            counters.subscriptions,
+        )
+        yield _counter(
+            "tidings_subscriptions_refused",
+            "Channel subscriptions refused (bad auth, full presence channel, ...)",
+            ("app_id",),
+            counters.refused,
+        )
+        yield _counter(
+            "tidings_presence_members_added",
+            "Presence members added (announced by this node)",
+            ("app_id",),
+            counters.members_added,
+        )
+        yield _counter(
+            "tidings_presence_members_removed",
+            "Presence members removed (announced by this node)",
+            ("app_id",),
+            counters.members_removed,
+        )
+        yield _counter(
+            "tidings_client_errors", "Protocol errors sent to clients", ("app_id",), counters.errors
+        )
+        yield _counter(
+            "tidings_rate_limited",
+            "Requests and client events refused by a rate limit",
+            ("source",),
+            counters.rate_limited,
+        )
+        yield _total(
+            "tidings_slow_consumers",
+            "Connections cut as slow consumers (4100)",
+            counters.slow_consumers,
+        )
+
+    def _http(self) -> Iterator[Metric]:
+        http = self._state.http
+        requests = CounterMetricFamily(
+            "tidings_http_requests",
+            "HTTP requests on the main listener",
+            labels=["endpoint", "method", "status"],
+        )
+        for (endpoint, method, status), count in sorted(http.requests.items()):
+            requests.add_metric([endpoint, method, str(status)], count)
+        yield requests
+        latency = HistogramMetricFamily(
+            "tidings_http_request_duration_seconds",
+            "Time to answer HTTP requests on the main listener",
+            labels=["endpoint"],
+        )
+        for endpoint, buckets in sorted(http.latency.items()):
+            cumulative, points = 0, []
+            for bound, count in zip((*LATENCY_BUCKETS, float("inf")), buckets, strict=True):
+                cumulative += count
+                points.append((str(bound) if bound != float("inf") else "+Inf", cumulative))
+            latency.add_metric([endpoint], points, http.latency_sum[endpoint])
+        yield latency
+
+    def _broker(self) -> Iterator[Metric]:
+        broker = self._state.node.broker
+        yield _gauge(
+            "tidings_broker_up", "1 when the broker is reachable", 1 if broker.healthy else 0
+        )
+        reconnects = getattr(broker, "reconnects", None)
+        if isinstance(reconnects, int):
+            yield _total(
+                "tidings_broker_reconnects", "Broker recoveries after an outage", reconnects
+            )
+        round_trip = getattr(broker, "round_trip", None)
+        if isinstance(round_trip, float):
+            yield _gauge(
+                "tidings_broker_round_trip_seconds",
+                "Time the broker's last health PING took",
+                round_trip,
+            )
 
 
-def metrics_registry(state: ServerState) -> CollectorRegistry:
-    """A registry of this server's metrics (one per server, so tests can run several)."""
+def metrics_registry(state: ServerState, counters: EventCounters) -> CollectorRegistry:
+    """A registry of this server's metrics (one per server, so tests can run several).
+
+    The process's CPU, memory and file descriptors come with it (``process_*``).
+    """
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_StateCollector(state))
+    registry.register(_StateCollector(state, counters))
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
     return registry

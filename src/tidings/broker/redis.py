@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
@@ -213,6 +214,10 @@ class RedisBroker:
         self._healthy_event = asyncio.Event()
         self._was_healthy = False
         self._closed = False
+        #: Recoveries after an outage (metrics: ``tidings_broker_reconnects_total``).
+        self.reconnects = 0
+        #: Seconds the last monitor PING took, ``None`` before the first one.
+        self.round_trip: float | None = None
 
     # -- the Broker protocol -------------------------------------------------
 
@@ -500,11 +505,13 @@ class RedisBroker:
             await self._check_commands()
 
     async def _check_commands(self) -> None:
+        started = time.perf_counter()
         try:
             await self._redis.ping()
         except (RedisError, OSError) as exc:
             self._set_cmd_up(False, exc)
         else:
+            self.round_trip = time.perf_counter() - started
             self._set_cmd_up(True)
 
     def _set_cmd_up(self, up: bool, reason: BaseException | None = None) -> None:
@@ -535,6 +542,7 @@ class RedisBroker:
         if not self._was_healthy:
             self._was_healthy = True
             return  # the first connection: nothing to recover
+        self.reconnects += 1
         _log.info("redis reachable again; resubscribed", node_id=self.node_id)
         if self._handler is not None:
             task = asyncio.create_task(self._recovered(self._handler))

@@ -22,6 +22,7 @@ from aiohttp.web_request import BaseRequest
 
 from tidings.protocol.frames import close_frame
 from tidings.web.noise import network_noise
+from tidings.web.writer import Traffic
 
 __all__ = ["FrameGuard", "GuardedWebSocketResponse", "PROTOCOL_ERROR"]
 
@@ -57,10 +58,13 @@ class FrameGuard:
         fail: called with the problem; must close the connection.
     """
 
-    __slots__ = ("_fail", "_head", "_inner", "_skip", "failed")
+    __slots__ = ("_fail", "_head", "_inner", "_skip", "_traffic", "failed")
 
-    def __init__(self, inner: Any, fail: Callable[[str], None]) -> None:
+    def __init__(
+        self, inner: Any, fail: Callable[[str], None], traffic: Traffic | None = None
+    ) -> None:
         self._inner = inner
+        self._traffic = traffic if traffic is not None else Traffic()
         self._fail = fail
         self._head = b""  # the start of a frame whose header (or close payload) is incomplete
         self._skip = 0  # payload bytes of the current frame not received yet
@@ -74,6 +78,7 @@ class FrameGuard:
         """Check ``data``, then hand it to the reader (nothing once a frame was refused)."""
         if self.failed:
             return False, b""
+        self._traffic.bytes_in += len(data)  # once per socket read, headers included
         problem = self._scan(data)
         if problem is not None:
             self.failed = True
@@ -141,7 +146,12 @@ def _fail_connection(transport: asyncio.BaseTransport, peer: str | None, problem
 
 
 class GuardedWebSocketResponse(web.WebSocketResponse):
-    """An aiohttp ``WebSocketResponse`` whose client frames pass a ``FrameGuard`` first."""
+    """An aiohttp ``WebSocketResponse`` whose client frames pass a ``FrameGuard`` first.
+
+    Set ``traffic`` before ``prepare`` to count the bytes received in it.
+    """
+
+    traffic: Traffic | None = None
 
     def _post_start(
         self, request: BaseRequest, protocol: str | None, writer: WebSocketWriter
@@ -157,6 +167,7 @@ class GuardedWebSocketResponse(web.WebSocketResponse):
         guard = FrameGuard(
             handler._payload_parser,
             lambda problem: _fail_connection(transport, request.remote, problem),
+            self.traffic,
         )
         handler._payload_parser = guard
         if tail:

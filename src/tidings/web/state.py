@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from tidings.core.node import Node
+from tidings.web.stats import HttpStats
 from tidings.web.writer import Flusher
 
 if TYPE_CHECKING:
@@ -24,6 +25,8 @@ class ServerState:
     Attributes:
         draining: set on shutdown: ``/ready`` answers 503 and new WebSockets are refused.
         connections: every open client connection, of every wire protocol.
+        http: HTTP API request totals and latencies (the WebSocket traffic is
+            ``flusher.traffic``).
     """
 
     node: Node
@@ -31,6 +34,7 @@ class ServerState:
     flusher: Flusher
     draining: bool = False
     connections: set[ClientConnection] = field(default_factory=set)
+    http: HttpStats = field(default_factory=HttpStats)
 
 
 STATE: web.AppKey[ServerState] = web.AppKey("tidings_state", ServerState)

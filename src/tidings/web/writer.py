@@ -36,7 +36,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Final, cast
 
-__all__ = ["FLUSH_AT_BYTES", "Flusher", "Outbox"]
+__all__ = ["FLUSH_AT_BYTES", "Flusher", "Outbox", "Traffic"]
 
 #: Pending bytes at which an outbox writes without waiting for its slice.
 FLUSH_AT_BYTES: Final = 64 * 1024
@@ -54,6 +54,23 @@ def _ignore() -> None:
     pass
 
 
+class Traffic:
+    """WebSocket traffic totals of one server, for the metrics (plain integers).
+
+    ``frames_out``/``bytes_out`` are added once per ``transport.write`` (a flush),
+    never per subscriber; ``bytes_in`` once per socket read (``web.framing``),
+    ``frames_in`` once per client message.
+    """
+
+    __slots__ = ("bytes_in", "bytes_out", "frames_in", "frames_out")
+
+    def __init__(self) -> None:
+        self.frames_in = 0
+        self.bytes_in = 0
+        self.frames_out = 0
+        self.bytes_out = 0
+
+
 class Flusher:
     """Flushes every outbox with pending frames, at most ``batch`` per event-loop iteration.
 
@@ -67,11 +84,12 @@ class Flusher:
         batch: outboxes flushed per iteration (each flush is about one syscall).
     """
 
-    __slots__ = ("_batch", "_dirty", "_loop", "_scheduled")
+    __slots__ = ("_batch", "_dirty", "_loop", "_scheduled", "traffic")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, *, batch: int = 32) -> None:
         if batch < 1:
             raise ValueError(f"batch must be at least 1, got {batch!r}")
+        self.traffic = Traffic()
         self._loop = loop
         self._batch = batch
         self._dirty: deque[Outbox] = deque()
@@ -182,7 +200,11 @@ class Outbox:
             return
         self._pending = []
         self._pending_bytes = 0
-        transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+        data = pending[0] if len(pending) == 1 else b"".join(pending)
+        transport.write(data)
+        traffic = self._flusher.traffic
+        traffic.frames_out += len(pending)
+        traffic.bytes_out += len(data)
         if transport.get_write_buffer_size() > self._high_water:
             self._slow()
 
@@ -207,6 +229,9 @@ class Outbox:
         self._pending = pending[count:]
         self._pending_bytes -= size
         self._transport.write(b"".join(pending[:count]))
+        traffic = self._flusher.traffic
+        traffic.frames_out += count
+        traffic.bytes_out += size
 
     def release(self) -> None:
         """The connection is gone: drop what is pending and forget ``on_slow``.
@@ -238,4 +263,8 @@ class Outbox:
         self._pending_bytes = 0
         transport = self._transport
         if not transport.is_closing():
-            transport.write(b"".join(pending) + frame)
+            data = b"".join(pending) + frame
+            transport.write(data)
+            traffic = self._flusher.traffic
+            traffic.frames_out += len(pending) + 1
+            traffic.bytes_out += len(data)
