@@ -16,10 +16,12 @@ import structlog
 from aiohttp import web
 
 from tidings.admin.app import build_admin_app
+from tidings.admin.counters import EventCounters
 from tidings.bootstrap import build_app, build_node, build_webhooks
 from tidings.config import Settings
 from tidings.core.bus import EventBus
 from tidings.security import check_admin_exposure
+from tidings.server.eventlog import attach_debug_log, run_summaries
 from tidings.web.http_protocol import LINGER_SECONDS, RequestHandler
 from tidings.web.keepalive import run_keepalive
 from tidings.web.state import ServerState
@@ -46,6 +48,8 @@ class RunningServer:
     webhooks: WebhookService
     admin_runner: web.AppRunner | None = None
     admin_port: int | None = None
+    counters: EventCounters | None = None
+    summaries: asyncio.Task[None] | None = None
 
     @property
     def bus(self) -> EventBus:
@@ -94,9 +98,11 @@ class RunningServer:
         deadline = asyncio.get_running_loop().time() + state.settings.shutdown_grace_period
         while state.connections and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.05)
-        self.keepalive.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.keepalive
+        for task in (self.keepalive, self.summaries):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.runner.cleanup()
         if self.admin_runner is not None:
             await self.admin_runner.cleanup()
@@ -126,6 +132,9 @@ async def start_server(settings: Settings, *, bus: EventBus | None = None) -> Ru
     check_admin_exposure(settings)
     loop = asyncio.get_running_loop()
     node = build_node(settings, bus=bus)
+    # Listening before the node starts: the metrics and logs see everything.
+    counters = EventCounters(node.bus)
+    attach_debug_log(node.bus)
     await node.start()
     webhooks = build_webhooks(settings, node)
     await webhooks.start()
@@ -167,17 +176,29 @@ async def start_server(settings: Settings, *, bus: EventBus | None = None) -> Ru
         raise
     port = server.sockets[0].getsockname()[1]
     keepalive = loop.create_task(run_keepalive(state))
-    admin_runner, admin_port = await _start_admin(state, webhooks)
-    return RunningServer(state, runner, server, port, keepalive, webhooks, admin_runner, admin_port)
+    summaries = loop.create_task(run_summaries(state, counters))
+    admin_runner, admin_port = await _start_admin(state, webhooks, counters)
+    return RunningServer(
+        state,
+        runner,
+        server,
+        port,
+        keepalive,
+        webhooks,
+        admin_runner,
+        admin_port,
+        counters,
+        summaries,
+    )
 
 
 async def _start_admin(
-    state: ServerState, webhooks: WebhookService
+    state: ServerState, webhooks: WebhookService, counters: EventCounters
 ) -> tuple[web.AppRunner | None, int | None]:
     # The admin listener is a convenience: when its port is taken (a second
     # node on the same machine), the node still serves clients, and says so.
     settings = state.settings
-    admin = build_admin_app(state, webhooks)
+    admin = build_admin_app(state, webhooks, counters)
     admin_runner = web.AppRunner(admin, handle_signals=False, access_log=None)
     await admin_runner.setup()
     site = web.TCPSite(admin_runner, settings.admin_host, settings.admin_port, reuse_address=True)
