@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "snippet",
     "version",
     "trigger",
+    "listen",
     "auth",
     "channels",
     "doctor",

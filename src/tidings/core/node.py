@@ -227,6 +227,16 @@ class Node:
         """How many local connections ``app_id`` has."""
         return self.registry.count(app_id)
 
+    def cluster_connection_count(self, app_id: AppId) -> int:
+        """How many connections ``app_id`` has on every node.
+
+        Other nodes' counts come from their last heartbeat (a few seconds old).
+        """
+        count = self.registry.count(app_id)
+        if self.cluster is not None:
+            count += self.cluster.remote_connections(app_id)
+        return count
+
     async def peers(self) -> list[str]:
         """Live node ids seen through heartbeats (just this one without a cluster).
 

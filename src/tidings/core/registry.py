@@ -98,10 +98,6 @@ class ConnectionRegistry:
         """How many connections ``app_id`` has."""
         return len(self._by_app.get(app_id, ()))
 
-    def counts(self) -> dict[AppId, int]:
-        """Every app with connections -> how many it has (one entry per app, not per connection)."""
-        return {app_id: len(conns) for app_id, conns in self._by_app.items()}
-
     def of_user(self, app_id: AppId, user_id: UserId) -> list[Connection]:
         """The connections signed in as ``user_id``."""
         return list(self._by_user.get((app_id, user_id), {}).values())

@@ -280,6 +280,15 @@ async def channel_users(request: web.Request) -> web.Response:
     return web.json_response({"users": [{"id": uid} for uid in members]})
 
 
+@routes.get("/apps/{app_id}/connections")
+async def connection_count(request: web.Request) -> web.Response:
+    """``{"connections": N}``: the app's open connections on every node (Reverb's endpoint,
+    which Laravel Pulse's Reverb recorder polls). Other nodes count as of their last heartbeat."""
+    app = await signed_app(request, b"", read=True)
+    count = request.app[STATE].node.cluster_connection_count(app.id)
+    return web.json_response({"connections": count})
+
+
 @routes.post("/apps/{app_id}/users/{user_id}/terminate_connections")
 async def terminate_connections(request: web.Request) -> web.Response:
     """Close every connection signed in (``pusher:signin``) as the user, with 4009."""
