@@ -48,7 +48,10 @@ async def _basic_auth(request: web.Request, handler: Any) -> web.StreamResponse:
     password = request.app[STATE].settings.admin_password
     if password and not _password_ok(request.headers.get("Authorization"), password):
         return web.json_response(
-            {"error": "admin password required", "hint": "send Authorization: Bearer <admin_password>, or HTTP basic auth with it"},
+            {
+                "error": "admin password required",
+                "hint": "send Authorization: Bearer <admin_password>, or HTTP basic auth with it",
+            },
             status=401,
             headers={"WWW-Authenticate": 'Basic realm="tidings admin"'},
         )
