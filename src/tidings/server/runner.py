@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import gc
 import signal
 import ssl
 import sys
@@ -21,6 +20,7 @@ from tidings.bootstrap import build_app, build_node, build_webhooks
 from tidings.config import Settings
 from tidings.core.bus import EventBus
 from tidings.security import check_admin_exposure
+from tidings.server import collector
 from tidings.server.eventlog import attach_debug_log, run_summaries
 from tidings.web.http_protocol import LINGER_SECONDS, RequestHandler
 from tidings.web.keepalive import run_keepalive
@@ -31,9 +31,6 @@ from tidings.webhooks.service import WebhookService
 __all__ = ["RunningServer", "serve", "serve_one", "start_server"]
 
 log = structlog.get_logger(__name__)
-
-#: Collector thresholds for a server process (see ``serve_one``).
-_GC_THRESHOLDS = (50_000, 50, 100)
 
 
 @dataclass(eq=False)
@@ -235,6 +232,7 @@ async def _serve_until_signalled(settings: Settings, banner: bool) -> None:
             flush=True,
         )
     log.info("tidings serving", url=running.http_url, node_id=running.state.node.node_id)
+    collector.freeze_start_up()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -264,12 +262,9 @@ def serve(settings: Settings) -> int:
 
 def serve_one(settings: Settings, banner: bool = True) -> None:
     """Run one server process until SIGTERM or SIGINT, then drain and return."""
-    # Every connection keeps a few hundred objects alive for its whole life, so
-    # with CPython's default thresholds (700, 10, 10) the collector rescans them
-    # again and again while connections open: 5 000 handshakes in a storm cost
-    # 310 us of CPU each, 175 us with these thresholds (as with the collector off).
-    # Idle memory per connection did not change.
-    gc.set_threshold(*_GC_THRESHOLDS)
+    # Full collections that scan only what is new since the last one (see
+    # tidings.server.collector and docs/reliability.md for the measurements).
+    collector.apply_policy()
     loop_factory = None  # the stock asyncio loop
     if settings.uvloop:
         import uvloop

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Final
 
 from aiohttp import web
@@ -50,6 +51,20 @@ def _garbage_reply(exc: BaseException | None, message: str | None) -> dict[str, 
     return {"error": f"bad request: {message or exc or 'unreadable'}", "hint": _HINT}
 
 
+def _break_transport_cycle(transport: asyncio.BaseTransport) -> None:
+    """Drop the bound method a CPython 3.11 socket transport keeps of itself.
+
+    ``_SelectorSocketTransport._read_ready_cb`` makes every TCP transport a
+    reference cycle that outlives the connection until a full collection
+    (``tidings.server.collector`` never runs one over old objects). Nothing reads
+    from a transport once its connection is lost. Transports without the
+    attribute (uvloop's, later CPythons') are left alone.
+    """
+    state = getattr(transport, "__dict__", {})
+    if "_read_ready_cb" in state:
+        state["_read_ready_cb"] = None
+
+
 class RequestHandler(web.RequestHandler):
     """aiohttp's HTTP protocol for one TCP connection, with JSON replies to garbage.
 
@@ -59,22 +74,33 @@ class RequestHandler(web.RequestHandler):
             mark after having been over its high one.
     """
 
-    __slots__ = ("outbox",)
+    __slots__ = ("_socket_transport", "outbox")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.outbox: Outbox | None = None
+        self._socket_transport: asyncio.BaseTransport | None = None
 
     def resume_writing(self) -> None:
         super().resume_writing()
         if self.outbox is not None:
             self.outbox.resume()
 
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        # Under TLS the SSL protocol forgets its socket transport before this
+        # protocol hears of the loss: find it now.
+        inner = getattr(getattr(transport, "_ssl_protocol", None), "_transport", None)
+        self._socket_transport = inner or transport
+
     def connection_lost(self, exc: BaseException | None) -> None:
         super().connection_lost(exc)
         if self.outbox is not None:
             self.outbox.release()
             self.outbox = None
+        if self._socket_transport is not None:
+            _break_transport_cycle(self._socket_transport)
+            self._socket_transport = None
 
     def handle_error(
         self,
