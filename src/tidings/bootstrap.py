@@ -67,7 +67,10 @@ def _cluster(
         presence = RedisPresenceStore(
             url, node_id=node_id, prefix=prefix, heartbeat_ttl=ttl, heartbeat_interval=ttl / 3
         )
-        return RedisBroker(url, node_id=node_id, prefix=prefix), presence, presence
+        broker = RedisBroker(
+            url, node_id=node_id, prefix=prefix, buffer_bytes=settings.broker_buffer_bytes
+        )
+        return broker, presence, presence
     raise ConfigError(
         f"unsupported broker URL {url!r}", hint="use memory:// or redis://host:port/db"
     )

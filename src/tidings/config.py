@@ -183,6 +183,11 @@ class _Settings(BaseSettings):
     redis_prefix: str = Field(
         "tidings", min_length=1, description="Namespace of every Redis key and channel."
     )
+    broker_buffer_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=0,
+        description="Bytes of publications a node holds while Redis is down (then 503).",
+    )
     cluster_heartbeat_ttl: float = Field(
         10.0,
         ge=1.0,

@@ -14,6 +14,7 @@ wire form each boundary needs: ``pusher_code`` for a ``pusher:error`` frame and
     ├── AuthError                signature or token did not verify (401)
     ├── LimitError               a documented limit was exceeded (413 / 400)
     │   └── RateLimitError           a per-app rate limit was exceeded (429, Retry-After)
+    ├── BrokerBufferFull         Redis down and the outage buffer full (503, Retry-After)
     ├── NotFoundError            unknown app, channel or route (404)
     └── ConfigError              invalid configuration (CLI exits non-zero)
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 __all__ = [
     "AuthError",
+    "BrokerBufferFull",
     "ConfigError",
     "MAX_ECHO",
     "ConnectionRejected",
@@ -143,6 +145,20 @@ class RateLimitError(LimitError):
 
     def __init__(self, message: str, *, hint: str = "", retry_after: int = 1) -> None:
         super().__init__(message, hint=hint, http_status=429)
+        self.retry_after = retry_after
+
+
+class BrokerBufferFull(TidingsError):
+    """The broker is unreachable and this node already holds all it may (HTTP 503).
+
+    Args:
+        retry_after: seconds a client should wait before retrying (``Retry-After``).
+    """
+
+    http_status = 503
+
+    def __init__(self, message: str, *, hint: str = "", retry_after: int = 2) -> None:
+        super().__init__(message, hint=hint)
         self.retry_after = retry_after
 
 

@@ -267,8 +267,9 @@ async def test_start_without_redis_then_redis_appears(own_redis: OwnRedis) -> No
 
 
 async def test_redis_restart_resumes_delivery(own_redis: OwnRedis) -> None:
-    """Redis dies: both nodes turn unhealthy, A still serves its own subscribers; it comes
-    back on the same port: both reconnect, resubscribe, call ``broker_recovered``, deliver again."""
+    """Redis dies: both nodes turn unhealthy, A still serves its own subscribers and holds
+    what it publishes; it comes back on the same port: both reconnect, resubscribe, call
+    ``broker_recovered``, and B gets A's publications of the outage, in order, then new ones."""
     a = RedisBroker(own_redis.url, node_id="node-a", ping_interval=0.1, ping_timeout=0.5)
     b = RedisBroker(own_redis.url, node_id="node-b", ping_interval=0.1, ping_timeout=0.5)
     on_a, on_b = RecordingHandler(), RecordingHandler()
@@ -294,8 +295,32 @@ async def test_redis_restart_resumes_delivery(own_redis: OwnRedis) -> None:
         assert events.count("redis unreachable; serving local subscribers only") == 2
         assert events.count("redis reachable again; resubscribed") == 2
         await a.publish(pub(NEWS, '"after"'))
-        got = await on_b.wait_for(2)
-        assert [p.data for p in got] == ['"before"', '"after"']
+        got = await on_b.wait_for(22)
+        during = [f'"during {i}"' for i in range(20)]
+        assert [p.data for p in got] == ['"before"', *during, '"after"']
     finally:
         await a.close()
         await b.close()
+
+
+async def test_a_message_sent_twice_is_delivered_once(own_redis: OwnRedis) -> None:
+    """A batch sent again after a failure that Redis had executed after all: receivers
+    drop what they already had from that node (its sequence numbers only grow)."""
+    broker = RedisBroker(own_redis.url, node_id="node-a", ping_interval=0.1, ping_timeout=0.5)
+    on = RecordingHandler()
+    other = redis.Redis.from_url(own_redis.url)
+    try:
+        await broker.start(on)
+        await broker.subscribe(APP, NEWS)
+        name = f"tidings:pub:{APP}:{NEWS}"
+
+        def payload(data: str, seq: int) -> bytes:
+            return encode_message(Publication(APP, NEWS, "e", data), "node-x", seq)
+
+        for raw in (payload("1", 10), payload("2", 11), payload("1", 10), payload("2", 11)):
+            other.publish(name, raw)
+        other.publish(name, payload("3", 12))
+        assert [p.data for p in await on.wait_for(3)] == ["1", "2", "3"]
+    finally:
+        other.close()
+        await broker.close()

@@ -6,7 +6,8 @@ nodes that have local subscribers for it. ``RedisPresenceStore`` keeps presence
 members in Redis hashes tagged with the node that holds each connection, plus a
 heartbeat key per node so survivors can remove a dead node's members.
 docs/cluster.md describes the keys, the failure behaviour and what a client
-may miss while Redis is unreachable.
+may miss while Redis is unreachable; docs/reliability.md what a publish
+accepted during an outage becomes.
 """
 
 from __future__ import annotations
@@ -15,10 +16,8 @@ import asyncio
 import random
 import time
 from collections import deque
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
-import orjson
 import structlog
 from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.connection import AbstractConnection
@@ -27,16 +26,10 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from tidings.broker.base import Broker, BrokerHandler, NodeLiveness, PresenceStore
+from tidings.broker.redis_codec import decode_message, encode_message, is_publication
 from tidings.broker.redis_presence import RedisPresenceStore, RedisUnavailableError
-from tidings.domain.messages import (
-    Control,
-    MemberJoined,
-    MemberLeft,
-    Message,
-    Publication,
-    SubscriptionCount,
-    WatchlistEvent,
-)
+from tidings.domain.messages import Control, Message, Publication
+from tidings.errors import BrokerBufferFull
 from tidings.redis_url import connection_options
 from tidings.typing import AppId, ChannelName
 
@@ -53,72 +46,17 @@ __all__ = [
 CACHE_TTL_SECONDS: Final = 30 * 60
 #: Most publications written to Redis in one pipeline round trip.
 _BATCH: Final = 256
-#: Version tag of the payload format (first item of the JSON array).
-_FORMAT: Final = 2
+#: Seconds, on top of ``max_backoff`` (a peer's longest wait between reconnection
+#: attempts), that a recovered node waits before it sends what it held during an
+#: outage: by then every peer has re-subscribed (pub/sub reaches live subscribers only).
+_SETTLE_MARGIN: Final = 0.25
 _PING_MARK: Final = b"tidings-ping"
 _log = structlog.get_logger(__name__)
 
 
-_PUBLICATION, _JOINED, _LEFT, _COUNT, _CONTROL = "p", "j", "l", "n", "c"
-_WATCHLIST = "w"
-
-
-def encode_message(message: Message | Control, origin: str) -> bytes:
-    """The Redis payload of ``message``: a compact JSON array tagged with the publishing node.
-
-    ``MemberJoined.members`` / ``MemberLeft.members`` are a node's local view
-    and are not sent.
-    """
-    items: list[Any]
-    match message:
-        case Publication():
-            m = message
-            items = [_PUBLICATION, m.app_id, m.channel, m.event, m.data, m.socket_id, m.user_id]
-            items += [m.meta, m.from_client, m.cache]
-        case MemberJoined():
-            items = [_JOINED, message.app_id, message.channel, message.user_id, message.info]
-            items.append(message.socket_id)
-        case MemberLeft():
-            items = [_LEFT, message.app_id, message.channel, message.user_id, message.socket_id]
-        case SubscriptionCount():
-            items = [_COUNT, message.app_id, message.channel, message.count]
-        case WatchlistEvent():
-            items = [_WATCHLIST, message.app_id, message.channel, message.name]
-            items += [list(message.user_ids), message.socket_id]
-        case Control():
-            items = [_CONTROL, message.command, dict(message.args)]
-    return orjson.dumps([_FORMAT, origin, *items])
-
-
-def decode_message(raw: bytes) -> tuple[str, Message | Control]:
-    """The origin node id and the message in ``raw`` (from ``encode_message``).
-
-    Raises:
-        ValueError: ``raw`` is not a payload of this format version.
-    """
-    try:
-        items = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ValueError(f"not JSON: {exc}") from None
-    if not isinstance(items, list) or len(items) < 3 or items[0] != _FORMAT:
-        raise ValueError(f"not a tidings message (format {_FORMAT}): {raw[:80]!r}")
-    origin, kind, *fields = items[1:]
-    try:
-        return str(origin), _MESSAGE_DECODERS[kind](*fields)
-    except (KeyError, TypeError) as exc:
-        raise ValueError(f"not a tidings message ({exc}): {raw[:80]!r}") from None
-
-
-_MESSAGE_DECODERS: Final[dict[str, Callable[..., Message | Control]]] = {
-    _PUBLICATION: Publication,
-    _JOINED: MemberJoined,
-    _LEFT: MemberLeft,
-    _COUNT: SubscriptionCount,
-    _CONTROL: Control,
-    _WATCHLIST: lambda app_id, channel, name, user_ids, socket_id: WatchlistEvent(
-        app_id, channel, name, tuple(user_ids), socket_id
-    ),
-}
+# A queued send: Redis channel, payload, cache key (or None), and the future its
+# publisher awaits (None for one held during an outage: nobody waits for it).
+_Item = tuple[bytes, bytes, bytes | None, asyncio.Future[None] | None]
 
 
 class RedisBroker:
@@ -133,6 +71,16 @@ class RedisBroker:
     Subscriptions: one dedicated pub/sub connection, with a plain ``SUBSCRIBE``
     per channel that has local subscribers. ``subscribe`` returns once Redis
     confirmed it (while Redis is reachable), so a publish that follows is seen.
+
+    Outages: while Redis is unreachable (or after a batch failed to send),
+    publications and controls are held in order, up to ``buffer_bytes``, and
+    sent once Redis is back and every peer had time to re-subscribe
+    (``max_backoff`` + 0.25 s later); publishing then returns at once. A publication that
+    does not fit raises ``BrokerBufferFull`` before it is delivered anywhere
+    (the HTTP API answers 503 with Retry-After); client events, member changes
+    and counts that do not fit are dropped, as before. A batch that failed is
+    sent again; receivers drop what they already had (per-node sequence
+    numbers), so nothing arrives twice.
 
     Health: a pub/sub connection that does not answer PING within
     ``ping_timeout``, or a command connection that fails PING, makes the broker
@@ -153,6 +101,7 @@ class RedisBroker:
         max_backoff: longest wait, in seconds, between reconnection attempts.
         start_timeout: how long ``start`` waits for the first connection before
             it returns with the broker unhealthy (it keeps retrying).
+        buffer_bytes: most payload bytes held during an outage.
     """
 
     def __init__(
@@ -163,8 +112,9 @@ class RedisBroker:
         prefix: str = "tidings",
         ping_interval: float = 1.0,
         ping_timeout: float = 3.0,
-        max_backoff: float = 5.0,
+        max_backoff: float = 0.8,
         start_timeout: float = 5.0,
+        buffer_bytes: int = 16 * 1024 * 1024,
     ) -> None:
         for name, value in (
             ("ping_interval", ping_interval),
@@ -182,6 +132,7 @@ class RedisBroker:
         self._ping_timeout = ping_timeout
         self._max_backoff = max_backoff
         self._start_timeout = start_timeout
+        self._buffer_bytes = buffer_bytes
         # No retries inside redis-py on the pub/sub connection, one immediate
         # retry for commands (it replaces a pooled connection Redis closed while
         # it idled): this class owns reconnection, so an outage is seen (and
@@ -205,8 +156,18 @@ class RedisBroker:
         self._wanted: set[bytes] = {self._control_name}
         self._conn: AbstractConnection | None = None
         self._confirm: dict[bytes, deque[asyncio.Future[None]]] = {}
-        self._outbox: deque[tuple[bytes, bytes, bytes | None, asyncio.Future[None]]] = deque()
+        self._outbox: deque[_Item] = deque()
         self._outbox_ready = asyncio.Event()
+        # Held during an outage, in order: (channel, payload, cache key).
+        self._held: deque[tuple[bytes, bytes, bytes | None]] = deque()
+        self._held_bytes = 0
+        self._holding = False
+        self._flushing: asyncio.Task[None] | None = None
+        # A new base at every start: a restarted node's numbers are larger than
+        # those of its previous run, so peers never take them for duplicates.
+        self._seq = time.time_ns()
+        self._last_seq: dict[str, int] = {}
+        self.dropped = 0  # client events, member changes and counts an outage cost
         self._tasks: list[asyncio.Task[None]] = []
         self._cmd_up = False
         self._sub_up = False
@@ -310,20 +271,33 @@ class RedisBroker:
         """
         handler = self._started()
         name = self._channel(message.app_id, message.channel)
+        payload = self._encode(message)
+        # Only publications are held during an outage; member changes and counts
+        # are re-announced by the node when Redis is back.
+        keep, droppable, cache = False, True, False
+        if type(message) is Publication:
+            keep, droppable, cache = True, message.from_client, message.cache
+        if not self._accepts(len(payload), must_keep=keep):
+            if not droppable:
+                raise self._full()  # before any delivery: a retry will not duplicate it
+            self.dropped += 1
+            keep = False
         if name in self._wanted:
             self._deliver(handler, message)
-        cache = type(message) is Publication and message.cache
         cache_key = self._cache_key(message.app_id, message.channel) if cache else None
-        await self._send(name, encode_message(message, self.node_id), cache_key)
+        await self._send(name, payload, cache_key, hold=keep)
 
     async def publish_control(self, control: Control) -> None:
         """Carry out ``control`` here now, and on every other node through Redis."""
         handler = self._started()
+        payload = self._encode(control)
+        if not self._accepts(len(payload), must_keep=True):
+            raise self._full()
         try:
             handler.handle_control(control)
         except Exception:
             _log.exception("broker control handler raised", command=control.command)
-        await self._send(self._control_name, encode_message(control, self.node_id), None)
+        await self._send(self._control_name, payload, None, hold=True)
 
     def _started(self) -> BrokerHandler:
         handler = self._handler
@@ -334,13 +308,79 @@ class RedisBroker:
             )
         return handler
 
-    async def _send(self, name: bytes, payload: bytes, cache_key: bytes | None) -> None:
-        if not self._cmd_up:
+    def _encode(self, message: Message | Control) -> bytes:
+        self._seq += 1
+        return encode_message(message, self.node_id, self._seq)
+
+    def _down(self) -> bool:
+        """Whether sends must be held (or dropped) instead of written now."""
+        return self._holding or not self._cmd_up
+
+    def _accepts(self, size: int, *, must_keep: bool) -> bool:
+        """Whether a message of ``size`` bytes can be sent now or held."""
+        if not self._down():
+            return True
+        return must_keep and self._held_bytes + size <= self._buffer_bytes
+
+    def _full(self) -> BrokerBufferFull:
+        return BrokerBufferFull(
+            f"Redis is unreachable and this node already holds "
+            f"{self._held_bytes} bytes of publications for the other nodes (the limit)",
+            hint="retry after the Retry-After delay; raise broker_buffer_bytes for longer outages",
+            retry_after=max(1, round(self._max_backoff + _SETTLE_MARGIN + 1)),
+        )
+
+    async def _send(self, name: bytes, payload: bytes, cache_key: bytes | None, hold: bool) -> None:
+        """Queue for the writer and wait until sent; during an outage hold it (or drop it)."""
+        if self._down():
+            if hold:
+                self._hold(name, payload, cache_key)
             return
         sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._outbox.append((name, payload, cache_key, sent))
         self._outbox_ready.set()
         await sent
+
+    def _hold(self, name: bytes, payload: bytes, cache_key: bytes | None) -> None:
+        self._held.append((name, payload, cache_key))
+        self._held_bytes += len(payload)
+
+    def _start_holding(self, failed: list[_Item]) -> None:
+        """Redis is gone: hold the failed batch and what was queued behind it, in order.
+
+        They are older than anything held meanwhile (sends made while holding
+        are held at once), so they go in front. Publications and controls are
+        kept; anything else is dropped, as during an outage.
+        """
+        self._holding = True
+        self._cancel_flush()
+        items = failed + list(self._outbox)
+        self._outbox.clear()
+        for name, payload, key, sent in reversed(items):
+            if name == self._control_name or is_publication(payload):
+                self._held.appendleft((name, payload, key))
+                self._held_bytes += len(payload)
+            else:
+                self.dropped += 1
+            if sent is not None and not sent.done():
+                sent.set_result(None)
+
+    def _cancel_flush(self) -> None:
+        if self._flushing is not None:
+            self._flushing.cancel()
+            self._flushing = None
+
+    async def _flush_held(self) -> None:
+        """Once peers had time to re-subscribe, send what was held, then resume."""
+        await asyncio.sleep(self._max_backoff + _SETTLE_MARGIN)
+        held, self._held = self._held, deque()
+        count, self._held_bytes = len(held), 0
+        self._outbox.extendleft((name, payload, key, None) for name, payload, key in reversed(held))
+        self._holding = False
+        self._flushing = None
+        self._outbox_ready.set()
+        if count:
+            _log.info("sending publications held during the outage", count=count)
 
     async def last_event(self, app_id: AppId, channel: ChannelName) -> Publication | None:
         """The last event of a cache channel, or ``None`` (also while Redis is unreachable)."""
@@ -352,7 +392,7 @@ class RedisBroker:
         if raw is None:
             return None
         try:
-            message = decode_message(raw.encode() if isinstance(raw, str) else raw)[1]
+            message = decode_message(raw.encode() if isinstance(raw, str) else raw)[2]
         except ValueError:
             return None
         return message if type(message) is Publication else None
@@ -456,12 +496,17 @@ class RedisBroker:
         if handler is None or name not in self._wanted:
             return  # a message in flight when the channel was unsubscribed
         try:
-            origin, message = decode_message(raw)
+            origin, seq, message = decode_message(raw)
         except ValueError as exc:
             _log.warning("ignored a malformed message", channel=name.decode(), reason=str(exc))
             return
-        if origin != self.node_id:  # this node delivered its own at publish time
-            self._deliver(handler, message)
+        if origin == self.node_id:
+            return  # this node delivered its own at publish time
+        last = self._last_seq.get(origin)
+        if last is not None and seq <= last:
+            return  # sent again after a failure that Redis had executed after all
+        self._last_seq[origin] = seq
+        self._deliver(handler, message)
 
     def _release_waiters(self) -> None:
         """Let every pending ``subscribe`` return: its connection is gone."""
@@ -473,7 +518,7 @@ class RedisBroker:
         if self._closed:
             while self._outbox:
                 sent = self._outbox.popleft()[3]
-                if not sent.done():
+                if sent is not None and not sent.done():
                     sent.set_result(None)
 
     async def _run_writer(self) -> None:
@@ -492,11 +537,12 @@ class RedisBroker:
                             pipe.publish(name, payload)
                         await pipe.execute()
                 except (RedisError, OSError) as exc:
+                    self._start_holding(batch)
                     self._set_cmd_up(False, exc)
-                finally:
-                    for *_, sent in batch:
-                        if not sent.done():
-                            sent.set_result(None)
+                    break
+                for *_, sent in batch:
+                    if sent is not None and not sent.done():
+                        sent.set_result(None)
 
     async def _run_monitor(self) -> None:
         """PING the command connection every ``ping_interval``."""
@@ -531,6 +577,10 @@ class RedisBroker:
             return
         self._healthy = healthy
         if not healthy:
+            if not self._holding:
+                _log.info("holding publications until redis is back", node_id=self.node_id)
+            self._holding = True
+            self._cancel_flush()
             self._healthy_event.clear()
             _log.warning(
                 "redis unreachable; serving local subscribers only",
@@ -539,6 +589,10 @@ class RedisBroker:
             )
             return
         self._healthy_event.set()
+        if self._holding and self._flushing is None:
+            self._flushing = asyncio.create_task(self._flush_held(), name="redis-broker-flush")
+            self._tasks.append(self._flushing)
+            self._flushing.add_done_callback(self._forget_task)
         if not self._was_healthy:
             self._was_healthy = True
             return  # the first connection: nothing to recover

@@ -1,7 +1,7 @@
 """The main listener's error middleware: every rejection is ``{"error", "hint"}`` JSON.
 
 ``TidingsError`` subclasses carry their status; aiohttp's own 404/405/413 get a body
-that says what to do; a 429 also carries ``Retry-After``. Anything else is a bug:
+that says what to do; a 429 or a 503 of a full broker buffer also carries ``Retry-After``. Anything else is a bug:
 aiohttp logs it (without locals, see ``tidings.logs``) and answers a bare 500.
 """
 
@@ -12,7 +12,7 @@ from typing import Any, Final, cast
 
 from aiohttp import hdrs, web
 
-from tidings.errors import RateLimitError, TidingsError, echoed
+from tidings.errors import BrokerBufferFull, RateLimitError, TidingsError, echoed
 
 __all__ = ["WEBSOCKET_HANDLERS", "error_middleware"]
 
@@ -45,7 +45,7 @@ async def _json_errors(request: web.Request, handler: Any) -> web.StreamResponse
         return response
     except TidingsError as exc:
         headers = None
-        if isinstance(exc, RateLimitError):
+        if isinstance(exc, RateLimitError | BrokerBufferFull):
             headers = {hdrs.RETRY_AFTER: str(exc.retry_after)}
         return web.json_response(exc.to_json(), status=exc.http_status, headers=headers)
     except web.HTTPException as exc:
