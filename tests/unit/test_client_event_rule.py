@@ -37,4 +37,4 @@ def test_client_event_allowed(event: str, channel: str, allowed: bool) -> None:
 @pytest.mark.parametrize("from_client", [False, True])
 def test_the_client_flag_crosses_nodes(from_client: bool) -> None:
     pub = Publication(AppId("1"), ChannelName("c"), "e", "1", from_client=from_client)
-    assert decode_message(encode_message(pub, "n1")) == ("n1", pub)
+    assert decode_message(encode_message(pub, "n1", 7)) == ("n1", 7, pub)

@@ -1,8 +1,9 @@
 """The main listener's error middleware: every rejection is ``{"error", "hint"}`` JSON.
 
 ``TidingsError`` subclasses carry their status; aiohttp's own 404/405/413 get a body
-that says what to do; a 429 or a 503 of a full broker buffer also carries ``Retry-After``. Anything else is a bug:
-aiohttp logs it (without locals, see ``tidings.logs``) and answers a bare 500.
+that says what to do; a 429, and a 503 of a full outage buffer, also carry
+``Retry-After``. Anything else is a bug: aiohttp logs it (without locals, see
+``tidings.logs``) and answers a bare 500.
 """
 
 from __future__ import annotations
