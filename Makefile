@@ -17,7 +17,7 @@ PYTEST_ARGS ?=
 # `make run PORT=6002`: the listener's port (TIDINGS_HTTP_PORT in the environment works too).
 PORT ?=
 
-.PHONY: help venv node run test style types check bench bench-deps constraints clean
+.PHONY: help venv node run test reliability style types check bench bench-deps constraints clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -45,6 +45,10 @@ run: venv  ## start `tidings serve` (127.0.0.1:6001; PORT=6002 picks another por
 # pytest exits 5 when it collected no tests; like any non-zero exit, make fails on it.
 test: venv node  ## run the whole test suite
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The short versions run with `make test`; these are the long ones (minutes).
+reliability: venv node  ## the reliability suite's long versions (20-round churn, 900 000-delivery soak)
+	TIDINGS_RELIABILITY_LONG=1 $(BIN)/pytest -m reliability tests/reliability $(PYTEST_ARGS)
 
 style: venv  ## ruff lint + format check + the import layers (import-linter)
 	$(BIN)/ruff check .

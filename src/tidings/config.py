@@ -245,6 +245,10 @@ class _Settings(BaseSettings):
     webhook_log_size: int = Field(
         200, ge=1, le=10000, description="Deliveries per app kept in the webhook delivery log."
     )
+    reuse_port: bool = Field(
+        False,
+        description="SO_REUSEPORT on the listeners, so a new tidings can take over the port.",
+    )
 
     _warnings: list[str] = PrivateAttr(default_factory=list)
 

@@ -102,6 +102,11 @@ class ServeProcess:
                 raise AssertionError(f"no {needle!r} line within {timeout} s: {self.output()}")
             await asyncio.sleep(0.05)
 
+    def terminate(self) -> None:
+        """Send SIGTERM (the drain starts; ``stop`` waits for the exit)."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+
     async def stop(self, timeout: float = 20.0) -> int:
         """SIGTERM, then wait for the exit code (killed after ``timeout``)."""
         if self.proc is None:

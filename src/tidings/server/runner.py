@@ -86,6 +86,8 @@ class RunningServer:
         ``shutdown_grace_period`` seconds for them to go before it cuts the rest.
         Pending webhook deliveries (those the leaving clients caused included) are
         flushed within the same grace period.
+        The listener closes first: with ``reuse_port`` and a new process on the
+        same port, the clients' reconnections reach that one.
         """
         state = self.state
         state.draining = True
@@ -162,7 +164,9 @@ async def start_server(settings: Settings, *, bus: EventBus | None = None) -> Ru
             ssl=tls,
             ssl_handshake_timeout=settings.handshake_timeout if tls else None,
             reuse_address=True,
-            reuse_port=settings.workers > 1,
+            # Workers share the port; reuse_port lets a new process take it over
+            # (a zero-gap restart, docs/reliability.md).
+            reuse_port=settings.workers > 1 or settings.reuse_port,
         )
     except BaseException:
         # The node already joined the cluster (heartbeat, Redis connections):
@@ -198,7 +202,13 @@ async def _start_admin(
     admin = build_admin_app(state, webhooks, counters)
     admin_runner = web.AppRunner(admin, handle_signals=False, access_log=None)
     await admin_runner.setup()
-    site = web.TCPSite(admin_runner, settings.admin_host, settings.admin_port, reuse_address=True)
+    site = web.TCPSite(
+        admin_runner,
+        settings.admin_host,
+        settings.admin_port,
+        reuse_address=True,
+        reuse_port=settings.reuse_port or None,
+    )
     try:
         await site.start()
     except OSError as exc:

@@ -1,0 +1,57 @@
+"""Soak: many subscribers, many events, every delivery counted, memory watched.
+
+Short: 300 subscribers x 60 events. ``make reliability``: 5 000 x 180 (the battery's
+900 000 deliveries).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+import psutil
+import pytest
+from websockets.asyncio.client import ClientConnection
+
+from tests.conformance.conftest import publish_to
+from tests.reliability.conftest import LONG
+from tests.reliability.processes import ServeProcess
+from tests.reliability.test_process_faults import subscribed
+
+SUBSCRIBERS, EVENTS = (5000, 180) if LONG else (300, 60)
+
+
+@pytest.mark.timeout(900 if LONG else 120)
+async def test_every_delivery_arrives_and_memory_stays_put() -> None:
+    """Each subscriber gets every event once, in order; RSS after the events is within 10 %
+    (plus 2 MB) of RSS before them."""
+    process = await ServeProcess({"TIDINGS_LISTEN_BACKLOG": "4096"}).start()
+    try:
+        clients = []
+        for start in range(0, SUBSCRIBERS, 100):
+            clients += await asyncio.gather(
+                *(subscribed(process.ws_url, "soak") for _ in range(start, start + 100))
+            )
+        rss = psutil.Process(process.pid)
+        before = rss.memory_info().rss
+
+        async def read(ws: ClientConnection) -> list[str]:
+            seen: list[str] = []
+            while len(seen) < EVENTS:
+                message = orjson.loads(await asyncio.wait_for(ws.recv(), 30))
+                if message["event"] == "tick":
+                    seen.append(message["data"])
+            return seen
+
+        readers = [asyncio.create_task(read(ws)) for ws in clients]
+        for i in range(EVENTS):
+            await publish_to(process.http_url, ["soak"], "tick", str(i))
+        results = await asyncio.gather(*readers)
+        after = rss.memory_info().rss
+        expected = [str(i) for i in range(EVENTS)]
+        assert all(seen == expected for seen in results)
+        assert after <= before * 1.10 + 2 * 2**20, (before, after)
+        for ws in clients:
+            await ws.close()
+    finally:
+        await process.stop()
