@@ -31,6 +31,7 @@ class ServeProcess:
         self.port = 0
         self._ready = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
+        self._terminated = False
 
     @property
     def pid(self) -> int:
@@ -103,16 +104,19 @@ class ServeProcess:
             await asyncio.sleep(0.05)
 
     def terminate(self) -> None:
-        """Send SIGTERM (the drain starts; ``stop`` waits for the exit)."""
+        """Send SIGTERM once (the drain starts; ``stop`` waits for the exit)."""
         assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
+        if not self._terminated and self.proc.returncode is None:
+            self._terminated = True
+            self.proc.send_signal(signal.SIGTERM)
 
     async def stop(self, timeout: float = 20.0) -> int:
         """SIGTERM, then wait for the exit code (killed after ``timeout``)."""
         if self.proc is None:
             return 0
-        if self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
+        # Once only: a second SIGTERM during the last moments of the exit, after
+        # the loop removed its handlers, would kill the process (-15).
+        self.terminate()
         try:
             code = await asyncio.wait_for(self.proc.wait(), timeout)
         except TimeoutError:

@@ -92,6 +92,7 @@ async def test_publishes_accepted_during_an_outage_all_arrive_once_in_order(
     rest = await events_until(sub, sent[-1])
     assert [first["data"], *rest] == sent  # every one, in order, none twice
     assert resumed <= 2.0, f"delivery resumed {resumed:.2f} s after Redis returned"
+    print(f"0 of {len(sent)} lost, 0 duplicates; delivery resumed {resumed:.2f} s after Redis")
     # And new publishes flow normally after the held ones.
     assert (await post_event(a, "outage", "after"))[0] == 200
     assert await events_until(sub, "after") == ["after"]
