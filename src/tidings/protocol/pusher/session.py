@@ -65,7 +65,7 @@ from tidings.domain.channels import (
     validate_channel_name,
 )
 from tidings.domain.messages import Publication
-from tidings.errors import MessageError, SubscriptionError, echoed
+from tidings.errors import MessageError, SubscriptionError
 from tidings.protocol import signing
 from tidings.protocol.commands import (
     ClientEvent,
@@ -77,6 +77,11 @@ from tidings.protocol.commands import (
     Unsubscribe,
 )
 from tidings.protocol.pusher import codec
+from tidings.protocol.pusher.credentials import (
+    data_object,
+    presence_member,
+    signature_problem,
+)
 from tidings.protocol.pusher.states import PENDING, SUBSCRIBED, ChannelState
 from tidings.protocol.ratelimit import TokenBucket
 
@@ -290,7 +295,7 @@ class PusherSession:
         pass  # any message proves the client alive; the shell tracks activity
 
     def _on_subscribe(self, message: codec.IncomingMessage) -> None:
-        data = _data_object(message, '{"channel":"my-channel"}')
+        data = data_object(message, '{"channel":"my-channel"}')
         channel = data.get("channel")
         if not isinstance(channel, str) or not channel:
             raise MessageError(
@@ -342,13 +347,13 @@ class PusherSession:
             signing.channel_auth(policy.key, secret, self.socket_id, channel, channel_data or None)
             for secret in policy.secrets
         ]
-        problem = self._signature_problem(data.get("auth"), expected, to_sign)
+        problem = signature_problem(self.policy.key, data.get("auth"), expected, to_sign)
         if problem is not None:
             raise SubscriptionError(f"{problem} (channel {channel!r})")
         if kind is not ChannelKind.PRESENCE:
             return Subscribe(channel)
         assert channel_data  # checked above; narrows for mypy
-        user_id, user_info = self._presence_member(channel_data)
+        user_id, user_info = presence_member(channel_data, self.policy.max_member_info_bytes)
         return Subscribe(channel, user_id, user_info)
 
     def _check_own_channel(self, channel: str) -> None:
@@ -369,52 +374,8 @@ class PusherSession:
                 status=403,
             )
 
-    def _signature_problem(self, auth: object, expected: list[str], to_sign: str) -> str | None:
-        """Why ``auth`` matches none of ``expected``, or ``None`` when it matches one."""
-        if not isinstance(auth, str) or not auth:
-            return (
-                'missing "auth": private and presence subscriptions need the auth '
-                "string your auth endpoint returns"
-            )
-        if any(signing.signatures_match(candidate, auth) for candidate in expected):
-            return None
-        key, sep, signature = auth.partition(":")
-        if not sep:
-            return 'Invalid auth: expected "<app key>:<signature>"'
-        if key != self.policy.key:
-            return (
-                f"Invalid key {key[:40]!r} in auth: this connection is for app key "
-                f"{self.policy.key!r}; sign with that app's key and secret"
-            )
-        return (
-            f"Invalid signature: Expected HMAC SHA256 hex digest of {echoed(to_sign)!r}, "
-            f"but got {signature[:80]!r}"
-        )
-
-    def _presence_member(self, channel_data: str) -> tuple[str, object]:
-        """The ``(user_id, user_info)`` of a presence ``channel_data`` JSON string."""
-        try:
-            value = orjson.loads(channel_data)
-        except orjson.JSONDecodeError as exc:
-            raise SubscriptionError(f"channel_data is not valid JSON ({exc})") from exc
-        if not isinstance(value, dict):
-            raise SubscriptionError('channel_data must be a JSON object with a "user_id"')
-        user_id = _user_id_text(value.get("user_id"))
-        if user_id is None:
-            raise SubscriptionError('channel_data needs "user_id", a non-empty string or a number')
-        user_info = value.get("user_info")
-        size = len(orjson.dumps(user_info))
-        if size > self.policy.max_member_info_bytes:
-            raise SubscriptionError(
-                f"user_info is {size} bytes of JSON; the limit is "
-                f"{self.policy.max_member_info_bytes}: send less member information",
-                kind="LimitReached",
-                status=400,
-            )
-        return user_id, user_info
-
     def _on_unsubscribe(self, message: codec.IncomingMessage) -> None:
-        data = _data_object(message, '{"channel":"my-channel"}')
+        data = data_object(message, '{"channel":"my-channel"}')
         channel = data.get("channel")
         if not isinstance(channel, str):
             raise MessageError('pusher:unsubscribe needs "data.channel", a channel name string')
@@ -425,7 +386,7 @@ class PusherSession:
 
     def _on_signin(self, message: codec.IncomingMessage) -> None:
         try:
-            data = _data_object(message, '{"auth":"...","user_data":"..."}')
+            data = data_object(message, '{"auth":"...","user_data":"..."}')
         except MessageError as exc:
             raise _signin_error(exc.message) from exc
         user_data = data.get("user_data")
@@ -437,7 +398,7 @@ class PusherSession:
             for secret in policy.secrets
         ]
         to_sign = f"{self.socket_id}::user::{user_data}"
-        problem = self._signature_problem(data.get("auth"), expected, to_sign)
+        problem = signature_problem(self.policy.key, data.get("auth"), expected, to_sign)
         if problem is not None:
             raise _signin_error(problem)
         try:
@@ -513,32 +474,6 @@ class PusherSession:
         self._commands.append(
             ClientEvent(channel, message.event, data.decode(), self._user_ids[channel])
         )
-
-
-def _data_object(message: codec.IncomingMessage, example: str) -> dict[str, object]:
-    """The ``data`` of a ``pusher:*`` request as an object (a JSON object string is accepted)."""
-    data = message.data
-    if isinstance(data, str):
-        try:
-            data = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            pass  # reported below with the expected shape
-    if not isinstance(data, dict):
-        raise MessageError(f'{message.event} needs "data" to be a JSON object, like {example}')
-    return data
-
-
-def _user_id_text(value: object) -> str | None:
-    """A presence ``user_id`` as text (numbers as JavaScript prints them), or ``None``."""
-    if isinstance(value, str):
-        return value or None
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else repr(value)
-    return None
 
 
 # The client events a session handles, besides ``client-*``; shared by all sessions.
