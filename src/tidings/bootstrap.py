@@ -97,19 +97,41 @@ def build_node(settings: Settings, *, bus: EventBus | None = None) -> Node:
 
 
 def build_webhooks(settings: Settings, node: Node) -> WebhookService:
-    """The node's webhook service: its store follows the broker (memory or Redis)."""
+    """The node's webhook service: its store follows the broker (memory or Redis).
+
+    With Redis, deliveries and the log live there (another node finishes what a
+    dead one left) and occupancy is counted cluster-wide (``webhooks.cluster``).
+    """
     batcher = Batcher(
         window=settings.webhook_batch_window,
         max_batch=settings.webhook_batch_size,
         limit=settings.webhook_queue_limit,
     )
-    return WebhookService(
+    if not settings.broker_url.startswith(("redis://", "rediss://")):
+        store = MemoryDeliveryStore(settings.webhook_log_size)
+        return WebhookService(
+            node_id=node.node_id, bus=node.bus, apps=node.apps, store=store, batcher=batcher
+        )
+    from tidings.webhooks.cluster import ClusterDuties
+    from tidings.webhooks.redis_store import RedisWebhookStore
+
+    shared = RedisWebhookStore(
+        settings.broker_url,
+        node_id=node.node_id,
+        prefix=settings.redis_prefix,
+        ttl=settings.cluster_heartbeat_ttl,
+        log_size=settings.webhook_log_size,
+    )
+    service = WebhookService(
         node_id=node.node_id,
         bus=node.bus,
         apps=node.apps,
-        store=MemoryDeliveryStore(settings.webhook_log_size),
+        store=shared,
         batcher=batcher,
+        shared_store=True,
     )
+    service.duties = ClusterDuties(service, shared)
+    return service
 
 
 def build_app(state: ServerState) -> web.Application:

@@ -178,6 +178,7 @@ async def test_receiver_down_then_back_gets_it_re_signed(
         (got,) = receiver.received
         assert got.body is not None  # re-signed and re-stamped: the SDK accepts it
         assert got.body["time_ms"] / 1000 > first_attempt
+        assert got.headers["X-Tidings-Delivery"] == failing["id"]  # the same on every attempt
         await settled(server)
         status, body = await admin(server, "GET", "/api/apps/1/webhooks/deliveries?limit=1")
         (sent,) = body["deliveries"]

@@ -39,7 +39,14 @@ _KEYS: Final = ("url", "event_types", "filter", "headers")
 _FILTER_KEYS: Final = ("channel_name_starts_with", "channel_name_ends_with")
 # Headers the server sets itself: a config that overrides them would break signing.
 _RESERVED_HEADERS: Final = frozenset(
-    {"content-type", "content-length", "x-pusher-key", "x-pusher-signature", "host"}
+    {
+        "content-type",
+        "content-length",
+        "host",
+        "x-pusher-key",
+        "x-pusher-signature",
+        "x-tidings-delivery",
+    }
 )
 
 

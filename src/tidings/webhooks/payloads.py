@@ -71,11 +71,13 @@ def signed_request(
     batch: Sequence[WebhookEvent],
     time_ms: int,
     extra_headers: Sequence[tuple[str, str]] | Mapping[str, str] = (),
+    delivery_id: str | None = None,
 ) -> tuple[bytes, dict[str, str]]:
     """The body and headers of one attempt: stamped ``time_ms`` and signed with ``secret``.
 
     Extra headers come first, so they can never replace the ones tidings sets
-    (the config refuses those names anyway).
+    (the config refuses those names anyway). ``X-Tidings-Delivery`` carries the
+    delivery id, the same on every attempt, so a receiver can drop a repeat.
     """
     body = orjson.dumps({"time_ms": time_ms, "events": list(batch)})
     pairs = extra_headers.items() if isinstance(extra_headers, Mapping) else extra_headers
@@ -83,4 +85,6 @@ def signed_request(
     headers["Content-Type"] = "application/json"
     headers["X-Pusher-Key"] = key
     headers["X-Pusher-Signature"] = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    if delivery_id is not None:
+        headers["X-Tidings-Delivery"] = delivery_id
     return body, headers

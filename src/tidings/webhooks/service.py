@@ -24,7 +24,7 @@ import heapq
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -40,13 +40,26 @@ from tidings.webhooks.sender import Sender
 from tidings.webhooks.stats import WebhookStats
 from tidings.webhooks.store import DeliveryStore
 
-__all__ = ["WebhookService"]
+__all__ = ["Duties", "WebhookService"]
 
 log = structlog.get_logger(__name__)
 
 _REFRESH_S = 1.0
 _STORE_RETRY_S = 1.0
 _DROP_LOG_EVERY_S = 10.0
+
+
+class Duties(Protocol):
+    """What a cluster adds to the service (``tidings.webhooks.cluster.ClusterDuties``)."""
+
+    async def start(self) -> None:
+        """Start, after the service read its apps."""
+
+    async def drain(self, deadline: float) -> None:
+        """Finish the work that produces events, before the final flush."""
+
+    async def close(self) -> None:
+        """Stop, after the final flush."""
 
 
 class WebhookService:
@@ -88,6 +101,8 @@ class WebhookService:
         self.stats = WebhookStats()
         self.hooks: dict[str, tuple[Webhook, ...]] = {}
         self.intercept: Callable[[events.Event, tuple[Webhook, ...]], bool] | None = None
+        """Sees each event of an app with webhooks first; ``True`` means it took it."""
+        self.duties: Duties | None = None
         self._max_in_flight = max_in_flight
         self._shared = shared_store
         self._progress: asyncio.Future[None] | None = None
@@ -107,6 +122,8 @@ class WebhookService:
     async def start(self) -> None:
         """Read the apps' webhooks, listen on the bus, start the dispatcher and refresher."""
         await self.refresh()
+        if self.duties is not None:
+            await self.duties.start()
         for kind in SOURCES:
             self._unlisten.append(self.bus.on(kind, self._on_event))
         loop = asyncio.get_running_loop()
@@ -123,6 +140,8 @@ class WebhookService:
         for remove in self._unlisten:
             remove()
         self._unlisten.clear()
+        if self.duties is not None:
+            await self.duties.drain(deadline)
         self._closing = True
         now = self.clock()
         for delivery in self._pending.values():
@@ -139,6 +158,8 @@ class WebhookService:
         self._tasks.clear()
         if self._pending:
             await self._left_over(list(self._pending.values()))
+        if self.duties is not None:
+            await self.duties.close()
         await self.sender.close()
         await self.store.close()
 
@@ -346,7 +367,7 @@ class WebhookService:
             return Attempt(None, "the app no longer exists", 0.0)
         time_ms = int(self.clock() * 1000)
         body, headers = signed_request(
-            app.key, app.secret, delivery.events, time_ms, delivery.headers
+            app.key, app.secret, delivery.events, time_ms, delivery.headers, delivery.id
         )
         return await self.sender.post(delivery.url, body, headers)
 

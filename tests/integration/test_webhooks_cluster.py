@@ -1,0 +1,257 @@
+"""Webhooks of a cluster: each event once over two nodes, a kill -9 loses nothing, and
+SIGTERM flushes pending deliveries within the grace period."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import orjson
+import pytest
+import websockets
+
+from tests.conftest import delete_redis_keys, free_port
+from tests.fixtures.webhooks import Received, Receiver, has, webhook_json
+from tests.integration.conftest import KEY, TIMEOUT, PusherClient, ServerFactory
+from tidings.server.runner import RunningServer
+
+TTL = 1.5
+NodeFactory = Callable[..., Awaitable[RunningServer]]
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """A listening receiver."""
+    receiver = Receiver()
+    await receiver.start()
+    yield receiver
+    await receiver.stop()
+
+
+@pytest.fixture
+def prefix(redis_url: str) -> Iterator[str]:
+    """A Redis key prefix of this test only; its keys are deleted afterwards."""
+    name = f"test-wh-{uuid.uuid4().hex[:8]}"
+    yield name
+    delete_redis_keys(redis_url, name)
+
+
+@pytest.fixture
+def nodes(server_factory: ServerFactory, redis_url: str, prefix: str) -> NodeFactory:
+    """In-process nodes sharing this test's Redis prefix."""
+
+    async def start(**overrides: Any) -> RunningServer:
+        return await server_factory(
+            broker_url=redis_url, redis_prefix=prefix, cluster_heartbeat_ttl=TTL, **overrides
+        )
+
+    return start
+
+
+async def connect(url: str) -> PusherClient:
+    ws = await websockets.connect(f"{url}/app/{KEY}?protocol=7")
+    first = orjson.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+    return PusherClient(ws, orjson.loads(first["data"])["socket_id"], {})
+
+
+def member(user_id: str) -> str:
+    return json.dumps({"user_id": user_id})
+
+
+async def settled(*servers: RunningServer) -> None:
+    """Wait (bounded) until no node has unsettled deliveries or batched events."""
+    for _ in range(300):
+        if all(not s.webhooks.pending() and s.webhooks.batcher.next_due() is None for s in servers):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("webhook deliveries still pending")
+
+
+def tally(receiver: Receiver, channel: str) -> Counter[tuple[str, str | None]]:
+    return Counter(
+        (e["name"], e.get("user_id")) for e in receiver.events() if e["channel"] == channel
+    )
+
+
+async def test_two_nodes_send_each_event_once(nodes: NodeFactory, receiver: Receiver) -> None:
+    """Occupied/vacated on the cluster's 0<->1, a user's first/last connection anywhere, one
+    client event: each once, though both nodes saw the channel; the log is shared."""
+    hooks = webhook_json(receiver.url())
+    a = await nodes(admin_port=0, default_app_webhooks=hooks)
+    b = await nodes(default_app_webhooks=hooks)
+    on_a = await connect(a.ws_url)
+    on_b = await connect(b.ws_url)
+    other_b = await connect(b.ws_url)
+    await on_a.subscribe("presence-room", channel_data=member("u1"))
+    await receiver.wait_for(has("channel_occupied", "presence-room"))
+    await on_b.subscribe("presence-room", channel_data=member("u1"))  # same user, other node
+    await other_b.subscribe("presence-room", channel_data=member("u2"))
+    await on_a.send("client-hi", {"x": 1}, channel="presence-room")
+    await receiver.wait_for(has("client_event", "presence-room"))
+    await on_a.ws.close()  # a vacates locally; b still holds the channel
+    await on_b.ws.close()  # u1's last connection
+    await receiver.wait_for(lambda ev: ("member_removed", "u1") in tally(receiver, "presence-room"))
+    await other_b.ws.close()
+    await receiver.wait_for(has("channel_vacated", "presence-room"))
+    barrier = await connect(a.ws_url)  # a later event: everything earlier was sent by now
+    await barrier.subscribe("barrier")
+    await receiver.wait_for(has("channel_occupied", "barrier"))
+    await settled(a, b)
+    await barrier.ws.close()
+    assert tally(receiver, "presence-room") == Counter(
+        {
+            ("channel_occupied", None): 1,
+            ("member_added", "u1"): 1,
+            ("member_added", "u2"): 1,
+            ("client_event", "u1"): 1,
+            ("member_removed", "u1"): 1,
+            ("member_removed", "u2"): 1,
+            ("channel_vacated", None): 1,
+        }
+    )
+    assert all(r.body is not None for r in receiver.received)
+    deliveries = await a.webhooks.recent("1", 100)
+    assert {d.node for d in deliveries} == {a.state.node.node_id, b.state.node.node_id}
+
+
+async def start_node_process(
+    redis_url: str, prefix: str, webhooks: str, **env: str
+) -> tuple[asyncio.subprocess.Process, str]:
+    """A `tidings serve` process in the cluster; returns it and its WebSocket base URL."""
+    port = free_port()
+    environment = {
+        **os.environ,
+        "TIDINGS_BROKER_URL": redis_url,
+        "TIDINGS_REDIS_PREFIX": prefix,
+        "TIDINGS_CLUSTER_HEARTBEAT_TTL": str(TTL),
+        "TIDINGS_DEFAULT_APP_WEBHOOKS": webhooks,
+        **env,
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tidings", "serve", "--port", str(port), "--log-format", "json",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL, env=environment,
+    )  # fmt: skip
+    base = f"ws://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while True:  # bounded wait for the process to listen
+        try:
+            ws = await websockets.connect(f"{base}/app/{KEY}?protocol=7")
+            await ws.close()
+            return proc, base
+        except OSError:
+            assert time.monotonic() < deadline, "the node process did not start"
+            await asyncio.sleep(0.1)
+
+
+async def test_kill_9_loses_neither_events_nor_pending_deliveries(
+    nodes: NodeFactory, receiver: Receiver, redis_url: str, prefix: str
+) -> None:
+    """A node killed with -9 while its deliveries fail: the survivor sends them once the
+    receiver is back, and sends the dead node's member_removed and channel_vacated, once each."""
+    down = True
+    receiver.answer = lambda _: 503 if down else 200
+    hooks = webhook_json(receiver.url())
+    survivor = await nodes(default_app_webhooks=hooks)
+    proc, victim_url = await start_node_process(redis_url, prefix, hooks)
+    try:
+        doomed = await connect(victim_url)
+        await doomed.subscribe("presence-x", channel_data=member("doomed"))
+        for _ in range(100):  # the victim's delivery failed once and waits in Redis
+            logged = await survivor.webhooks.recent("1", 10)
+            if logged and logged[0].attempts >= 1:
+                break
+            await asyncio.sleep(0.05)
+        (failing,) = logged
+        assert failing.status == "retrying" and failing.node != survivor.state.node.node_id
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+        down = False
+        await receiver.wait_for(has("channel_vacated", "presence-x"), timeout=TTL * 4 + 10)
+        await receiver.wait_for(has("channel_occupied", "presence-x"), timeout=10)
+        watcher = await connect(survivor.ws_url)
+        await watcher.subscribe("barrier")
+        await receiver.wait_for(has("channel_occupied", "barrier"))
+        await settled(survivor)
+        await watcher.ws.close()
+        assert tally(receiver, "presence-x") == Counter(
+            {
+                ("channel_occupied", None): 1,
+                ("member_added", "doomed"): 1,
+                ("member_removed", "doomed"): 1,
+                ("channel_vacated", None): 1,
+            }
+        )
+        taken = next(d for d in await survivor.webhooks.recent("1", 10) if d.id == failing.id)
+        assert taken.status == "sent" and taken.node == survivor.state.node.node_id
+        ids = [r.headers["X-Tidings-Delivery"] for r in receiver.received]
+        assert ids.count(failing.id) == 1
+        assert all(r.body is not None for r in receiver.received)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+_WS_LINE = re.compile(rb"WebSocket\s+(ws://127\.0\.0\.1:(\d+))/app/app-key")
+
+
+async def test_sigterm_flushes_pending_deliveries_within_the_grace_period(
+    receiver: Receiver,
+) -> None:
+    """SIGTERM while a delivery waits for its next retry: it is sent at once (with the
+    channel_vacated the shutdown causes), before the process exits 0."""
+    attempts: list[float] = []
+    down = True
+
+    def answer(got: Received) -> int:
+        if down:
+            attempts.append(got.at)
+            return 503
+        return 200
+
+    receiver.answer = answer
+    env = {
+        **os.environ,
+        "TIDINGS_SHUTDOWN_GRACE_PERIOD": "5",
+        "TIDINGS_DEFAULT_APP_WEBHOOKS": webhook_json(receiver.url()),
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tidings", "serve", "--port", "0", "--log-format", "json",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    try:
+        base = None
+        while base is None:
+            line = await asyncio.wait_for(proc.stdout.readline(), 20)
+            assert line, "tidings serve exited early"
+            match = _WS_LINE.search(line)
+            base = match.group(1).decode() if match else None
+        c = await connect(base)
+        await c.subscribe("news")
+        for _ in range(200):  # attempts at 0, 1 and 3 s fail; the next is due at 7 s
+            if len(attempts) >= 3:
+                break
+            await asyncio.sleep(0.05)
+        assert len(attempts) >= 3
+        down = False
+        proc.send_signal(signal.SIGTERM)
+        await receiver.wait_for(has("channel_vacated", "news"), timeout=5)
+        events = await receiver.wait_for(has("channel_occupied", "news"), timeout=5)
+        assert Counter(e["name"] for e in events) == {"channel_occupied": 1, "channel_vacated": 1}
+        delivered = max(r.at for r in receiver.received)
+        assert delivered - attempts[-1] < 3.5  # sooner than the 4 s backoff would allow
+        assert await asyncio.wait_for(proc.wait(), 15) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
