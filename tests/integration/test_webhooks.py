@@ -286,3 +286,28 @@ async def test_no_webhooks_configured_sends_nothing(
     await c.subscribe("news")
     assert server.webhooks.batcher.depth() == {}
     assert server.webhooks.pending() == []
+
+
+async def test_full_queue_drops_count_and_are_exported(
+    server_factory: ServerFactory, clients: list[PusherClient]
+) -> None:
+    """With the receiver down, an app holds at most webhook_queue_limit events; the rest
+    are dropped, counted and exported, and clients are served as usual."""
+    receiver = Receiver()  # never listening
+    server = await server_factory(
+        admin_port=0, default_app_webhooks=webhook_json(receiver.url()), webhook_queue_limit=2
+    )
+    c = await open_client(server, clients)
+    for name in ("a", "b", "c", "d", "e"):
+        reply = await c.subscribe(name)
+        assert reply["event"] == "pusher_internal:subscription_succeeded"
+    assert server.webhooks.stats.dropped == {"1": 3}
+    assert server.webhooks.batcher.depth() == {"1": 2}
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{server.admin_url}/metrics") as response:
+            metrics = await response.text()
+    assert 'tidings_webhook_events_dropped_total{app_id="1"} 3.0' in metrics
+    assert 'tidings_webhook_queue_depth{app_id="1"} 2.0' in metrics
+    status, _ = await publish(server, ["a"], "still-served", "{}")
+    assert status == 200
+    assert (await c.expect("still-served"))["event"] == "still-served"

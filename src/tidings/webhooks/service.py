@@ -311,11 +311,16 @@ class WebhookService:
                 )
                 for b in ready
             ]
-            for delivery in made:  # before the await: close() must see them
-                self._pending[delivery.id] = delivery
-            await self.store.put(made)
             for delivery in made:
+                self._pending[delivery.id] = delivery
                 self._schedule(delivery, now)
+            try:
+                await self.store.put(made)
+            except TidingsError as exc:
+                # Sent from memory all the same; only a takeover needs the store.
+                log.warning(
+                    "webhooks: deliveries not recorded", count=len(made), reason=exc.message
+                )
         while self._due and self._due[0][0] <= now and len(self._in_flight) < self._max_in_flight:
             at, _, delivery_id = heapq.heappop(self._due)
             due = self._pending.get(delivery_id)
@@ -340,7 +345,11 @@ class WebhookService:
 
     async def _attempt(self, delivery: Delivery) -> None:
         try:
-            attempt = await self._post(delivery)
+            try:
+                attempt = await self._post(delivery)
+            except Exception as exc:  # a bug must not leave the delivery stuck
+                log.exception("webhook attempt raised", delivery_id=delivery.id)
+                attempt = Attempt(None, f"internal error: {type(exc).__name__}", 0.0)
             done = after_attempt(delivery, attempt, self.clock())
             self._count(done, attempt)
             if done.settled:
