@@ -32,6 +32,7 @@ from tidings.apps.base import AppStore
 from tidings.apps.webhooks import Webhook
 from tidings.core.bus import EventBus
 from tidings.domain import events
+from tidings.domain.channels import is_internal
 from tidings.errors import TidingsError
 from tidings.webhooks.batcher import Batcher
 from tidings.webhooks.delivery import Attempt, Delivery, after_attempt, new_delivery_id
@@ -200,6 +201,8 @@ class WebhookService:
     def offer(self, app_id: str, payload: WebhookEvent, hooks: Sequence[Webhook]) -> None:
         """Queue one webhook event for the app's hooks that want it (never blocks)."""
         name, channel = payload["name"], payload["channel"]
+        if is_internal(channel):  # the server's own channels are nobody's business
+            return
         wanted = [hook for hook in hooks if hook.matches(name, channel)]
         if not wanted:
             return
