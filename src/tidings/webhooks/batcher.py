@@ -1,7 +1,8 @@
 """Batching per app and URL, with a bounded queue per app. Pure: the caller passes the time.
 
-An event goes to every webhook of its app that wants it; webhooks sharing a URL
-share one batch (the event appears once). A batch is ready when it holds
+An event goes to every URL of its app whose webhook wants it; webhooks sharing
+a URL share one batch (the event appears once, with the headers of all of them:
+:func:`headers_by_url`). A batch is ready when it holds
 ``max_batch`` events or its oldest event waited ``window`` seconds.
 
 The bound: an app may hold ``limit`` events waiting, counting both the events
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from tidings.apps.webhooks import Webhook
 from tidings.webhooks.payloads import WebhookEvent
 
-__all__ = ["Batch", "Batcher"]
+__all__ = ["Batch", "Batcher", "headers_by_url"]
 
 
 @dataclass(slots=True)
@@ -27,9 +28,16 @@ class Batch:
 
     app_id: str
     url: str
-    headers: dict[str, str]
     first_at: float
     events: list[WebhookEvent] = field(default_factory=list)
+
+
+def headers_by_url(hooks: Sequence[Webhook]) -> dict[str, tuple[tuple[str, str], ...]]:
+    """The extra headers of each URL: those of every webhook with that URL, in order."""
+    merged: dict[str, dict[str, str]] = {}
+    for hook in hooks:
+        merged.setdefault(hook.url, {}).update(hook.headers)
+    return {url: tuple(headers.items()) for url, headers in merged.items()}
 
 
 class Batcher:
@@ -50,24 +58,22 @@ class Batcher:
         self.dropped: dict[str, int] = {}
         self._full = False
 
-    def offer(self, app_id: str, event: WebhookEvent, hooks: Sequence[Webhook], now: float) -> bool:
-        """Queue ``event`` for every hook in ``hooks`` (the ones that want it).
+    def offer(self, app_id: str, event: WebhookEvent, urls: Sequence[str], now: float) -> bool:
+        """Queue ``event`` for each of ``urls`` (distinct: the webhooks that want it).
 
         Returns:
             ``False`` when the app's queue was full: the event was dropped and counted.
         """
-        urls: dict[str, dict[str, str]] = {}
-        for hook in hooks:
-            urls.setdefault(hook.url, {}).update(hook.headers)
-        depth = self._depth.get(app_id, 0)
-        if depth + len(urls) > self.limit:
+        depth = self._depth.get(app_id, 0) + len(urls)
+        if depth > self.limit:
             self.dropped[app_id] = self.dropped.get(app_id, 0) + 1
             return False
-        self._depth[app_id] = depth + len(urls)
-        for url, headers in urls.items():
-            batch = self._batches.get((app_id, url))
+        self._depth[app_id] = depth
+        batches = self._batches
+        for url in urls:
+            batch = batches.get((app_id, url))
             if batch is None:
-                batch = self._batches[app_id, url] = Batch(app_id, url, headers, now)
+                batch = batches[app_id, url] = Batch(app_id, url, now)
             batch.events.append(event)
             if len(batch.events) >= self.max_batch:
                 self._full = True
@@ -90,9 +96,7 @@ class Batcher:
                 del self._batches[key]
                 for start in range(0, len(batch.events), self.max_batch):
                     chunk = batch.events[start : start + self.max_batch]
-                    ready.append(
-                        Batch(batch.app_id, batch.url, batch.headers, batch.first_at, chunk)
-                    )
+                    ready.append(Batch(batch.app_id, batch.url, batch.first_at, chunk))
         self._full = any(len(b.events) >= self.max_batch for b in self._batches.values())
         return ready
 

@@ -11,19 +11,30 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 import orjson
 
 from tidings.domain import events
 
-__all__ = ["WebhookEvent", "signed_request", "webhook_event"]
+__all__ = ["SOURCES", "Source", "WebhookEvent", "signed_request", "webhook_event"]
 
 WebhookEvent = dict[str, Any]
 """One entry of ``events``: ``{"name": ..., "channel": ..., ...}`` in Pusher's shape."""
 
-SOURCES: Final[tuple[type[events.Event], ...]] = (
+Source = (
+    events.ChannelOccupied
+    | events.ChannelVacated
+    | events.MemberAdded
+    | events.MemberRemoved
+    | events.ClientEventSent
+    | events.CacheMissed
+    | events.SubscriptionCountChanged
+)
+"""Any of :data:`SOURCES`."""
+
+SOURCES: Final[tuple[type[Source], ...]] = (
     events.ChannelOccupied,
     events.ChannelVacated,
     events.MemberAdded,
@@ -41,28 +52,49 @@ def webhook_event(event: events.Event) -> WebhookEvent | None:
     ``client_event`` carries ``data`` as the JSON text the client sent, as Pusher does,
     and ``user_id`` only on presence channels.
     """
-    if isinstance(event, events.ChannelOccupied | events.ChannelVacated | events.CacheMissed):
-        return {"name": event.name, "channel": event.channel}
-    if isinstance(event, events.MemberAdded | events.MemberRemoved):
-        return {"name": event.name, "channel": event.channel, "user_id": event.user_id}
-    if isinstance(event, events.ClientEventSent):
-        out: WebhookEvent = {
-            "name": event.name,
-            "channel": event.channel,
-            "event": event.event,
-            "data": event.data,
-            "socket_id": event.socket_id,
-        }
-        if event.user_id is not None:
-            out["user_id"] = event.user_id
-        return out
-    if isinstance(event, events.SubscriptionCountChanged):
-        return {
-            "name": event.name,
-            "channel": event.channel,
-            "subscription_count": event.count,
-        }
-    return None
+    build = _BUILDERS.get(type(event))
+    return build(event) if build is not None else None
+
+
+def _channel_only(event: Any) -> WebhookEvent:
+    return {"name": event.name, "channel": event.channel}
+
+
+def _member(event: Any) -> WebhookEvent:
+    return {"name": event.name, "channel": event.channel, "user_id": event.user_id}
+
+
+def _client_event(event: Any) -> WebhookEvent:
+    out: WebhookEvent = {
+        "name": "client_event",
+        "channel": event.channel,
+        "event": event.event,
+        "data": event.data,
+        "socket_id": event.socket_id,
+    }
+    if event.user_id is not None:
+        out["user_id"] = event.user_id
+    return out
+
+
+def _count(event: Any) -> WebhookEvent:
+    return {
+        "name": "subscription_count",
+        "channel": event.channel,
+        "subscription_count": event.count,
+    }
+
+
+# One dictionary hit per event: this runs on the core's paths.
+_BUILDERS: Final[dict[type[events.Event], Callable[[Any], WebhookEvent]]] = {
+    events.ChannelOccupied: _channel_only,
+    events.ChannelVacated: _channel_only,
+    events.CacheMissed: _channel_only,
+    events.MemberAdded: _member,
+    events.MemberRemoved: _member,
+    events.ClientEventSent: _client_event,
+    events.SubscriptionCountChanged: _count,
+}
 
 
 def signed_request(

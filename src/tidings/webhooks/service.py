@@ -34,9 +34,15 @@ from tidings.core.bus import EventBus
 from tidings.domain import events
 from tidings.domain.channels import is_internal
 from tidings.errors import TidingsError
-from tidings.webhooks.batcher import Batcher
+from tidings.webhooks.batcher import Batcher, headers_by_url
 from tidings.webhooks.delivery import Attempt, Delivery, after_attempt, new_delivery_id
-from tidings.webhooks.payloads import SOURCES, WebhookEvent, signed_request, webhook_event
+from tidings.webhooks.payloads import (
+    SOURCES,
+    Source,
+    WebhookEvent,
+    signed_request,
+    webhook_event,
+)
 from tidings.webhooks.sender import Sender
 from tidings.webhooks.stats import WebhookStats
 from tidings.webhooks.store import DeliveryStore
@@ -101,6 +107,7 @@ class WebhookService:
         self.clock = clock
         self.stats = WebhookStats()
         self.hooks: dict[str, tuple[Webhook, ...]] = {}
+        self._headers: dict[str, dict[str, tuple[tuple[str, str], ...]]] = {}
         self.intercept: Callable[[events.Event, tuple[Webhook, ...]], bool] | None = None
         """Sees each event of an app with webhooks first; ``True`` means it took it."""
         self.duties: Duties | None = None
@@ -187,28 +194,30 @@ class WebhookService:
 
     # -- the listener (on the core's paths: no await, no I/O) -------------------
 
-    def _on_event(self, event: events.Event) -> None:
+    def _on_event(self, event: Source) -> None:
         app_id: str = event.app_id
         hooks = self.hooks.get(app_id)
         if not hooks:
             return
         if self.intercept is not None and self.intercept(event, hooks):
             return
-        payload = webhook_event(event)
-        if payload is not None:
-            self.offer(app_id, payload, hooks)
+        urls = _urls(hooks, event.name, event.channel)
+        if urls:  # the payload is built only for an event some webhook wants
+            payload = webhook_event(event)
+            if payload is not None:
+                self._queue(app_id, payload, urls)
 
     def offer(self, app_id: str, payload: WebhookEvent, hooks: Sequence[Webhook]) -> None:
         """Queue one webhook event for the app's hooks that want it (never blocks)."""
-        name, channel = payload["name"], payload["channel"]
-        if is_internal(channel):  # the server's own channels are nobody's business
-            return
-        wanted = [hook for hook in hooks if hook.matches(name, channel)]
-        if not wanted:
-            return
+        urls = _urls(hooks, payload["name"], payload["channel"])
+        if urls:
+            self._queue(app_id, payload, urls)
+
+    def _queue(self, app_id: str, payload: WebhookEvent, urls: list[str]) -> None:
         now = self.clock()
-        if self.batcher.offer(app_id, payload, wanted, now):
-            self._wake.set()
+        if self.batcher.offer(app_id, payload, urls, now):
+            if not self._wake.is_set():
+                self._wake.set()
             return
         self.stats.dropped[app_id] = self.stats.dropped.get(app_id, 0) + 1
         if now - self._dropped_logged.get(app_id, 0.0) >= _DROP_LOG_EVERY_S:
@@ -225,7 +234,9 @@ class WebhookService:
 
     async def refresh(self) -> None:
         """Re-read every app's webhooks."""
-        self.hooks = {app.id: app.webhooks for app in await self.apps.all() if app.webhooks}
+        apps = [app for app in await self.apps.all() if app.webhooks]
+        self.hooks = {app.id: app.webhooks for app in apps}
+        self._headers = {app.id: headers_by_url(app.webhooks) for app in apps}
 
     async def _refresh_loop(self) -> None:
         while True:
@@ -308,7 +319,7 @@ class WebhookService:
                     url=b.url,
                     events=tuple(b.events),
                     created_at=now,
-                    headers=tuple(b.headers.items()),
+                    headers=self._headers.get(b.app_id, {}).get(b.url, ()),
                     first_event_at=b.first_at,
                     node=self.node_id,
                 )
@@ -415,3 +426,13 @@ class WebhookService:
             log.warning(
                 "webhooks: delivery not recorded", delivery_id=delivery.id, reason=exc.message
             )
+
+
+def _urls(hooks: Sequence[Webhook], name: str, channel: str) -> list[str]:
+    """The distinct URLs of the hooks that want this event (none for internal channels)."""
+    if is_internal(channel):  # the server's own channels are nobody's business
+        return []
+    urls = [hook.url for hook in hooks if hook.matches(name, channel)]
+    if len(urls) > 1:
+        urls = list(dict.fromkeys(urls))  # one URL, one copy of the event
+    return urls

@@ -11,7 +11,7 @@ import pusher
 from tidings.apps.webhooks import Webhook
 from tidings.domain import events
 from tidings.typing import AppId, ChannelName, SocketId, UserId
-from tidings.webhooks.batcher import Batcher
+from tidings.webhooks.batcher import Batcher, headers_by_url
 from tidings.webhooks.delivery import (
     GIVE_UP_AFTER_S,
     Attempt,
@@ -84,46 +84,52 @@ def test_signature_is_hmac_of_the_exact_body_and_the_sdk_accepts_it() -> None:
 
 
 def test_batches_per_app_and_url_window_and_size() -> None:
-    """Webhooks sharing a URL share a batch; a batch is ready after the window or when full."""
-    hook_a = Webhook("http://h/a", headers=(("X-1", "1"),))
-    hook_a2 = Webhook("http://h/a", headers=(("X-2", "2"),))
-    hook_b = Webhook("http://h/b")
+    """One batch per app and URL; ready after the window or when full; split by size."""
     batcher = Batcher(window=0.1, max_batch=3, limit=100)
     event = {"name": "channel_occupied", "channel": "c"}
-    assert batcher.offer("1", event, [hook_a, hook_a2, hook_b], now=10.0)
+    assert batcher.offer("1", event, ["http://h/a", "http://h/b"], now=10.0)
     assert batcher.next_due() == 10.1
     assert batcher.take(10.05) == []
     ready = {b.url: b for b in batcher.take(10.1)}
     assert set(ready) == {"http://h/a", "http://h/b"}
-    assert ready["http://h/a"].events == [event]  # once, though two webhooks share the URL
-    assert ready["http://h/a"].headers == {"X-1": "1", "X-2": "2"}
+    assert ready["http://h/a"].events == [event]
     for _ in range(3):
-        batcher.offer("1", event, [hook_b], now=20.0)
+        batcher.offer("1", event, ["http://h/b"], now=20.0)
     assert batcher.next_due() == float("-inf")  # full: ready at once
     (full,) = batcher.take(20.0)
     assert len(full.events) == 3
     for _ in range(7):
-        batcher.offer("2", event, [hook_b], now=30.0)
+        batcher.offer("2", event, ["http://h/b"], now=30.0)
     sizes = [len(b.events) for b in batcher.take(30.0, everything=True)]
     assert sizes == [3, 3, 1]
+
+
+def test_webhooks_sharing_a_url_share_its_headers() -> None:
+    """Every webhook with one URL adds its headers to that URL's requests."""
+    hooks = [
+        Webhook("http://h/a", headers=(("X-1", "1"),)),
+        Webhook("http://h/a", headers=(("X-2", "2"),)),
+        Webhook("http://h/b"),
+    ]
+    assert headers_by_url(hooks) == {"http://h/a": (("X-1", "1"), ("X-2", "2")), "http://h/b": ()}
 
 
 def test_queue_is_bounded_per_app_and_drops_are_counted() -> None:
     """Beyond the limit an app's events are dropped (counted); other apps are unaffected;
     settled deliveries free room."""
-    hook = Webhook("http://h/")
+    hook = ["http://h/"]
     batcher = Batcher(window=0.1, max_batch=100, limit=2)
     event = {"name": "cache_miss", "channel": "c"}
-    assert batcher.offer("1", event, [hook], 0.0)
-    assert batcher.offer("1", event, [hook], 0.0)
-    assert not batcher.offer("1", event, [hook], 0.0)
+    assert batcher.offer("1", event, hook, 0.0)
+    assert batcher.offer("1", event, hook, 0.0)
+    assert not batcher.offer("1", event, hook, 0.0)
     assert batcher.dropped == {"1": 1}
-    assert batcher.offer("2", event, [hook], 0.0)
+    assert batcher.offer("2", event, hook, 0.0)
     assert batcher.depth() == {"1": 2, "2": 1}
     batcher.take(1.0)
     assert batcher.depth() == {"1": 2, "2": 1}  # in deliveries, still waiting
     batcher.release("1", 2)
-    assert batcher.offer("1", event, [hook], 1.0)
+    assert batcher.offer("1", event, hook, 1.0)
 
 
 def test_backoff_doubles_from_one_second_to_sixty() -> None:
