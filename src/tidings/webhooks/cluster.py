@@ -58,15 +58,8 @@ class ClusterDuties:
         self._reachable = True
 
     async def start(self) -> None:
-        """Beat, take back what this node id left behind in a previous life, start the loops.
-
-        Raises:
-            TidingsError: Redis is unreachable at start.
-        """
-        await self._store.beat()
-        moved, vacated = await self._store.reap(self._store.node_id, force=True)
-        self._service.adopt(moved)
-        self._vacated(vacated)
+        """Start the loops; the first beat (at once, then retried while Redis is away) takes
+        back what this node id left behind in a previous life."""
         self._service.intercept = self._intercept
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._apply_loop(), name="webhooks-occupancy"))
@@ -137,28 +130,38 @@ class ClusterDuties:
     # -- liveness ----------------------------------------------------------------------
 
     async def _beat_loop(self) -> None:
+        joined = False
         while True:
-            await asyncio.sleep(self._store.beat_interval)
             try:
-                if not await self._store.beat():
-                    await self._resync()
-                for node in await self._store.dead_owners():
-                    moved, vacated = await self._store.reap(node)
-                    if moved or vacated:
-                        log.info(
-                            "took over a dead node's webhooks",
-                            node=node,
-                            deliveries=len(moved),
-                            vacated=len(vacated),
-                        )
+                if not joined:
+                    await self._store.beat()
+                    moved, vacated = await self._store.reap(self._store.node_id, force=True)
                     self._service.adopt(moved)
                     self._vacated(vacated)
+                    joined = True
+                elif not await self._store.beat():
+                    await self._resync()
+                for node in await self._store.dead_owners():
+                    await self._take_over(node)
             except TidingsError as exc:
                 self._unreachable(exc)
-                continue
-            if not self._reachable:
-                self._reachable = True
-                log.info("webhook store reachable again")
+            else:
+                if not self._reachable:
+                    self._reachable = True
+                    log.info("webhook store reachable again")
+            await asyncio.sleep(self._store.beat_interval)
+
+    async def _take_over(self, node: str) -> None:
+        moved, vacated = await self._store.reap(node)
+        if moved or vacated:
+            log.info(
+                "took over a dead node's webhooks",
+                node=node,
+                deliveries=len(moved),
+                vacated=len(vacated),
+            )
+        self._service.adopt(moved)
+        self._vacated(vacated)
 
     async def _resync(self) -> None:
         log.warning("this node's webhook heartbeat had lapsed; re-adding its state")
