@@ -311,3 +311,37 @@ async def test_full_queue_drops_count_and_are_exported(
     status, _ = await publish(server, ["a"], "still-served", "{}")
     assert status == 200
     assert (await c.expect("still-served"))["event"] == "still-served"
+
+
+async def test_a_receiver_that_never_answers_is_a_timed_out_attempt(
+    server_factory: ServerFactory, clients: list[PusherClient]
+) -> None:
+    """No answer within 5 s is a failed attempt with that reason (and the retry is due)."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def stall(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)  # read the request, never answer
+
+    raw = await asyncio.start_server(stall, "127.0.0.1", 0)
+    port = raw.sockets[0].getsockname()[1]
+    try:
+        server = await server_factory(
+            default_app_webhooks=webhook_json(f"http://127.0.0.1:{port}/hook")
+        )
+        c = await open_client(server, clients)
+        await c.subscribe("news")
+        logged = None
+        for _ in range(200):  # the attempt ends 5 s after it started
+            found = await server.webhooks.recent("1", 1)
+            logged = found[0] if found else None
+            if logged is not None and logged.attempts >= 1:
+                break
+            await asyncio.sleep(0.05)
+        assert logged is not None
+        assert (logged.status, logged.error) == ("retrying", "no answer within 5 s")
+        assert logged.last_status_code is None
+    finally:
+        for writer in held:
+            writer.close()
+        raw.close()
+        await raw.wait_closed()

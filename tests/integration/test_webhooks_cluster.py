@@ -255,3 +255,41 @@ async def test_sigterm_flushes_pending_deliveries_within_the_grace_period(
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_sigterm_in_a_cluster_hands_what_is_left_to_a_survivor(
+    nodes: NodeFactory, receiver: Receiver, redis_url: str, prefix: str
+) -> None:
+    """A node stopped with SIGTERM while its receiver is down leaves its deliveries in Redis
+    and stops beating: a survivor sends them once the receiver is back."""
+    down = True
+    receiver.answer = lambda _: 503 if down else 200
+    hooks = webhook_json(receiver.url())
+    survivor = await nodes(default_app_webhooks=hooks)
+    proc, url = await start_node_process(
+        redis_url, prefix, hooks, TIDINGS_SHUTDOWN_GRACE_PERIOD="1"
+    )
+    try:
+        leaving = await connect(url)
+        await leaving.subscribe("orders")
+        for _ in range(100):
+            logged = await survivor.webhooks.recent("1", 10)
+            if logged and logged[0].attempts >= 1:
+                break
+            await asyncio.sleep(0.05)
+        (failing,) = logged
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 15) == 0
+        down = False
+        await receiver.wait_for(has("channel_vacated", "orders"), timeout=TTL * 4 + 10)
+        await receiver.wait_for(has("channel_occupied", "orders"), timeout=10)
+        await settled(survivor)
+        assert tally(receiver, "orders") == Counter(
+            {("channel_occupied", None): 1, ("channel_vacated", None): 1}
+        )
+        taken = next(d for d in await survivor.webhooks.recent("1", 10) if d.id == failing.id)
+        assert taken.status == "sent" and taken.node == survivor.state.node.node_id
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
