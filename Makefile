@@ -17,7 +17,7 @@ PYTEST_ARGS ?=
 # `make run PORT=6002`: the listener's port (TIDINGS_HTTP_PORT in the environment works too).
 PORT ?=
 
-.PHONY: help venv node run test reliability style types check bench bench-deps constraints clean
+.PHONY: help venv node browser run test reliability style types check bench bench-deps constraints clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -39,11 +39,20 @@ $(NODE_STAMP): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
 
 node: $(NODE_STAMP)  ## install the Node conformance clients (npm ci)
 
+# The dashboard's browser tests drive Debian's chromium through Playwright (whose own
+# browser download is not used).
+CHROMIUM ?= /usr/bin/chromium
+browser:  ## install Debian's chromium for the dashboard tests (apt-get, as root or with sudo)
+	@test -x $(CHROMIUM) || { \
+	  sudo=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium; }
+	@test -x $(CHROMIUM) || { echo "error: $(CHROMIUM) missing after apt-get install chromium" >&2; exit 1; }
+
 run: venv  ## start `tidings serve` (127.0.0.1:6001; PORT=6002 picks another port)
 	$(BIN)/tidings serve $(if $(PORT),--port $(PORT))
 
 # pytest exits 5 when it collected no tests; like any non-zero exit, make fails on it.
-test: venv node  ## run the whole test suite
+test: venv node browser  ## run the whole test suite
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The short versions run with `make test`; these are the long ones (minutes).

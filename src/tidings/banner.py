@@ -374,7 +374,7 @@ def render_banner(
             "(another port: --admin-port N or TIDINGS_ADMIN_PORT)"
         )
     else:
-        admin = f"{admin_url.rstrip('/')}/api/status   (Prometheus: /metrics)"
+        admin = f"{admin_url.rstrip('/')}/   (dashboard; Prometheus: /metrics)"
     header = [f"tidings {__version__} is ready"] if broker_healthy else _broker_down(settings)
     lines = [
         *header,

@@ -67,7 +67,16 @@ async def test_counts_follow_traffic(server_factory: ServerFactory) -> None:
             metrics = await response.text()
     assert status["connections"] == 1
     assert status["deliveries"] >= 1 and status["publications"] >= 1
-    assert {"id": "1", "connections": 1, "channels": 1} in status["apps"]
-    assert channels == {"channels": {"stats": 1}}
+    (app,) = [app for app in status["apps"] if app["id"] == "1"]
+    assert app == {
+        "id": "1",
+        "enabled": True,
+        "connections": 1,
+        "channels": 1,
+        "api_events": 1,
+        "client_events": 0,
+        "webhooks": 0,
+    }
+    assert channels == {"channels": {"stats": 1}, "user_counts": {}}
     assert 'tidings_connections{app_id="1"} 1.0' in metrics
     assert "tidings_deliveries_total" in metrics

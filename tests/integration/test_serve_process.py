@@ -142,7 +142,7 @@ async def test_unreachable_redis_is_named_in_the_banner_and_ready_is_503() -> No
         assert any(f"redis-server --port {redis_port}" in line for line in lines)
         assert (
             lines[-1]
-            == f"  Admin      http://127.0.0.1:{admin_port}/api/status   (Prometheus: /metrics)"
+            == f"  Admin      http://127.0.0.1:{admin_port}/   (dashboard; Prometheus: /metrics)"
         )
         match = next(m for line in lines if (m := _WS_LINE.search(line.encode())))
         http_url = match.group(1).decode().replace("ws://", "http://")

@@ -1,4 +1,4 @@
-"""The admin listener: ``/metrics`` (Prometheus) and the admin JSON API.
+"""The admin listener: the dashboard (``/``), ``/metrics`` (Prometheus) and the admin JSON API.
 
 It listens on ``admin_host:admin_port`` (loopback by default). When
 ``admin_password`` is set, every request needs that password, as
@@ -16,6 +16,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from tidings.admin.counters import EventCounters
+from tidings.admin.dashboard import add_dashboard_routes
 from tidings.admin.metrics import metrics_registry
 from tidings.admin.webhook_metrics import WebhookCollector
 from tidings.admin.webhooks_api import WEBHOOKS
@@ -29,6 +30,7 @@ __all__ = ["build_admin_app"]
 
 _STARTED = web.AppKey("started", float)
 _REGISTRY = web.AppKey("registry", CollectorRegistry)
+_COUNTERS = web.AppKey("counters", EventCounters)
 
 
 def _password_ok(header: str | None, password: str) -> bool:
@@ -67,16 +69,27 @@ async def _metrics(request: web.Request) -> web.Response:
 
 
 async def _status(request: web.Request) -> web.Response:
-    """Node id, version, uptime, broker state, peers and per-app figures."""
+    """Node id, version, uptime, broker state, peers and per-app figures.
+
+    Per app: this node's connections and occupied channels, and the running totals
+    of API events and client events (the dashboard turns them into messages/s), and
+    how many webhooks the app has.
+    """
     state = request.app[STATE]
     node = state.node
+    counters = request.app[_COUNTERS]
     apps = []
     for app in await node.apps.all():
+        key = (app.id,)
         apps.append(
             {
                 "id": app.id,
+                "enabled": app.enabled,
                 "connections": node.connection_count(AppId(app.id)),
                 "channels": len(node.hub.channels(AppId(app.id))),
+                "api_events": counters.api_events.get(key, 0),
+                "client_events": counters.client_events.get(key, 0),
+                "webhooks": len(app.webhooks),
             }
         )
     return web.json_response(
@@ -98,13 +111,6 @@ async def _status(request: web.Request) -> web.Response:
     )
 
 
-async def _channels(request: web.Request) -> web.Response:
-    """Occupied channels of one app with their local subscription counts."""
-    node = request.app[STATE].node
-    app_id = AppId(request.match_info["app_id"])
-    return web.json_response({"channels": node.hub.channels(app_id)})
-
-
 def build_admin_app(
     state: ServerState,
     webhooks: WebhookService | None = None,
@@ -119,10 +125,11 @@ def build_admin_app(
     app[STATE] = state
     app[_STARTED] = time.monotonic()
     counters = counters if counters is not None else EventCounters(state.node.bus)
+    app[_COUNTERS] = counters
     app[_REGISTRY] = metrics_registry(state, counters)
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/api/status", _status)
-    app.router.add_get("/api/apps/{app_id}/channels", _channels)
+    add_dashboard_routes(app)
     if webhooks is not None:
         app[WEBHOOKS] = webhooks
         app[_REGISTRY].register(WebhookCollector(webhooks))

@@ -1,0 +1,273 @@
+"""The dashboard in headless Chromium (Debian's ``chromium`` driven by Playwright): each
+view against a real server, real WebSocket clients and the signed HTTP API.
+
+Chromium comes from ``make browser`` (``apt-get install chromium``); Playwright's own
+browser download is never used. With ``TIDINGS_UPDATE_SCREENSHOTS=1`` the tests write the
+screenshots of docs/dashboard.md into docs/images/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+from aiohttp import web
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from tests.integration.conftest import (
+    APP_ID,
+    TIMEOUT,
+    ServerFactory,
+    close_and_wait,
+    publish,
+)
+from tests.integration.conftest import client as client_of
+from tidings.domain import events
+from tidings.server.runner import RunningServer
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+WAIT_MS = 5000  # "within a few seconds"
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make browser` (apt-get install -y chromium)")
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield launched
+        await launched.close()
+
+
+@pytest.fixture
+async def dashboard(server_factory: ServerFactory) -> RunningServer:
+    running = await server_factory(admin_port=0)
+    assert running.admin_url is not None
+    return running
+
+
+async def open_page(browser: Browser, running: RunningServer, view: str, **context: Any) -> Page:
+    ctx = await browser.new_context(viewport={"width": 1200, "height": 820}, **context)
+    page = await ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    await page.goto(f"{running.admin_url}/#{view}")
+    await expect(page.locator("#node-info")).to_contain_text(running.state.node.node_id)
+    assert errors == []
+    return page
+
+
+async def screenshot(page: Page, name: str) -> None:
+    if os.environ.get("TIDINGS_UPDATE_SCREENSHOTS") == "1":
+        IMAGES.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(IMAGES / f"dashboard-{name}.png"), full_page=True)
+
+
+async def test_overview_shows_live_connections(browser: Browser, dashboard: RunningServer) -> None:
+    """The overview lists the app with its live connection and channel counts and a chart."""
+    page = await open_page(browser, dashboard, "overview")
+    row = page.locator("#overview-table tbody tr").filter(has_text=re.compile(f"^{APP_ID}"))
+    await expect(row.locator("td").nth(1)).to_have_text("0")
+    client = await client_of(dashboard)
+    await client.subscribe("news")
+    await expect(row.locator("td").nth(1)).to_have_text("1", timeout=WAIT_MS)
+    await expect(row.locator("td").nth(2)).to_have_text("1", timeout=WAIT_MS)
+    for i in range(10):
+        await publish(dashboard, ["news"], "tick", str(i))
+    rate = row.locator("td").nth(3)  # messages/s over the last poll interval
+    await expect(rate).not_to_have_text("0.0", timeout=WAIT_MS)
+    await expect(page.get_by_role("img", name=re.compile("Chart of connections"))).to_be_visible()
+    await screenshot(page, "overview")
+
+
+async def test_channels_with_presence_members(browser: Browser, dashboard: RunningServer) -> None:
+    """Occupied channels with counts; a presence channel's members on request."""
+    client = await client_of(dashboard)
+    member = orjson.dumps({"user_id": "ann", "user_info": {"name": "Ann"}}).decode()
+    await client.subscribe("presence-room", channel_data=member)
+    await client.subscribe("news")
+    page = await open_page(browser, dashboard, "channels")
+    row = page.locator("#channels-table tbody tr").filter(has_text="presence-room")
+    await expect(row.locator("td").nth(1)).to_have_text("1")
+    await expect(row.locator("td").nth(2)).to_have_text("1")
+    await page.get_by_role("button", name="Show the members of presence-room").click()
+    await expect(page.locator("#members li")).to_have_text('ann: {"name":"Ann"}')
+    await expect(page.locator("#channels-table tbody tr").filter(has_text="news")).to_have_count(1)
+    await screenshot(page, "channels")
+
+
+async def test_console_streams_an_api_publish_and_pauses(
+    browser: Browser, dashboard: RunningServer
+) -> None:
+    """The console shows an API publish within a few seconds; pause holds rows back;
+    the filter hides what does not match; nothing is collected before or after it is open."""
+    bus = dashboard.bus
+    assert not bus.wants(events.Unsubscribed)  # no console yet: nobody listens
+    page = await open_page(browser, dashboard, "console")
+    await expect(page.locator("#console-state")).to_contain_text("connected")
+    assert bus.wants(events.Unsubscribed)
+    client = await client_of(dashboard)
+    await client.subscribe("orders")
+    await publish(dashboard, ["orders"], "order-paid", '{"id": 7}')
+    rows = page.locator("#console-table tbody tr")
+    published = rows.filter(has_text="order-paid")
+    await expect(published).to_have_count(1, timeout=WAIT_MS)
+    await expect(published.locator("td").nth(1)).to_have_text("published")
+    await expect(published.locator("td").nth(2)).to_have_text("orders")
+    await expect(rows.filter(has_text="connection_opened")).to_have_count(1)
+    await expect(rows.filter(has_text="subscribed")).to_have_count(1)
+    await screenshot(page, "console")
+
+    await page.get_by_role("button", name="Pause").click()
+    await publish(dashboard, ["orders"], "while-paused", "1")
+    await expect(page.locator("#console-state")).to_contain_text("1 held", timeout=WAIT_MS)
+    await expect(rows.filter(has_text="while-paused")).to_have_count(0)
+    await page.get_by_role("button", name="Resume").click()
+    await expect(rows.filter(has_text="while-paused")).to_have_count(1)
+
+    await page.get_by_label("Filter", exact=True).fill("while-paused")
+    await expect(rows.filter(has_text="order-paid")).to_be_hidden()
+    await page.get_by_label("Show", exact=True).select_option("error")
+    await expect(rows.filter(has_text="while-paused")).to_be_hidden()
+
+    await page.goto(f"{dashboard.admin_url}/#overview")  # the console closes
+    deadline = asyncio.get_running_loop().time() + TIMEOUT
+    while bus.wants(events.Unsubscribed):
+        assert asyncio.get_running_loop().time() < deadline, "console listeners stayed"
+        await asyncio.sleep(0.1)
+
+
+async def test_console_shows_errors_and_closes(browser: Browser, dashboard: RunningServer) -> None:
+    """A refused subscription and a closed connection appear with what the client was told."""
+    page = await open_page(browser, dashboard, "console")
+    await expect(page.locator("#console-state")).to_contain_text("connected")
+    client = await client_of(dashboard)
+    await client.send("pusher:subscribe", {"channel": "private-x", "auth": "app-key:bad"})
+    await client.expect("pusher:subscription_error")
+    await close_and_wait(dashboard, client)
+    rows = page.locator("#console-table tbody tr")
+    refused = rows.filter(has_text="subscription_refused")
+    await expect(refused).to_have_count(1, timeout=WAIT_MS)
+    await expect(refused).to_have_class("error")
+    await expect(refused.locator("td").nth(3)).to_contain_text("reason=")
+    await expect(rows.filter(has_text="connection_closed")).to_have_count(1, timeout=WAIT_MS)
+
+
+async def test_event_creator_reaches_a_real_client(
+    browser: Browser, dashboard: RunningServer
+) -> None:
+    """Channel, Event and Data typed into the labelled fields and Publish: a subscribed
+    WebSocket client receives exactly that event; a bad channel name says why."""
+    client = await client_of(dashboard)
+    await client.subscribe("my-channel")
+    page = await open_page(browser, dashboard, "publish")
+    await page.get_by_label("Channel", exact=True).fill("my-channel")
+    await page.get_by_label("Event", exact=True).fill("from-the-dashboard")
+    await page.get_by_label("Data", exact=True).fill('{"greeting": "hi"}')
+    await page.get_by_role("button", name="Publish").click()
+    message = await client.expect("from-the-dashboard")
+    assert message["channel"] == "my-channel"
+    assert message["data"] == {"greeting": "hi"}  # the text typed, parsed as pusher-js does
+    await expect(page.get_by_role("status")).to_contain_text("Published from-the-dashboard")
+    await screenshot(page, "event-creator")
+    await page.get_by_label("Channel", exact=True).fill("bad channel!")
+    await page.get_by_role("button", name="Publish").click()
+    await expect(page.locator("#publish-status")).to_contain_text("Not published: channel")
+
+
+async def test_apps_view(browser: Browser, dashboard: RunningServer) -> None:
+    """The apps view lists the configured app; writes need the app store (its API)."""
+    page = await open_page(browser, dashboard, "apps")
+    async with aiohttp.ClientSession() as http, http.get(f"{dashboard.admin_url}/api/apps") as r:
+        has_store = r.status != 404
+    rows = page.locator("#apps-table tbody tr")
+    await expect(rows.filter(has_text=APP_ID).first).to_be_visible()
+    if has_store:
+        await expect(rows.first.get_by_role("button", name=re.compile("Rotate"))).to_be_disabled()
+    else:
+        await expect(page.locator("#apps-status")).to_contain_text("no app store")
+    await screenshot(page, "apps")
+
+
+async def test_webhooks_view_without_webhooks(browser: Browser, dashboard: RunningServer) -> None:
+    """An app without webhooks says so instead of showing an empty log."""
+    page = await open_page(browser, dashboard, "webhooks")
+    await expect(page.locator("#webhooks-status")).to_have_text("No webhooks configured for app 1.")
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[tuple[str, list[bytes]]]:
+    """A webhook receiver on 127.0.0.1 that records each body and answers 200."""
+    bodies: list[bytes] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        bodies.append(await request.read())
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield f"http://127.0.0.1:{port}/hook", bodies
+    await runner.cleanup()
+
+
+async def test_webhook_log_console_and_redeliver(
+    browser: Browser, server_factory: ServerFactory, receiver: tuple[str, list[bytes]]
+) -> None:
+    """A delivery shows in the console and the log; Redeliver sends its events again."""
+    url, bodies = receiver
+    hooks = orjson.dumps([{"url": url, "event_types": ["channel_occupied"]}]).decode()
+    running = await server_factory(admin_port=0, default_app_webhooks=hooks)
+    console = await open_page(browser, running, "console")
+    await expect(console.locator("#console-state")).to_contain_text("connected")
+    client = await client_of(running)
+    await client.subscribe("hooked")
+    delivered = console.locator("#console-table tbody tr").filter(has_text="webhook_delivery")
+    await expect(delivered.filter(has_text="status=sent")).to_have_count(1, timeout=WAIT_MS)
+    page = await open_page(browser, running, "webhooks")
+    row = page.locator("#webhooks-table tbody tr").filter(has_text=url)
+    await expect(row).to_have_count(1)
+    await expect(row.locator("td").nth(2)).to_have_text("channel_occupied")
+    await expect(row.locator("td").nth(4)).to_have_text("sent (200)")
+    await screenshot(page, "webhooks")
+    assert len(bodies) == 1
+    await row.get_by_role("button", name=re.compile("Redeliver")).click()
+    await expect(page.locator("#webhooks-status")).to_contain_text("queued again")
+    await expect(page.locator("#webhooks-table tbody tr")).to_have_count(2, timeout=WAIT_MS)
+    deadline = asyncio.get_running_loop().time() + TIMEOUT
+    while len(bodies) < 2:
+        assert asyncio.get_running_loop().time() < deadline, "the redelivery never came"
+        await asyncio.sleep(0.05)
+    assert orjson.loads(bodies[1])["events"] == orjson.loads(bodies[0])["events"]
+
+
+async def test_admin_password_guards_the_page_and_the_console(
+    browser: Browser, server_factory: ServerFactory
+) -> None:
+    """With admin_password the page and its stream need it, as every admin request does."""
+    running = await server_factory(admin_port=0, admin_password="s3cret")
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{running.admin_url}/") as response:
+            assert response.status == 401
+        async with http.get(f"{running.admin_url}/api/apps/{APP_ID}/console") as response:
+            assert response.status == 401
+    credentials = {"username": "admin", "password": "s3cret"}
+    page = await open_page(browser, running, "console", http_credentials=credentials)
+    await expect(page.locator("#console-state")).to_contain_text("connected")
+    await publish(running, ["news"], "guarded", "1")
+    await expect(page.locator("#console-table tbody tr").filter(has_text="guarded")).to_have_count(
+        1, timeout=WAIT_MS
+    )
