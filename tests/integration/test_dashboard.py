@@ -215,7 +215,8 @@ async def receiver() -> AsyncIterator[tuple[str, list[bytes]]]:
 
     app = web.Application()
     app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app)
+    # Stops last (requested first): the server's webhook sender is gone by then.
+    runner = web.AppRunner(app, shutdown_timeout=2.0)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
@@ -225,7 +226,7 @@ async def receiver() -> AsyncIterator[tuple[str, list[bytes]]]:
 
 
 async def test_webhook_log_console_and_redeliver(
-    browser: Browser, server_factory: ServerFactory, receiver: tuple[str, list[bytes]]
+    receiver: tuple[str, list[bytes]], browser: Browser, server_factory: ServerFactory
 ) -> None:
     """A delivery shows in the console and the log; Redeliver sends its events again."""
     url, bodies = receiver
@@ -252,6 +253,8 @@ async def test_webhook_log_console_and_redeliver(
         assert asyncio.get_running_loop().time() < deadline, "the redelivery never came"
         await asyncio.sleep(0.05)
     assert orjson.loads(bodies[1])["events"] == orjson.loads(bodies[0])["events"]
+    for opened in (console, page):  # the pages go first, then the server, then the receiver
+        await opened.context.close()
 
 
 async def test_admin_password_guards_the_page_and_the_console(
