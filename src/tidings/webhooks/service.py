@@ -366,6 +366,8 @@ class WebhookService:
                 attempt = Attempt(None, f"internal error: {type(exc).__name__}", 0.0)
             done = after_attempt(delivery, attempt, self.clock())
             self._count(done, attempt)
+            # Recorded before it leaves the pending set: whoever sees it settled can read it.
+            await self._record(done)
             if done.settled:
                 self._pending.pop(done.id, None)
                 self.batcher.release(done.app_id, len(done.events))
@@ -373,7 +375,6 @@ class WebhookService:
                 self._pending[done.id] = done
                 assert done.next_attempt_at is not None
                 self._schedule(done, done.next_attempt_at)
-            await self._record(done)
         finally:
             self._in_flight.pop(delivery.id, None)
             self._wake.set()
