@@ -205,10 +205,12 @@ async function loadApps() {
   body.replaceChildren();
   const status = $("#apps-status");
   const form = $("#app-create");
-  if (reply.status === 404) {
+  if (!reply.ok) {
     status.textContent =
-      "This server has no app store: apps come from its configuration. " +
-      "Creating, rotating and disabling need the app database (tidings apps).";
+      reply.status === 404
+        ? "This server has no app store: apps come from its configuration. " +
+          "Creating, rotating and disabling need the app database (tidings apps)."
+        : `The app store did not answer (${problem(reply)}); the apps this node serves:`;
     form.hidden = true;
     for (const id of state.apps) {
       const row = document.createElement("tr");
@@ -220,10 +222,6 @@ async function loadApps() {
       cell(row, "read-only");
       body.appendChild(row);
     }
-    return;
-  }
-  if (!reply.ok) {
-    status.textContent = `Could not list the apps: ${problem(reply)}`;
     return;
   }
   form.hidden = false;
