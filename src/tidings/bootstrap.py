@@ -16,7 +16,8 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from tidings.apps.static import StaticAppStore
+from tidings.apps.catalog import AppCatalog
+from tidings.apps.database import AppDatabase
 from tidings.broker.base import Broker, NodeLiveness, PresenceStore
 from tidings.config import Settings
 from tidings.core.bus import EventBus
@@ -38,7 +39,14 @@ from tidings.wires.base import Wire
 from tidings.wires.piesocket import PieSocketWire
 from tidings.wires.pusher import PusherWire
 
-__all__ = ["WIRES", "build_app", "build_node", "build_webhooks"]
+__all__ = [
+    "WIRES",
+    "build_app",
+    "build_app_catalog",
+    "build_node",
+    "build_webhooks",
+    "open_app_database",
+]
 
 WIRES: Final[Sequence[Wire]] = (PusherWire(), PieSocketWire())
 """The wire protocols every server speaks, each on its own route of the main port."""
@@ -76,10 +84,42 @@ def _cluster(
     )
 
 
-def build_node(settings: Settings, *, bus: EventBus | None = None) -> Node:
+def open_app_database(settings: Settings) -> AppDatabase | None:
+    """The app database of ``database_url``, migrated; ``None`` when it is empty.
+
+    Raises:
+        UnavailableError: it cannot be reached or migrated.
+        ConfigError: an unsupported URL.
+    """
+    if not settings.database_url:
+        return None
+    return AppDatabase.open(settings.database_url)
+
+
+def build_app_catalog(settings: Settings) -> AppCatalog:
+    """Config apps plus the database's, loaded (blocking: call it at start-up).
+
+    Raises:
+        UnavailableError: the database cannot be reached (the server must not start).
+    """
+    database = open_app_database(settings)
+    catalog = AppCatalog(settings.app_list(), database, settings.inherited())
+    try:
+        catalog.load()
+    except BaseException:
+        if database is not None:
+            database.close()
+        raise
+    return catalog
+
+
+def build_node(
+    settings: Settings, apps: AppCatalog | None = None, *, bus: EventBus | None = None
+) -> Node:
     """A node wired from ``settings``: app store, broker, presence, liveness and hub.
 
     Args:
+        apps: the app store (default: the config apps alone, no database).
         bus: the event bus to emit lifecycle events on (a new one by default).
     """
     node_id = NodeId(settings.node_id or f"node-{secrets.token_hex(4)}")
@@ -87,7 +127,7 @@ def build_node(settings: Settings, *, bus: EventBus | None = None) -> Node:
     encoders = {name: encode for wire in WIRES for name, encode in wire.encoders.items()}
     return Node(
         node_id=node_id,
-        apps=StaticAppStore(settings.app_list()),
+        apps=apps or AppCatalog(settings.app_list(), None, settings.inherited()),
         broker=broker,
         presence=presence,
         liveness=liveness,

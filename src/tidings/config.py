@@ -194,6 +194,16 @@ class _Settings(BaseSettings):
         le=300.0,
         description="Seconds after its last heartbeat a node counts as dead (its members go).",
     )
+    database_url: str = Field(
+        "sqlite:///tidings.sqlite3",
+        description="App store of `tidings apps`: sqlite:///file or postgresql://... ('': none).",
+    )
+    database_poll_interval: float = Field(
+        0.5,
+        ge=0.05,
+        le=60.0,
+        description="Seconds between checks of the app database for changes.",
+    )
     default_app_id: str = Field("1", min_length=1, description="Id of the default app.")
     default_app_key: str = Field(DEFAULT_APP_KEY, min_length=1, description="Default app key.")
     default_app_secret: str = Field(
@@ -282,6 +292,16 @@ class _Settings(BaseSettings):
             )
         if scheme != "memory":
             connection_options(value)  # TLS files exist, parameters are known
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ValueError(
+                f"unsupported database URL {value!r}: use sqlite:///path/to/file, "
+                "postgresql://user@host:5432/db or '' (config apps only)"
+            )
         return value
 
     @field_validator("public_url")

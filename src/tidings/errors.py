@@ -16,6 +16,8 @@ wire form each boundary needs: ``pusher_code`` for a ``pusher:error`` frame and
     │   └── RateLimitError           a per-app rate limit was exceeded (429, Retry-After)
     ├── BrokerBufferFull         Redis down and the outage buffer full (503, Retry-After)
     ├── NotFoundError            unknown app, channel or route (404)
+    ├── ConflictError            a write that clashes: duplicate id/key, a config app (409)
+    ├── UnavailableError         a store that cannot be reached (503)
     └── ConfigError              invalid configuration (CLI exits non-zero)
 
 Pusher close / error code ranges (protocol v7): 4000-4099 the client must not
@@ -29,6 +31,7 @@ __all__ = [
     "AuthError",
     "BrokerBufferFull",
     "ConfigError",
+    "ConflictError",
     "MAX_ECHO",
     "ConnectionRejected",
     "LimitError",
@@ -38,6 +41,7 @@ __all__ = [
     "RateLimitError",
     "SubscriptionError",
     "TidingsError",
+    "UnavailableError",
     "echoed",
 ]
 
@@ -166,6 +170,18 @@ class NotFoundError(TidingsError):
     """An app, channel or route does not exist."""
 
     http_status = 404
+
+
+class ConflictError(TidingsError):
+    """A write clashes with what exists: a duplicate id or key, or a read-only (config) app."""
+
+    http_status = 409
+
+
+class UnavailableError(TidingsError):
+    """A store (the app database) cannot be reached; the caller may retry."""
+
+    http_status = 503
 
 
 class ConfigError(TidingsError):

@@ -1,8 +1,9 @@
 """The admin listener: the dashboard (``/``), ``/metrics`` (Prometheus) and the admin JSON API.
 
 It listens on ``admin_host:admin_port`` (loopback by default). When
-``admin_password`` is set, every request needs that password, as
-``Authorization: Bearer <password>`` or HTTP basic auth (any user name).
+``admin_password`` is set, every request needs it, as ``Authorization: Bearer
+<password>`` or HTTP Basic (any user name). Without one, only loopback clients
+are served (403 for others).
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from tidings.admin.apps_api import add_app_routes, error_middleware
 from tidings.admin.counters import EventCounters
 from tidings.admin.dashboard import add_dashboard_routes
 from tidings.admin.metrics import metrics_registry
 from tidings.admin.webhook_metrics import WebhookCollector
 from tidings.admin.webhooks_api import WEBHOOKS
 from tidings.admin.webhooks_api import routes as webhook_routes
+from tidings.security import is_loopback
 from tidings.typing import AppId
 from tidings.version import __version__
 from tidings.web.state import STATE, ServerState
@@ -34,15 +37,19 @@ _COUNTERS = web.AppKey("counters", EventCounters)
 
 
 def _password_ok(header: str | None, password: str) -> bool:
-    if header and header.startswith("Bearer "):
-        return hmac.compare_digest(header[7:].strip().encode(), password.encode())
-    if not header or not header.startswith("Basic "):
+    if not header:
         return False
-    try:
-        decoded = base64.b64decode(header[6:]).decode()
-    except (ValueError, UnicodeDecodeError):
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer":
+        given = value.strip()
+    elif scheme.lower() == "basic":
+        try:
+            given = base64.b64decode(value.strip(), validate=True).decode().partition(":")[2]
+        except (ValueError, UnicodeDecodeError):
+            return False
+    else:
         return False
-    return hmac.compare_digest(decoded.partition(":")[2].encode(), password.encode())
+    return hmac.compare_digest(given.encode(), password.encode())
 
 
 @web.middleware
@@ -56,6 +63,14 @@ async def _basic_auth(request: web.Request, handler: Any) -> web.StreamResponse:
             },
             status=401,
             headers={"WWW-Authenticate": 'Basic realm="tidings admin"'},
+        )
+    if not password and not is_loopback(request.remote or ""):
+        return web.json_response(
+            {
+                "error": "the admin API answers only loopback clients without a password",
+                "hint": "set admin_password (TIDINGS_ADMIN_PASSWORD) to use it remotely",
+            },
+            status=403,
         )
     response: web.StreamResponse = await handler(request)
     return response
@@ -121,7 +136,7 @@ def build_admin_app(
     Args:
         counters: the server's event totals (new ones, counting from now, by default).
     """
-    app = web.Application(middlewares=[_basic_auth])
+    app = web.Application(middlewares=[_basic_auth, error_middleware])
     app[STATE] = state
     app[_STARTED] = time.monotonic()
     counters = counters if counters is not None else EventCounters(state.node.bus)
@@ -134,4 +149,5 @@ def build_admin_app(
         app[WEBHOOKS] = webhooks
         app[_REGISTRY].register(WebhookCollector(webhooks))
         app.router.add_routes(webhook_routes)
+    add_app_routes(app)
     return app

@@ -137,7 +137,7 @@ class App:
         default_app=True,
     )
     max_connections: int | None = _s(
-        None, "Connections the app may hold on each node (unset: no limit).", minimum=1
+        None, "Connections the app may hold across the cluster (unset: no limit).", minimum=1
     )
     max_payload_bytes: int = _limit(100 * 1024, "Largest event data accepted, in bytes.")
     max_client_event_bytes: int = _limit(

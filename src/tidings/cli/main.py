@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "serve",
     "init",
     "config",
+    "apps",
     "snippet",
     "version",
     "trigger",

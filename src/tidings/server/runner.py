@@ -16,12 +16,14 @@ from aiohttp import web
 
 from tidings.admin.app import build_admin_app
 from tidings.admin.counters import EventCounters
-from tidings.bootstrap import build_app, build_node, build_webhooks
+from tidings.apps.catalog import AppCatalog, AppChanges
+from tidings.bootstrap import build_app, build_app_catalog, build_node, build_webhooks
 from tidings.config import Settings
 from tidings.core.bus import EventBus
 from tidings.security import check_admin_exposure
 from tidings.server import collector
 from tidings.server.eventlog import attach_debug_log, run_summaries
+from tidings.web.app_sync import apply_app_changes
 from tidings.web.http_protocol import LINGER_SECONDS, RequestHandler
 from tidings.web.keepalive import run_keepalive
 from tidings.web.state import ServerState
@@ -47,6 +49,7 @@ class RunningServer:
     admin_port: int | None = None
     counters: EventCounters | None = None
     summaries: asyncio.Task[None] | None = None
+    app_sync: asyncio.Task[None] | None = None
 
     @property
     def bus(self) -> EventBus:
@@ -97,7 +100,7 @@ class RunningServer:
         deadline = asyncio.get_running_loop().time() + state.settings.shutdown_grace_period
         while state.connections and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.05)
-        for task in (self.keepalive, self.summaries):
+        for task in (self.keepalive, self.summaries, self.app_sync):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -108,6 +111,9 @@ class RunningServer:
         await state.node.close()
         # Last: the node's own leaving (presence cleanup) may still emit events.
         await self.webhooks.close(deadline)
+        catalog = state.node.apps
+        if isinstance(catalog, AppCatalog) and catalog.database is not None:
+            catalog.database.close()
 
 
 def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
@@ -130,11 +136,18 @@ async def start_server(settings: Settings, *, bus: EventBus | None = None) -> Ru
     """
     check_admin_exposure(settings)
     loop = asyncio.get_running_loop()
-    node = build_node(settings, bus=bus)
+    # Blocking, once: a database that cannot be reached stops the start (exit 1).
+    catalog = await asyncio.to_thread(build_app_catalog, settings)
+    node = build_node(settings, catalog, bus=bus)
     # Listening before the node starts: the metrics and logs see everything.
     counters = EventCounters(node.bus)
     attach_debug_log(node.bus)
-    await node.start()
+    try:
+        await node.start()
+    except BaseException:
+        if catalog.database is not None:
+            catalog.database.close()
+        raise
     webhooks = build_webhooks(settings, node)
     await webhooks.start()
     state = ServerState(node=node, settings=settings, flusher=Flusher(loop))
@@ -174,10 +187,20 @@ async def start_server(settings: Settings, *, bus: EventBus | None = None) -> Ru
         await runner.cleanup()
         await node.close()
         await webhooks.close(loop.time())
+        if catalog.database is not None:
+            catalog.database.close()
         raise
     port = server.sockets[0].getsockname()[1]
     keepalive = loop.create_task(run_keepalive(state))
     summaries = loop.create_task(run_summaries(state, counters))
+    app_sync = None
+    if catalog.database is not None:
+
+        async def on_change(changes: AppChanges) -> None:
+            apply_app_changes(node, changes)
+            await webhooks.refresh()  # at once, not at its next periodic re-read
+
+        app_sync = loop.create_task(catalog.follow(on_change, settings.database_poll_interval))
     admin_runner, admin_port = await _start_admin(state, webhooks, counters)
     return RunningServer(
         state,
@@ -190,6 +213,7 @@ async def start_server(settings: Settings, *, bus: EventBus | None = None) -> Ru
         admin_port,
         counters,
         summaries,
+        app_sync,
     )
 
 

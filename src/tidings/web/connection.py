@@ -115,6 +115,12 @@ class ClientConnection:
         self.closing = False
         self.close_code: int | None = None
 
+    def use_app(self, app: App) -> None:
+        """The app changed while this connection is open (same id): use its new fields,
+        and let the wire hand them to the session (a rotated secret, new limits)."""
+        self.app = app
+        self.plugin.app_changed(self.session, app)
+
     def send_frame(self, frame: bytes) -> None:
         """Queue a ready frame (the hub's shared bytes)."""
         self.outbox.push(frame)

@@ -77,6 +77,9 @@ class Wire(Protocol):
     def encoding(self, session: WireSession) -> str:
         """Which of ``encoders`` this session's connection receives."""
 
+    def app_changed(self, session: WireSession, app: App) -> None:
+        """``app`` changed (same id) while ``session`` is open: apply what is safe."""
+
     def error_text(self, code: int, reason: str) -> str | None:
         """The protocol's last message before a close frame, or ``None``."""
 

@@ -79,6 +79,10 @@ class PieSocketWire:
             **session_arguments(app, "piesocket"),
         )
 
+    def app_changed(self, session: WireSession, app: App) -> None:
+        """Nothing to apply: a v3 session's token was checked at connect, and its
+        flags and limits stay those of its connect until it reconnects."""
+
     def encoding(self, session: WireSession) -> str:
         """Presence members see member changes; other v3 connections do not."""
         assert isinstance(session, V3Session)

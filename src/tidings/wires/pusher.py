@@ -81,6 +81,12 @@ class PusherWire:
         """Every Pusher connection gets the same frames."""
         return PUSHER
 
+    def app_changed(self, session: WireSession, app: App) -> None:
+        """New credentials, flags and limits from the next message on (a rotated
+        secret stops verifying channel auth and sign-in at once)."""
+        assert isinstance(session, PusherSession)
+        session.policy = session_policy(app)
+
     def error_text(self, code: int, reason: str) -> str | None:
         """``pusher:error`` with the close code, before the close frame."""
         return codec.encode_error(reason, code)
