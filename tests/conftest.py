@@ -1,4 +1,4 @@
-"""Fixtures shared by every test folder: free ports and a Redis server.
+"""Fixtures shared by every test folder: free ports, a Redis server, PostgreSQL databases.
 
 Redis tests use ``TIDINGS_TEST_REDIS_URL`` (default ``redis://127.0.0.1:6379/15``).
 When nothing answers there, the session starts its own ``redis-server`` on a
@@ -20,10 +20,17 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from tests.fixtures.postgres import postgres_server as postgres_server
+from tests.fixtures.postgres import postgres_url as postgres_url
+
 # Every server a test starts (in-process or as a subprocess) puts its admin
 # listener on a free port, so tests never fight over 9601 with each other or
 # with a `make run` on the same machine.
 os.environ.setdefault("TIDINGS_ADMIN_PORT", "0")
+# Likewise their app database is a scratch SQLite file of this session, never a
+# tidings.sqlite3 in the working directory; tests of the app store use their own.
+_APP_DB_DIR = tempfile.mkdtemp(prefix="tidings-test-apps-")
+os.environ["TIDINGS_DATABASE_URL"] = f"sqlite:///{_APP_DB_DIR}/tidings.sqlite3"
 
 DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/15"
 _REDIS_START_TIMEOUT_S = 10.0
@@ -128,3 +135,9 @@ def redis_url() -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_scratch_app_database() -> Iterator[None]:
+    yield
+    shutil.rmtree(_APP_DB_DIR, ignore_errors=True)

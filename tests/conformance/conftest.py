@@ -14,7 +14,9 @@ import asyncio
 import contextlib
 import os
 import shutil
+import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,8 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
+
+from tests.conftest import delete_redis_keys, free_port
 
 # Re-exported: the tests import the default app's credentials from here.
 from tests.fixtures.api import APP_ID as APP_ID
@@ -166,12 +170,21 @@ def node_binary() -> str:
     return node
 
 
-async def launch_driver(node: str, script: str, port: int, name: str | None = None) -> NodeDriver:
-    """Start ``node tests/conformance/node/<script>`` against the server on ``port``."""
+async def launch_driver(
+    node: str,
+    script: str,
+    port: int,
+    name: str | None = None,
+    *,
+    key: str = KEY,
+    secret: str = SECRET,
+) -> NodeDriver:
+    """Start ``node tests/conformance/node/<script>`` against the server on ``port``
+    (its clients use the app ``key`` and sign channels with ``secret``)."""
     env = {
         **os.environ,
-        "TIDINGS_KEY": KEY,
-        "TIDINGS_SECRET": SECRET,
+        "TIDINGS_KEY": key,
+        "TIDINGS_SECRET": secret,
         "DRIVER_DEADLINE_S": str(DRIVER_DEADLINE_S),
     }
     proc = await asyncio.create_subprocess_exec(
@@ -204,6 +217,92 @@ async def start_driver(server: RunningServer) -> AsyncIterator[StartDriver]:
     finally:
         for driver in drivers:
             await driver.close()
+
+
+Cluster = Callable[..., Awaitable[int]]
+_START_S = 20.0
+
+
+class ServeProcesses:
+    """`tidings serve` processes of one test: call to start one, ``stop`` ends them all."""
+
+    def __init__(self) -> None:
+        self.procs: list[asyncio.subprocess.Process] = []
+
+    async def __call__(self, **extra_env: str) -> int:
+        """Start one with extra environment variables; the port once it is ready."""
+        port = free_port()
+        env = {"TIDINGS_SHUTDOWN_GRACE_PERIOD": "1", **os.environ, **extra_env}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tidings", "serve", "--port", str(port), "--log-format", "json",
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL, env=env,
+        )  # fmt: skip
+        self.procs.append(proc)
+        deadline = time.monotonic() + _START_S
+        while not await _ready(port):
+            assert proc.returncode is None, f"tidings serve exited with {proc.returncode}"
+            assert time.monotonic() < deadline, f"node on port {port} not ready in {_START_S}s"
+            await asyncio.sleep(0.1)  # /ready is the only readiness signal a process gives
+        return port
+
+    async def stop(self) -> None:
+        """SIGTERM each (by PID), then SIGKILL those still running after 10 s."""
+        for proc in self.procs:
+            if proc.returncode is None:
+                proc.terminate()
+        for proc in self.procs:
+            try:
+                await asyncio.wait_for(proc.wait(), 10)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+
+
+@pytest.fixture
+async def serve_process() -> AsyncIterator[ServeProcesses]:
+    """Start `tidings serve` processes (keyword arguments: environment variables such as
+    ``TIDINGS_DATABASE_URL``); stopped after the test."""
+    processes = ServeProcesses()
+    try:
+        yield processes
+    finally:
+        await processes.stop()
+
+
+@pytest.fixture
+async def cluster(redis_url: str, serve_process: ServeProcesses) -> AsyncIterator[Cluster]:
+    """Like ``serve_process``, for nodes that share ``redis_url`` under a prefix of this
+    test only (its keys are deleted afterwards)."""
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
+    started = 0
+
+    async def start(**extra_env: str) -> int:
+        nonlocal started
+        env = {
+            "TIDINGS_BROKER_URL": redis_url,
+            "TIDINGS_REDIS_PREFIX": prefix,
+            "TIDINGS_NODE_ID": f"node-{started}",
+            **extra_env,
+        }
+        started += 1
+        return await serve_process(**env)
+
+    try:
+        yield start
+    finally:
+        await serve_process.stop()  # before the keys go: nodes write until they stop
+        delete_redis_keys(redis_url, prefix)
+
+
+async def _ready(port: int) -> bool:
+    try:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://127.0.0.1:{port}/ready") as response,
+        ):
+            return response.status == 200
+    except aiohttp.ClientError:
+        return False
 
 
 async def publish(

@@ -1,0 +1,210 @@
+"""Apps changed at run time with `tidings apps`, seen by pusher-js and the PyPI SDK.
+
+Two deployments: two `tidings serve` nodes over Redis sharing a PostgreSQL
+database, and one node with its SQLite file and nothing else. In each, an app
+created with the CLI is usable on every node within 2 s; rotating its secret
+makes the old one fail on every node (HTTP API and channel auth of connections
+already open); disabling it closes the open pusher-js connections with 4003 and
+refuses new ones; deleting it makes its key unknown (4001).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pusher
+import pusher.errors
+import pytest
+import websockets
+
+from tests.conformance.conftest import (
+    Cluster,
+    NodeDriver,
+    ServeProcesses,
+    launch_driver,
+    node_binary,
+)
+
+pytestmark = [pytest.mark.node, pytest.mark.postgres]
+
+SCRIPT = "pusher_driver.mjs"
+LIVE_S = 2.0  # the contract: a change reaches every node within this many seconds
+
+Drive = Callable[..., Awaitable[NodeDriver]]
+
+
+Deployment = Callable[[], Awaitable[tuple[list[int], dict[str, str]]]]
+
+
+@pytest.fixture(params=["postgres-two-nodes", "sqlite-one-node"])
+def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Deployment:
+    """Starts the nodes; returns their ports and the environment the CLI needs to
+    reach their database."""
+    if request.param == "postgres-two-nodes":
+        env = {"TIDINGS_DATABASE_URL": request.getfixturevalue("postgres_url")}
+        cluster: Cluster = request.getfixturevalue("cluster")
+
+        async def two_nodes() -> tuple[list[int], dict[str, str]]:
+            return [await cluster(**env), await cluster(**env)], env
+
+        return two_nodes
+    env = {"TIDINGS_DATABASE_URL": f"sqlite:///{tmp_path}/tidings.sqlite3"}
+    serve: ServeProcesses = request.getfixturevalue("serve_process")
+
+    async def one_node() -> tuple[list[int], dict[str, str]]:
+        return [await serve(TIDINGS_BROKER_URL="memory://", **env)], env
+
+    return one_node
+
+
+@pytest.fixture
+async def drive() -> AsyncIterator[Drive]:
+    """Start a pusher-js driver for (port, key, secret); stopped after the test."""
+    node = node_binary()
+    drivers: list[NodeDriver] = []
+
+    async def start(port: int, key: str, secret: str) -> NodeDriver:
+        name = f"{SCRIPT}@{port}"
+        driver = await launch_driver(node, SCRIPT, port, name, key=key, secret=secret)
+        drivers.append(driver)
+        return driver
+
+    try:
+        yield start
+    finally:
+        for driver in drivers:
+            await driver.close()
+
+
+async def tidings_apps(env: dict[str, str], *args: str) -> dict[str, Any]:
+    """Run `tidings apps ARGS --json` (no server involved) and return its JSON."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tidings", "apps", *args, "--json",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env={**os.environ, **env},
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, f"tidings apps {args} failed: {err.decode()}"
+    result: dict[str, Any] = orjson.loads(out)
+    return result
+
+
+def sdk(port: int, app: dict[str, Any], secret: str | None = None) -> Any:
+    """The PyPI ``pusher`` client for ``app`` on the node at ``port``."""
+    return pusher.Pusher(
+        app_id=app["id"],
+        key=app["key"],
+        secret=secret or app["secret"],
+        host="127.0.0.1",
+        port=port,
+        ssl=False,
+    )
+
+
+async def trigger(client: Any, channel: str = "private-room", data: Any = None) -> str:
+    """``ok``, or the SDK error's class name (PusherBadAuth, PusherBadStatus, ...)."""
+    try:
+        await asyncio.to_thread(client.trigger, channel, "news", data or {"n": 1})
+    except pusher.errors.PusherError as exc:
+        return type(exc).__name__
+    return "ok"
+
+
+async def first_error(port: int, key: str) -> int:
+    """The code of the ``pusher:error`` a raw WebSocket to ``/app/KEY`` gets first."""
+    async with websockets.connect(f"ws://127.0.0.1:{port}/app/{key}?protocol=7") as ws:
+        message = orjson.loads(await asyncio.wait_for(ws.recv(), 5))
+    assert message["event"] == "pusher:error", message
+    code: int = message["data"]["code"]
+    return code
+
+
+async def within(seconds: float, check: Callable[[], Awaitable[bool]]) -> float:
+    """Poll ``check`` until it holds; the seconds it took (fails past ``seconds``)."""
+    start = time.monotonic()
+    while not await check():
+        assert time.monotonic() - start < seconds, f"not within {seconds} s"
+        await asyncio.sleep(0.05)
+    return time.monotonic() - start
+
+
+async def test_an_app_created_rotated_disabled_and_deleted_at_run_time(
+    deployment: Deployment, drive: Drive
+) -> None:
+    """The whole life of a CLI-made app, observed on every node by real clients."""
+    ports, env = await deployment()
+    app = await tidings_apps(env, "create", "--name", "live")
+
+    async def usable_everywhere() -> bool:
+        results = [await trigger(sdk(port, app)) for port in ports]
+        return all(result == "ok" for result in results)
+
+    assert await within(LIVE_S, usable_everywhere) < LIVE_S
+
+    # pusher-js on every node, signing with the app's secret, gets events sent through
+    # the PyPI SDK on the first node.
+    drivers = []
+    for index, port in enumerate(ports):
+        driver = await drive(port, app["key"], app["secret"])
+        await driver.send("connect", f"c{index}")
+        await driver.expect("connected", f"c{index}")
+        await driver.send("subscribe", f"c{index}", channel="private-room")
+        await driver.expect("subscribed", f"c{index}", channel="private-room")
+        drivers.append(driver)
+    assert await trigger(sdk(ports[0], app), data={"hello": "all"}) == "ok"
+    for index, driver in enumerate(drivers):
+        got = await driver.expect("event", f"c{index}", channel="private-room", event="news")
+        assert got["data"] == {"hello": "all"}
+
+    # Rotation without grace: the old secret stops at once on every node.
+    rotated = await tidings_apps(env, "rotate-secret", app["id"])
+    assert rotated["secret"] != app["secret"]
+
+    async def old_secret_refused() -> bool:
+        results = [await trigger(sdk(port, app)) for port in ports]
+        return all(result == "PusherBadAuth" for result in results)
+
+    assert await within(LIVE_S, old_secret_refused) < LIVE_S
+    for port in ports:
+        assert await trigger(sdk(port, app, secret=rotated["secret"])) == "ok"
+    # Connections opened before the rotation: channel auth signed with the old secret
+    # is refused, with the new one accepted.
+    for index, driver in enumerate(drivers):
+        await driver.send("subscribe", f"c{index}", channel="private-after")
+        await driver.expect("subscription_error", f"c{index}", channel="private-after")
+    fresh = await drive(ports[-1], app["key"], rotated["secret"])
+    await fresh.send("connect", "fresh")
+    await fresh.expect("connected", "fresh")
+    await fresh.send("subscribe", "fresh", channel="private-after")
+    await fresh.expect("subscribed", "fresh", channel="private-after")
+
+    # Disable: every open connection gets pusher:error 4003; new ones are refused.
+    await tidings_apps(env, "disable", app["id"])
+    committed = time.monotonic()  # the CLI has exited: the change is in the database
+    for index, driver in enumerate(drivers):
+        error = await driver.expect("message", f"c{index}", event="pusher:error")
+        assert error["data"]["code"] == 4003
+    assert time.monotonic() - committed < LIVE_S
+    refused = await drive(ports[0], app["key"], rotated["secret"])
+    await refused.send("connect", "late")
+    await refused.expect("state", "late", current="disconnected")  # refused: no retry
+    assert not refused.observed("connected", "late")
+    assert await first_error(ports[0], app["key"]) == 4003
+    assert await trigger(sdk(ports[0], app, secret=rotated["secret"])) != "ok"
+
+    # Delete: the key is unknown everywhere (4001).
+    await tidings_apps(env, "delete", app["id"], "--yes")
+
+    async def unknown_everywhere() -> bool:
+        results = [await trigger(sdk(port, app, secret=rotated["secret"])) for port in ports]
+        return all(result == "PusherBadStatus" for result in results)  # 404
+
+    await within(LIVE_S, unknown_everywhere)
+    for port in ports:
+        assert await first_error(port, app["key"]) == 4001
