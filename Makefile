@@ -74,14 +74,14 @@ bench: venv  ## measure throughput and latency on this machine
 
 # The bench's baselines: nginx + nchan from Debian (root or sudo) and Node ws 8.23.0.
 bench-deps: venv  ## install the bench baselines (apt: nginx-light libnginx-mod-nchan; npm: ws) and matplotlib
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,redis,uvloop,bench]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,redis,uvloop,postgres,bench]'
 	$$( [ "$$(id -u)" -eq 0 ] || echo sudo ) apt-get update
 	$$( [ "$$(id -u)" -eq 0 ] || echo sudo ) apt-get install -y nginx-light libnginx-mod-nchan
 	cd benchmarks/baselines && npm ci --no-audit --no-fund --loglevel=error
 
 constraints:  ## re-resolve pyproject.toml and pin every installed package in constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,redis,uvloop,bench]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,redis,uvloop,postgres,bench]'
 	$(BIN)/python -m pip freeze --disable-pip-version-check --exclude-editable > constraints.txt.tmp
 	mv constraints.txt.tmp constraints.txt
 	@touch $(VENV_STAMP)
