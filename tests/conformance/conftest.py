@@ -228,6 +228,8 @@ class ServeProcesses:
 
     def __init__(self) -> None:
         self.procs: list[asyncio.subprocess.Process] = []
+        # By port, so a test can kill one (by its PID) to play a node dying.
+        self.by_port: dict[int, asyncio.subprocess.Process] = {}
 
     async def __call__(self, **extra_env: str) -> int:
         """Start one with extra environment variables; the port once it is ready."""
@@ -238,6 +240,7 @@ class ServeProcesses:
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL, env=env,
         )  # fmt: skip
         self.procs.append(proc)
+        self.by_port[port] = proc
         deadline = time.monotonic() + _START_S
         while not await _ready(port):
             assert proc.returncode is None, f"tidings serve exited with {proc.returncode}"

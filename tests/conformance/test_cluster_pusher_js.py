@@ -7,11 +7,6 @@ to behave as with one server.
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
-import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
@@ -19,83 +14,20 @@ import pytest
 
 from tests.conformance.conftest import (
     APP_ID,
+    Cluster,
     NodeDriver,
+    ServeProcesses,
     launch_driver,
     node_binary,
     publish_to,
     signed_url,
 )
 from tests.conformance.test_pusher_js_users import signed_in
-from tests.conftest import delete_redis_keys, free_port
 
 pytestmark = pytest.mark.node
 
 SCRIPT = "pusher_driver.mjs"
-_START_S = 20.0
-# Node processes by port, so a test can kill one (by its PID) to play a node dying.
-_PROCS: dict[int, asyncio.subprocess.Process] = {}
-
-Cluster = Callable[..., Awaitable[int]]
-"""Start a node (``TIDINGS_*`` overrides as keyword arguments); its port."""
 Drive = Callable[[int], Awaitable[NodeDriver]]
-
-
-@pytest.fixture
-async def cluster(redis_url: str) -> AsyncIterator[Cluster]:
-    """Start `tidings serve` nodes sharing ``redis_url`` under a prefix of this test only;
-    each call returns the port of a new ready node. Nodes get SIGTERM (by PID) afterwards."""
-    prefix = f"test-{uuid.uuid4().hex[:8]}"
-    procs: list[asyncio.subprocess.Process] = []
-
-    async def start(**overrides: str) -> int:
-        port = free_port()
-        env = {
-            **os.environ,
-            "TIDINGS_BROKER_URL": redis_url,
-            "TIDINGS_REDIS_PREFIX": prefix,
-            "TIDINGS_NODE_ID": f"node-{len(procs)}",
-            "TIDINGS_SHUTDOWN_GRACE_PERIOD": "1",
-            **{f"TIDINGS_{name.upper()}": value for name, value in overrides.items()},
-        }
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tidings", "serve", "--port", str(port), "--log-format", "json",
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL, env=env,
-        )  # fmt: skip
-        procs.append(proc)
-        _PROCS[port] = proc
-        deadline = time.monotonic() + _START_S
-        while not await _ready(port):
-            assert proc.returncode is None, f"tidings serve exited with {proc.returncode}"
-            assert time.monotonic() < deadline, f"node on port {port} not ready in {_START_S}s"
-            await asyncio.sleep(0.1)  # /ready is the only readiness signal a process gives
-        return port
-
-    try:
-        yield start
-    finally:
-        for port in [p for p, proc in _PROCS.items() if proc in procs]:
-            del _PROCS[port]
-        for proc in procs:
-            if proc.returncode is None:
-                proc.terminate()
-        for proc in procs:
-            try:
-                await asyncio.wait_for(proc.wait(), 10)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
-        delete_redis_keys(redis_url, prefix)
-
-
-async def _ready(port: int) -> bool:
-    try:
-        async with (
-            aiohttp.ClientSession() as http,
-            http.get(f"http://127.0.0.1:{port}/ready") as response,
-        ):
-            return response.status == 200
-    except aiohttp.ClientError:
-        return False
 
 
 @pytest.fixture
@@ -192,12 +124,14 @@ async def test_send_to_user_and_terminate_reach_the_user_on_both_nodes(
     assert not on_b.observed("message", "bob-b", event="pusher:error")
 
 
-async def test_watchlist_across_nodes_and_a_node_dying(cluster: Cluster, drive: Drive) -> None:
+async def test_watchlist_across_nodes_and_a_node_dying(
+    cluster: Cluster, drive: Drive, serve_process: ServeProcesses
+) -> None:
     """Watchlist events come from the user's cluster-wide first/last connection: a user
     signed in on both nodes stays online when one node dies; one only on the dead node
     goes offline within the heartbeat bound."""
-    port_a = await cluster(cluster_heartbeat_ttl="2")
-    port_b = await cluster(cluster_heartbeat_ttl="2")
+    port_a = await cluster(TIDINGS_CLUSTER_HEARTBEAT_TTL="2")
+    port_b = await cluster(TIDINGS_CLUSTER_HEARTBEAT_TTL="2")
     on_a, on_b = await drive(port_a), await drive(port_b)
     await on_a.send("connect", "ada", signin_as={"id": "ada", "watchlist": ["bob", "cy"]})
     await on_a.expect("connected", "ada")
@@ -210,7 +144,7 @@ async def test_watchlist_across_nodes_and_a_node_dying(cluster: Cluster, drive: 
     await signed_in(on_b, "cy-b", {"id": "cy"})
     await on_a.expect("watchlist", "ada", name="online", user_ids=["cy"])
 
-    _PROCS[port_b].kill()  # SIGKILL: no clean exit, the survivor must reap it
+    serve_process.by_port[port_b].kill()  # SIGKILL: no clean exit, the survivor must reap it
     offline = await on_a.expect("watchlist", "ada", name="offline", timeout=15)
     assert offline["user_ids"] == ["cy"]
     # Bob still has a tab on node A: a publish to ada after the reap shows no offline for bob.
