@@ -72,12 +72,22 @@ check: style types test  ## everything CI runs
 bench: venv  ## measure throughput and latency on this machine
 	$(BIN)/tidings bench
 
-# The bench's baselines: nginx + nchan from Debian (root or sudo) and Node ws 8.23.0.
-bench-deps: venv  ## install the bench baselines (apt: nginx-light libnginx-mod-nchan; npm: ws) and matplotlib
+# The bench's baselines: nginx + nchan from Debian (root or sudo), Node ws 8.23.0 and Soketi 1.6.1.
+# Soketi pins uWebSockets.js to a GitHub tag; package.json overrides it with the npm package of
+# its prebuilt binaries, which want three GLIBC_2.38 symbols: on an older glibc (Debian 12) that
+# need is marked weak in the binary and a shim defining them is built (preloaded by the bench).
+SOKETI_DIR := benchmarks/baselines/soketi
+UWS_NODE := $(SOKETI_DIR)/node_modules/uWebSockets.js/uws_linux_x64_115.node
+bench-deps: venv  ## install the bench baselines (apt: nginx-light libnginx-mod-nchan; npm: ws, Soketi) and matplotlib
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,redis,uvloop,postgres,bench]'
 	$$( [ "$$(id -u)" -eq 0 ] || echo sudo ) apt-get update
-	$$( [ "$$(id -u)" -eq 0 ] || echo sudo ) apt-get install -y nginx-light libnginx-mod-nchan
+	$$( [ "$$(id -u)" -eq 0 ] || echo sudo ) apt-get install -y nginx-light libnginx-mod-nchan gcc
 	cd benchmarks/baselines && npm ci --no-audit --no-fund --loglevel=error
+	cd $(SOKETI_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	@if [ -f $(UWS_NODE) ]; then \
+	  $(BIN)/python benchmarks/baselines/elf_weak_version.py $(UWS_NODE) GLIBC_2.38 && \
+	  gcc -O2 -shared -fPIC -o $(SOKETI_DIR)/node_modules/.glibc238-shim.so benchmarks/baselines/glibc238-shim.c; \
+	else echo "note: $(UWS_NODE) absent (not x86-64 Linux?): the bench skips Soketi"; fi
 
 constraints:  ## re-resolve pyproject.toml and pin every installed package in constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -1,9 +1,13 @@
 """Per-target wire adapters: how a generator client subscribes and how the publisher publishes.
 
-Three targets share one generator:
+Four targets share one generator:
 
 * ``tidings``: Pusher protocol v7 (``pusher:subscribe``, signed private channels) and the signed
-  Pusher HTTP API ``POST /apps/{id}/events``; client events on ``private-*`` channels.
+  Pusher HTTP API ``POST /apps/{id}/events`` (and ``/batch_events``); client events on
+  ``private-*`` channels.
+* ``soketi``: the same wire as tidings. Soketi answers an API error with HTTP 200 and
+  ``{"error": ..., "code": 401}`` in the body, so the body is checked too; it closes the
+  connection after every API reply (the HTTP client opens a new one per request).
 * ``ws``: the Node ``ws`` baseline (``{"subscribe": CH}`` and ``POST /publish?channel=CH``).
 * ``nchan``: nginx + nchan (channels in the WebSocket path, ``POST /pub/CH``).
 """
@@ -19,7 +23,14 @@ import orjson
 from benchmarks.wire import Sink, WsClient
 from tidings.protocol.signing import body_md5, channel_auth, sign_request
 
-__all__ = ["Adapter", "NchanAdapter", "TidingsAdapter", "WsAdapter", "make_adapter"]
+__all__ = [
+    "Adapter",
+    "NchanAdapter",
+    "SoketiAdapter",
+    "TidingsAdapter",
+    "WsAdapter",
+    "make_adapter",
+]
 
 APP_ID, APP_KEY, APP_SECRET = "1", "app-key", "app-secret"
 _TEXT = {"Content-Type": "text/plain"}  # nchan relays other content types as binary frames
@@ -104,7 +115,17 @@ class TidingsAdapter(Adapter):
         self, http: aiohttp.ClientSession, base: str, channel: str, body: str
     ) -> None:
         raw = orjson.dumps({"name": "bench", "channel": channel, "data": body})
-        path = f"/apps/{APP_ID}/events"
+        await self._post(http, base, f"/apps/{APP_ID}/events", raw)
+
+    async def publish_batch(
+        self, http: aiohttp.ClientSession, base: str, items: list[tuple[str, str]]
+    ) -> None:
+        """Publish ``(channel, body)`` pairs in one signed ``POST /apps/{id}/batch_events``."""
+        batch = [{"name": "bench", "channel": channel, "data": body} for channel, body in items]
+        await self._post(http, base, f"/apps/{APP_ID}/batch_events", orjson.dumps({"batch": batch}))
+
+    async def _post(self, http: aiohttp.ClientSession, base: str, path: str, raw: bytes) -> None:
+        # Signed as the Pusher server SDKs sign (auth_* query parameters + body_md5).
         params = {
             "auth_key": APP_KEY,
             "auth_timestamp": str(int(time.time())),
@@ -114,10 +135,24 @@ class TidingsAdapter(Adapter):
         params["auth_signature"] = sign_request(APP_SECRET, "POST", path, params)
         headers = {"Content-Type": "application/json"}
         async with http.post(base + path, params=params, data=raw, headers=headers) as response:
-            await _check(response)
+            await self._check(response)
+
+    async def _check(self, response: aiohttp.ClientResponse) -> None:
+        await _check(response)
 
     def client_event(self, client: WsClient, channel: str, body: str) -> None:
         client.send_text(orjson.dumps({"event": "client-bench", "channel": channel, "data": body}))
+
+
+class SoketiAdapter(TidingsAdapter):
+    """Soketi speaks the Pusher wire; only its API error replies differ (HTTP 200 + code)."""
+
+    name = "soketi"
+
+    async def _check(self, response: aiohttp.ClientResponse) -> None:
+        text = await response.text()
+        if response.status >= 300 or '"code"' in text or '"error"' in text:
+            raise RuntimeError(f"publish answered {response.status}: {text[:200]}")
 
 
 class WsAdapter(Adapter):
@@ -177,11 +212,13 @@ class NchanAdapter(Adapter):
 
 
 def make_adapter(kind: str, sink: Sink) -> Adapter:
-    """The adapter for target ``kind`` (``tidings``, ``tidings-redis``, ``ws`` or ``nchan``)."""
+    """The adapter for target ``kind``: tidings (and tidings-*), ws, nchan or soketi."""
     if kind.startswith("tidings"):
         return TidingsAdapter(sink)
+    if kind == "soketi":
+        return SoketiAdapter(sink)
     if kind == "ws":
         return WsAdapter(sink)
     if kind == "nchan":
         return NchanAdapter(sink)
-    raise ValueError(f"unknown target {kind!r}: use tidings, ws or nchan")
+    raise ValueError(f"unknown target {kind!r}: use tidings, ws, nchan or soketi")

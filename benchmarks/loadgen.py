@@ -40,10 +40,13 @@ class Spec:
     target: str
     ports: list[int]
     server_pids: list[int]
-    scenario: str  # fanout | latency | channels | storm | idle
+    scenario: str  # fanout | latency | channels | storm | idle | publish
     n: int = 1000  # subscribers / connections
     duration: float = 5.0  # measured seconds (storm/idle: hold time)
     via: str = "http"  # fanout publisher: http | client
+    batch: int = 1  # publish: events per request (1: /events, more: /batch_events)
+    subscribe_to: int | None = None  # index into ports for every subscriber (None: round robin)
+    source_ips: list[str] = field(default_factory=list)  # bind clients round-robin to these
     size: int = 64  # payload bytes
     rate: int = 25_000  # latency: deliveries per second
     window: int = 16  # fan-out flow control: messages in flight per subscriber
@@ -113,14 +116,19 @@ async def connect_all(
 
     async def one(index: int, channels: list[str]) -> None:
         nonlocal done
-        port = spec.ports[index % len(spec.ports)]
+        if spec.subscribe_to is None:
+            port = spec.ports[index % len(spec.ports)]
+        else:
+            port = spec.ports[min(spec.subscribe_to, len(spec.ports) - 1)]
         client = WsClient(
             sink, f"{HOST}:{port}", adapter.ws_path(channels), adapter.on_text, adapter.on_open
         )
         client.channels = channels
         clients.append(client)
+        # ~28 000 ephemeral ports per source address: more connections need more addresses.
+        local = (spec.source_ips[index % len(spec.source_ips)], 0) if spec.source_ips else None
         async with gate:
-            await loop.create_connection(lambda: client, HOST, port)
+            await loop.create_connection(lambda: client, HOST, port, local_addr=local)
             await asyncio.wait_for(client.subscribed, spec.connect_timeout)
         done += 1
         if done % step == 0:
@@ -428,12 +436,104 @@ async def scenario_idle(
     }
 
 
+async def scenario_publish(
+    spec: Spec, adapter: Adapter, sink: Sink, server: Server, http: aiohttp.ClientSession
+) -> dict[str, Any]:
+    """N channels with one subscriber each; signed HTTP publishes round-robin over them.
+
+    ``publishers`` requests in flight over keep-alive connections (as a server SDK sends
+    them); with ``batch`` > 1 each request is one ``batch_events`` call carrying that many
+    events to consecutive channels. Every delivery is counted; the headline is server CPU per
+    published event.
+    """
+    channels = [f"{spec.run_id}-p{i}" for i in range(spec.n)]
+    clients, _ = await connect_all(spec, adapter, sink, [[c] for c in channels])
+    await warm_up(spec, adapter, sink, http, channels, len(clients))
+    if spec.batch > 1 and not hasattr(adapter, "publish_batch"):
+        raise RuntimeError(f"{adapter.name} has no batch publish")
+    loop = asyncio.get_running_loop()
+    base = f"http://{HOST}:{spec.ports[0]}"
+    state = {"events": 0, "requests": 0}
+    counts = [0] * spec.n
+    end = loop.time() + spec.duration
+
+    async def worker() -> None:
+        while loop.time() < end:
+            if state["events"] - sink.total >= 4 * spec.n:  # bounded backlog of deliveries
+                await wait_progress(sink, min(1.0, end - loop.time()))
+                continue
+            items = []
+            for _ in range(spec.batch):
+                k = state["events"]
+                state["events"] = k + 1
+                counts[k % spec.n] += 1
+                items.append((channels[k % spec.n], payload(k + 1, spec.size)))
+            state["requests"] += 1
+            if spec.batch > 1:
+                await adapter.publish_batch(http, base, items)  # type: ignore[attr-defined]
+            else:
+                await adapter.publish(http, base, *items[0])
+
+    progress(f"publishing for {spec.duration:.0f} s to {spec.n} channels, batch {spec.batch}")
+    meter = Meter(server)
+    meter.start()
+    await asyncio.gather(*(worker() for _ in range(spec.publishers)))
+    await drain(sink, state["events"])
+    out = meter.stop(sink.last)
+    events = state["events"]
+    return out | {
+        "published": events,
+        "requests": state["requests"],
+        "expected": events,
+        "delivered": sink.total,
+        "missing": events - sink.total,
+        "subscribers_with_wrong_count": sum(
+            1 for i, c in enumerate(clients) if c.count != counts[i]
+        ),
+        "publishes_per_s": round(events / max(meter.wall, 1e-9)),
+        "server_cpu_us_per_publish": round(1e6 * meter.server_cpu / max(events, 1), 2),
+        "server_cpu_us_per_request": round(1e6 * meter.server_cpu / max(state["requests"], 1), 2),
+    }
+
+
+async def scenario_hold(
+    spec: Spec, adapter: Adapter, sink: Sink, server: Server, http: aiohttp.ClientSession
+) -> dict[str, Any]:
+    """One share of ``tidings bench --scenarios hold`` (benchmarks/hold.py runs several).
+
+    Opens N idle subscribed connections, prints ``{"ready": N}`` on stdout, holds them until
+    a line arrives on stdin (the orchestrator measured the server meanwhile), then reports
+    how many are still open.
+    """
+    lists = [[f"{spec.run_id}-h{spec.extra.get('share', 0)}-{i}"] for i in range(spec.n)]
+    try:
+        clients, elapsed = await connect_all(spec, adapter, sink, lists)
+    except RuntimeError as exc:
+        sys.stdout.write(orjson.dumps({"ready": 0, "error": str(exc)[:300]}).decode() + "\n")
+        sys.stdout.flush()
+        return {"connections": 0, "errors": spec.n, "error": str(exc)[:300]}
+    sys.stdout.write(orjson.dumps({"ready": len(clients)}).decode() + "\n")
+    sys.stdout.flush()
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    alive = sum(1 for c in clients if c.transport is not None)
+    for client in clients:
+        client.close()
+    return {
+        "connections": len(clients),
+        "alive_after_hold": alive,
+        "errors": len(sink.errors) + len(clients) - alive,
+        "connect_seconds": round(elapsed, 2),
+    }
+
+
 SCENARIOS: dict[str, Callable[..., Coroutine[Any, Any, dict[str, Any]]]] = {
     "fanout": scenario_fanout,
     "latency": scenario_latency,
     "channels": scenario_channels,
     "storm": scenario_storm,
     "idle": scenario_idle,
+    "publish": scenario_publish,
+    "hold": scenario_hold,
 }
 
 

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from benchmarks.suite import METRICS
+from benchmarks.suite import BASELINES, METRICS, ours_and_bases
 from benchmarks.targets import ROOT
 
 __all__ = ["markdown", "summary_table", "write_chart", "write_docs"]
@@ -14,7 +14,7 @@ __all__ = ["markdown", "summary_table", "write_chart", "write_docs"]
 DOCS = ROOT / "docs" / "benchmarks.md"
 CHART = ROOT / "docs" / "benchmarks-fanout.png"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
-TARGETS = ("tidings", "ws", "nchan")
+TARGETS = ("tidings", *BASELINES)
 
 
 def _fmt(value: Any) -> str:
@@ -27,30 +27,42 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _cell(got: dict[str, Any] | None, name: str) -> str:
+    if not got:
+        return "–"
+    return "error" if "error" in got else _fmt(got.get(name))
+
+
 def _rows(report: dict[str, Any]) -> list[list[str]]:
+    """One row per job and metric. A cluster row's tidings cell is the Redis pair; the
+    in-process node's figure and the Redis ÷ in-process ratio go in its notes."""
     rows: list[list[str]] = []
     for job in report["results"]:
         metric, _, extra = METRICS[job["scenario"]]
         results: dict[str, dict[str, Any]] = job["results"]
-        ours = results.get("tidings") or results.get("tidings-redis") or {}
+        mine, bases = ours_and_bases(job["scenario"])
+        ours = results.get(mine) or {}
         for name in (metric, *extra):
-            cells = [job["scenario"], job["label"], name]
-            for target in TARGETS:
-                got = results.get(target) or (
-                    results.get("tidings-redis") if target == "tidings" else None
-                )
-                cells.append(
-                    _fmt(got.get(name)) if got and "error" not in got else ("error" if got else "–")
-                )
-            for base in ("ws", "nchan"):
-                theirs = results.get(base, {})
-                if ours.get(name) and theirs.get(name):
-                    cells.append(f"{ours[name] / theirs[name]:.2f}×")
-                else:
-                    cells.append("–")
-            cells.append(_notes(results) if name == metric else "")
+            cells = [job["scenario"], job["label"], name, _cell(results.get(mine), name)]
+            notes = _notes(results) if name == metric else ""
+            if bases == BASELINES:
+                cells += [_cell(results.get(base), name) for base in BASELINES]
+                cells += [_ratio(ours, results.get(base) or {}, name) for base in BASELINES]
+            else:  # a cluster row: the Redis pair against one in-process node
+                cells += ["–"] * (2 * len(BASELINES))
+                single = results.get("tidings") or {}
+                ratio = _ratio(ours, single, name)
+                compared = f"in-process {_cell(single or None, name)}, Redis ÷ in-process {ratio}"
+                notes = f"{compared}; {notes}" if notes else compared
+            cells.append(notes)
             rows.append(cells)
     return rows
+
+
+def _ratio(ours: dict[str, Any], theirs: dict[str, Any], name: str) -> str:
+    if "error" in ours or "error" in theirs or not ours.get(name) or not theirs.get(name):
+        return "–"
+    return f"{ours[name] / theirs[name]:.2f}×"
 
 
 def _notes(results: dict[str, dict[str, Any]]) -> str:
@@ -65,10 +77,19 @@ def _notes(results: dict[str, dict[str, Any]]) -> str:
             notes.append(f"{target}: {result['errors']} errors")
         if result.get("generator_bound"):
             notes.append(f"{target}: generator-bound")
+        if result.get("capped_by"):
+            notes.append(f"{target}: {result['wanted']} wanted, capped: open-file limit")
     return "; ".join(notes)
 
 
-HEADER = ["scenario", "case", "metric", "tidings", "ws", "nchan", "÷ ws", "÷ nchan", "notes"]
+HEADER = [
+    "scenario",
+    "case",
+    "metric",
+    *TARGETS,
+    *(f"÷ {base}" for base in BASELINES),
+    "notes",
+]
 
 
 def summary_table(report: dict[str, Any]) -> str:
@@ -123,13 +144,18 @@ def write_chart(report: dict[str, Any], path: Path = CHART) -> str | None:
     if not cases:
         return "no fan-out results to chart"
     fig, ax = plt.subplots(figsize=(9, 4.5))
-    series = [("tidings", "tidings (HTTP)"), ("ws", "Node ws"), ("nchan", "nginx+nchan")]
+    series = [
+        ("tidings", "tidings (HTTP)"),
+        ("soketi", "Soketi"),
+        ("ws", "Node ws"),
+        ("nchan", "nginx+nchan"),
+    ]
     http_cases = [j for j in cases if j["label"].endswith("http")]
     client_cases = {j["label"].split()[0]: j for j in cases if j["label"].endswith("events")}
-    width = 0.2
+    width = 0.16
     for k, (target, name) in enumerate(series):
         values = [j["results"].get(target, {}).get("delivered_per_s", 0) for j in http_cases]
-        xs = [i + (k - 1.5) * width for i in range(len(http_cases))]
+        xs = [i + (k - 2) * width for i in range(len(http_cases))]
         ax.bar(xs, values, width, label=name)
     values = [
         client_cases.get(j["label"].split()[0], {})
@@ -139,7 +165,7 @@ def write_chart(report: dict[str, Any], path: Path = CHART) -> str | None:
         for j in http_cases
     ]
     ax.bar(
-        [i + 1.5 * width for i in range(len(http_cases))],
+        [i + 2 * width for i in range(len(http_cases))],
         values,
         width,
         label="tidings (client events)",

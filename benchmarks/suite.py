@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -20,12 +19,30 @@ from typing import Any
 
 import orjson
 
+from benchmarks.hold import raise_nofile, run_hold
 from benchmarks.targets import REGISTRY, ROOT, Skip, cpu_prefix, start_target, stop_target
 
-__all__ = ["ALL_SCENARIOS", "ALL_TARGETS", "METRICS", "Job", "Options", "plan", "run_suite"]
+__all__ = [
+    "ALL_SCENARIOS",
+    "ALL_TARGETS",
+    "BASELINES",
+    "EXTRA_SCENARIOS",
+    "METRICS",
+    "Job",
+    "Options",
+    "ours_and_bases",
+    "plan",
+    "run_suite",
+]
 
-ALL_SCENARIOS = ("fanout", "latency", "channels", "storm", "idle", "redis")
-ALL_TARGETS = ("tidings", "ws", "nchan")
+ALL_SCENARIOS = ("fanout", "latency", "channels", "storm", "idle", "publish", "redis")
+# Opt-in scenarios (minutes each), never in the default list.
+EXTRA_SCENARIOS = ("hold",)
+ALL_TARGETS = ("tidings", "soketi", "ws", "nchan")
+# The baselines every tidings figure is divided by, in table order.
+BASELINES = ("soketi", "ws", "nchan")
+# Targets that speak the Pusher HTTP API, so batch_events too.
+PUSHER_TARGETS = ("tidings", "soketi")
 
 # scenario -> (headline metric, True when higher is better, secondary metrics)
 METRICS: dict[str, tuple[str, bool, tuple[str, ...]]] = {
@@ -34,7 +51,10 @@ METRICS: dict[str, tuple[str, bool, tuple[str, ...]]] = {
     "channels": ("delivered_per_s", True, ("server_cpu_us_per_msg",)),
     "storm": ("connects_per_s", True, ("server_cpu_us_per_connect",)),
     "idle": ("rss_per_conn_kib", False, ()),
+    "publish": ("server_cpu_us_per_publish", False, ("publishes_per_s",)),
     "redis": ("delivered_per_s", True, ("server_cpu_us_per_msg",)),
+    "redis-publish": ("server_cpu_us_per_publish", False, ("publishes_per_s",)),
+    "hold": ("rss_per_conn_kib", False, ("connections", "errors")),
 }
 LOWER_IS_BETTER = {
     "server_cpu_us_per_msg",
@@ -43,9 +63,13 @@ LOWER_IS_BETTER = {
     "p999_ms",
     "p99_ms",
     "rss_per_conn_kib",
+    "server_cpu_us_per_publish",
+    "errors",
 }
 
 SERVER_CPU, GENERATOR_CPU = 0, 1
+# Suite scenarios that run one of the generator's scenarios with other targets or sizes.
+GENERATOR_SCENARIO = {"redis": "fanout", "redis-publish": "publish"}
 
 
 @dataclass
@@ -72,9 +96,10 @@ class Job:
 
 def plan(options: Options) -> list[Job]:
     """The generator runs for ``options``, in order. Raises ValueError on unknown names."""
-    unknown = set(options.scenarios) - set(ALL_SCENARIOS)
+    unknown = set(options.scenarios) - set(ALL_SCENARIOS) - set(EXTRA_SCENARIOS)
     if unknown:
-        raise ValueError(f"unknown scenario(s) {sorted(unknown)}: use {', '.join(ALL_SCENARIOS)}")
+        known = ", ".join(ALL_SCENARIOS + EXTRA_SCENARIOS)
+        raise ValueError(f"unknown scenario(s) {sorted(unknown)}: use {known}")
     unknown = set(options.targets) - set(ALL_TARGETS)
     if unknown:
         raise ValueError(f"unknown target(s) {sorted(unknown)}: use {', '.join(ALL_TARGETS)}")
@@ -105,19 +130,28 @@ def plan(options: Options) -> list[Job]:
         elif scenario == "idle":
             spec = {"n": big, "duration": 1.0 if q else 5.0}
             jobs.append(Job("idle", f"{big} conns", spec, all_t))
+        elif scenario == "publish":
+            spec = {"n": big // 10, "duration": seconds, "publishers": 8}
+            jobs.append(Job("publish", f"{big // 10} ch × 1 sub /events", spec, all_t))
+            pusher = tuple(t for t in all_t if t in PUSHER_TARGETS)
+            if pusher:
+                spec = spec | {"batch": 10}
+                jobs.append(Job("publish", f"{big // 10} ch × 1 sub batch ×10", spec, pusher))
         elif scenario == "redis" and "tidings" in all_t:
+            # The in-process figure for the same N in the same run: the cluster's overhead.
+            pair = ("tidings-redis", "tidings")
             n = 200 if q else 1000
             spec = {"n": n, "duration": seconds}
-            jobs.append(Job("redis", f"2 nodes N={n}", spec, ("tidings-redis",)))
+            jobs.append(Job("redis", f"2 nodes N={n}", spec, pair))
+            # Every subscriber on the node the publisher does not talk to: each publish
+            # crosses Redis.
+            spec = {"n": big // 10, "duration": seconds, "publishers": 8, "subscribe_to": 1}
+            jobs.append(Job("redis-publish", f"{big // 10} ch × 1 sub, other node", spec, pair))
+        elif scenario == "hold" and "tidings" in all_t:
+            n = (options.sizes or (100_000,))[0]
+            spec = {"n": n, "duration": 5.0 if options.duration is None else seconds}
+            jobs.append(Job("hold", f"{n} idle conns", spec, ("tidings",)))
     return jobs
-
-
-def _raise_nofile() -> int:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = hard if hard != resource.RLIM_INFINITY else 1 << 20
-    if soft < want:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 def _run_generator(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
@@ -176,7 +210,7 @@ def run_suite(options: Options, say: Callable[[str], None]) -> dict[str, Any]:
     returns, also on KeyboardInterrupt.
     """
     jobs = plan(options)
-    nofile = _raise_nofile()
+    nofile = raise_nofile()
     run_id = uuid.uuid4().hex[:6]
     skipped: dict[str, str] = {}
     versions: dict[str, str] = {}
@@ -203,10 +237,14 @@ def run_suite(options: Options, say: Callable[[str], None]) -> dict[str, Any]:
                     "ports": started.ports,
                     "server_pids": started.pids,
                     "run_id": f"{run_id}{index}",
-                    "scenario": "fanout" if job.scenario == "redis" else job.scenario,
+                    "scenario": GENERATOR_SCENARIO.get(job.scenario, job.scenario),
                 }
                 try:
-                    result = _run_generator(spec, timeout=float(job.spec.get("duration", 5)) + 240)
+                    if job.scenario == "hold":
+                        result = run_hold(spec, say, GENERATOR_CPU)
+                    else:
+                        timeout = float(job.spec.get("duration", 5)) + 240
+                        result = _run_generator(spec, timeout=timeout)
                 finally:
                     stop_target(started)
                 job.results[target] = result
@@ -241,11 +279,26 @@ def _brief(scenario: str, result: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
+def ours_and_bases(scenario: str) -> tuple[str, tuple[str, ...]]:
+    """The target a scenario's figures belong to and the targets it is divided by.
+
+    The cluster scenarios compare two tidings nodes over Redis with one in-process node.
+    """
+    if scenario.startswith("redis"):
+        return "tidings-redis", ("tidings",)
+    return "tidings", BASELINES
+
+
 def compare(jobs: list[Job]) -> list[dict[str, Any]]:
-    """tidings ÷ baseline for each job's metrics (ratio > 1 means tidings' figure is larger)."""
+    """tidings ÷ baseline for each job's metrics (ratio > 1 means tidings' figure is larger).
+
+    For the cluster scenarios the row's ``tidings`` is the Redis pair and the baseline is the
+    in-process node (``ratio_tidings``: Redis ÷ in-process).
+    """
     rows: list[dict[str, Any]] = []
     for job in jobs:
-        ours = job.results.get("tidings") or job.results.get("tidings-redis")
+        mine, bases = ours_and_bases(job.scenario)
+        ours = job.results.get(mine)
         if not ours or "error" in ours:
             continue
         metric, higher, extra = METRICS[job.scenario]
@@ -259,7 +312,7 @@ def compare(jobs: list[Job]) -> list[dict[str, Any]]:
                 "better": "lower" if name in LOWER_IS_BETTER else "higher",
                 "tidings": ours[name],
             }
-            for base in ("ws", "nchan"):
+            for base in bases:
                 theirs = job.results.get(base)
                 if theirs and name in theirs and "error" not in theirs:
                     row[base] = theirs[name]

@@ -1,4 +1,5 @@
-"""Start and stop the servers under test: tidings (one node or two over Redis), Node ``ws``, nchan.
+"""Start and stop the servers under test: tidings (one node or two over Redis), Node ``ws``, nchan
+and Soketi.
 
 Every process the bench starts is registered in :data:`REGISTRY` and stopped by PID (with its
 children) when the bench ends, on Ctrl-C, SIGTERM or an exception. Servers listen on free ports
@@ -36,6 +37,9 @@ __all__ = [
 ROOT = Path(__file__).resolve().parent.parent
 BASELINES = ROOT / "benchmarks" / "baselines"
 NCHAN_MODULE = Path("/usr/lib/nginx/modules/ngx_nchan_module.so")
+SOKETI_DIR = BASELINES / "soketi"
+# Built by `make bench-deps` (benchmarks/baselines/glibc238-shim.c); npm ci wipes it with the rest.
+SOKETI_SHIM = SOKETI_DIR / "node_modules" / ".glibc238-shim.so"
 REDIS_URL = "redis://127.0.0.1:6379/14"
 
 
@@ -287,8 +291,65 @@ def _start_nchan(cpu: int | None) -> Started:
     return Started("nchan", [port], [proc.pid], label, [proc], tmp)
 
 
+def _glibc_before_2_38() -> bool:
+    version = os.confstr("CS_GNU_LIBC_VERSION") if "CS_GNU_LIBC_VERSION" in os.confstr_names else ""
+    parts = (version or "").removeprefix("glibc ").split(".")
+    try:
+        return (int(parts[0]), int(parts[1])) < (2, 38)
+    except (IndexError, ValueError):
+        return False
+
+
+def _start_soketi(cpu: int | None) -> Started:
+    node = shutil.which("node")
+    server = SOKETI_DIR / "node_modules" / "@soketi" / "soketi" / "bin" / "server.js"
+    if node is None or not server.is_file():
+        raise Skip(
+            "Soketi is not installed (make bench-deps: npm ci in benchmarks/baselines/soketi)"
+        )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOKETI_")}
+    if _glibc_before_2_38():
+        # The prebuilt uWebSockets.js wants three GLIBC_2.38 symbols; make bench-deps marks
+        # that need weak in the binary and builds this shim, which defines them.
+        if not SOKETI_SHIM.is_file():
+            raise Skip(f"{SOKETI_SHIM.name} is missing (glibc < 2.38 here): run make bench-deps")
+        env["LD_PRELOAD"] = str(SOKETI_SHIM)
+    tmp = tempfile.TemporaryDirectory(prefix="tidings-bench-soketi-")  # it reads ./.env
+    port = free_port()
+    env |= {
+        "SOKETI_HOST": "127.0.0.1",
+        "SOKETI_PORT": str(port),
+        "SOKETI_METRICS_HOST": "127.0.0.1",
+        "SOKETI_METRICS_SERVER_PORT": str(free_port()),  # 9601 by default, like tidings' admin
+        # Node discovery (UDP) would broadcast to 255.255.255.255; keep it on loopback.
+        "SOKETI_CLUSTER_HOST": "127.0.0.1",
+        "SOKETI_CLUSTER_PORT": str(free_port()),
+        "SOKETI_CLUSTER_UNICAST_ADDRESSES": '["127.0.0.1"]',
+        "SOKETI_DEFAULT_APP_ID": "1",  # parsed as JSON: a number, as the SDKs send it
+        "SOKETI_DEFAULT_APP_KEY": "app-key",
+        "SOKETI_DEFAULT_APP_SECRET": "app-secret",
+        "SOKETI_DEFAULT_APP_ENABLE_CLIENT_MESSAGES": "true",
+        "SOKETI_EVENT_MAX_BATCH_SIZE": "10",
+    }
+    log = Path(tmp.name) / "soketi.log"
+    with log.open("wb") as out:
+        proc = REGISTRY.spawn(
+            [node, str(server), "start"], cpu=cpu, cwd=tmp.name, env=env, stdout=out, stderr=out
+        )
+    try:
+        _wait_listening(port, proc, "Soketi", 30.0)
+    except Skip as exc:
+        REGISTRY.stop(proc)
+        tail = _log_tail(log)
+        tmp.cleanup()
+        raise Skip(f"{exc}: {tail}") from exc
+    version = subprocess.run([node, "--version"], capture_output=True, check=False).stdout
+    label = f"soketi 1.6.1 (uWebSockets.js 20.57.0) on node {version.decode().strip()}"
+    return Started("soketi", [port], [proc.pid], label, [proc], tmp)
+
+
 def start_target(name: str, cpu: int | None) -> Started:
-    """Start target ``name`` (tidings, tidings-redis, ws, nchan) pinned to ``cpu``.
+    """Start target ``name`` (tidings, tidings-redis, ws, nchan, soketi) pinned to ``cpu``.
 
     Raises:
         Skip: the target cannot run on this machine; the message says why.
@@ -301,7 +362,9 @@ def start_target(name: str, cpu: int | None) -> Started:
         return _start_ws(cpu)
     if name == "nchan":
         return _start_nchan(cpu)
-    raise ValueError(f"unknown target {name!r}: use tidings, ws or nchan")
+    if name == "soketi":
+        return _start_soketi(cpu)
+    raise ValueError(f"unknown target {name!r}: use tidings, ws, nchan or soketi")
 
 
 def stop_target(started: Started) -> None:

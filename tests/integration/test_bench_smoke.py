@@ -46,3 +46,28 @@ def test_quick_fanout_against_tidings_and_ws_accounts_for_every_message() -> Non
     ratios = [c for c in report["comparisons"] if c["metric"] == "delivered_per_s"]
     if "ws" in seen:
         assert any(c.get("ratio_ws", 0) > 0 for c in ratios)
+
+
+@pytest.mark.timeout(180)
+def test_quick_publish_against_tidings_delivers_every_event_once() -> None:
+    """`tidings bench --scenarios publish`: one-subscriber /events and batch ×10, nothing lost."""
+    done = subprocess.run(
+        [
+            sys.executable, "-c", "from tidings.cli.main import main; main()", "bench",
+            "--quick", "--json", "--scenarios", "publish", "--targets", "tidings",
+            "--duration", "1",
+        ],
+        cwd=ROOT, capture_output=True, timeout=170, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    report: dict[str, Any] = orjson.loads(done.stdout)
+    jobs = report["results"]
+    assert [j["label"] for j in jobs] == ["100 ch × 1 sub /events", "100 ch × 1 sub batch ×10"]
+    for job, batch in zip(jobs, (1, 10), strict=True):
+        result = job["results"]["tidings"]
+        assert "error" not in result, result
+        assert result["published"] == result["requests"] * batch > 0
+        assert result["delivered"] == result["expected"] == result["published"]
+        assert result["missing"] == 0 and result["subscribers_with_wrong_count"] == 0
+        assert result["server_cpu_us_per_publish"] > 0
+    assert "server_cpu_us_per_publish" in done.stderr.decode()

@@ -1,4 +1,4 @@
-"""``tidings bench``: measure tidings against Node ``ws`` and nginx+nchan on this machine.
+"""``tidings bench``: measure tidings against Soketi, Node ``ws`` and nginx+nchan on this machine.
 
 The suite lives in the repository's ``benchmarks/`` folder (it starts baselines with Node and
 nginx, so it is not part of the installed package); this command finds it next to the source
@@ -42,12 +42,13 @@ def bench(
     scenarios: Annotated[
         str | None,
         typer.Option(
-            help="Comma list of fanout, latency, channels, storm, idle, redis (default all)."
+            help="Comma list of fanout, latency, channels, storm, idle, publish, redis (default "
+            "all), or hold (100 000 idle connections, minutes; --sizes sets the count)."
         ),
     ] = None,
     targets: Annotated[
-        str, typer.Option(help="Comma list of tidings, ws, nchan.")
-    ] = "tidings,ws,nchan",
+        str, typer.Option(help="Comma list of tidings, soketi, ws, nchan.")
+    ] = "tidings,soketi,ws,nchan",
     sizes: Annotated[
         str | None, typer.Option(help="Fan-out subscriber counts, e.g. 100,1000 (default by mode).")
     ] = None,
@@ -55,7 +56,7 @@ def bench(
         float | None, typer.Option(help="Measured seconds per run (default 10, 2 with --quick).")
     ] = None,
 ) -> None:
-    """Benchmark tidings against Node ws and nginx+nchan, started side by side on this machine."""
+    """Benchmark tidings against Soketi, Node ws and nginx+nchan, started side by side here."""
     root = _find_root()
     if root is None:
         typer.echo(
