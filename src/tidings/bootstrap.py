@@ -1,14 +1,16 @@
 """The composition root: the only place where configuration becomes implementations.
 
 ``build_node`` picks the broker, presence store and liveness for the broker URL,
-the app store, and the hub with every wire's encoders. ``build_app`` mounts
-each wire's WebSocket route, the HTTP API and the health checks on the main
-port. Adding a wire protocol is one entry in ``WIRES``; adding a broker is one
+the app store, and the hub with every wire's encoders. ``build_app`` mounts the
+HTTP API and the health checks on the main port, and ``build_reception`` puts
+the front door before it, which takes each wire's WebSocket upgrades and the
+HTTP API's publishes. Adding a wire protocol is one entry in ``WIRES``; adding a broker is one
 branch in ``_cluster``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import secrets
 from collections.abc import Callable, Sequence
@@ -26,12 +28,14 @@ from tidings.core.node import Node
 from tidings.errors import ConfigError
 from tidings.http import health, piesocket_api, pusher_api
 from tidings.http.bad_requests import body_deadline
+from tidings.http.fast_publish import FastPublish
 from tidings.http.guard import RATE_LIMITS, RateLimits
 from tidings.http.middleware import WEBSOCKET_HANDLERS, error_middleware
 from tidings.http.observe import observe_middleware
 from tidings.typing import NodeId
+from tidings.web.front import Reception
 from tidings.web.state import STATE, ServerState
-from tidings.web.websocket import websocket_endpoint
+from tidings.web.websocket import stray_upgrade
 from tidings.webhooks.batcher import Batcher
 from tidings.webhooks.service import WebhookService
 from tidings.webhooks.store import MemoryDeliveryStore
@@ -44,7 +48,9 @@ __all__ = [
     "build_app",
     "build_app_catalog",
     "build_node",
+    "build_reception",
     "build_webhooks",
+    "max_request_body",
     "open_app_database",
 ]
 
@@ -174,18 +180,33 @@ def build_webhooks(settings: Settings, node: Node) -> WebhookService:
     return service
 
 
+def max_request_body(settings: Settings) -> int:
+    """The largest HTTP request body: a batch of ``max_batch_size`` events of
+    ``max_payload_bytes`` each, and room for the JSON around them."""
+    payload: int = settings.app_default("max_payload_bytes")
+    batch: int = settings.app_default("max_batch_size")
+    return payload * max(1, batch) + 64 * 1024
+
+
+def build_reception(
+    state: ServerState, app: web.Application, fallback: Callable[[], asyncio.Protocol]
+) -> Reception:
+    """The main port's protocol factory: each connection's front door.
+
+    WebSocket upgrades go to the wires' endpoints, publishes to the HTTP API's
+    fast path, and everything else to ``fallback`` (aiohttp serving ``app``).
+    """
+    fast = FastPublish(state, app[RATE_LIMITS])
+    return Reception(state, WIRES, fallback, fast, max_body=max_request_body(state.settings))
+
+
 def build_app(state: ServerState) -> web.Application:
     """The main-port application: every wire's WebSocket route, the HTTP API and health.
 
     The HTTP API is also served under ``settings.path_prefix`` when one is set.
     """
     settings = state.settings
-    # A batch may carry max_batch_size events of max_payload_bytes each.
-    payload, batch = (
-        settings.app_default("max_payload_bytes"),
-        settings.app_default("max_batch_size"),
-    )
-    max_body = payload * max(1, batch) + 64 * 1024
+    max_body = max_request_body(settings)
     middlewares = [
         observe_middleware,
         error_middleware,
@@ -194,12 +215,14 @@ def build_app(state: ServerState) -> web.Application:
     app = web.Application(client_max_size=max_body, middlewares=middlewares)
     app[STATE] = state
     app[RATE_LIMITS] = RateLimits()
-    endpoints: list[Callable[..., Any]] = [
-        functools.partial(websocket_endpoint, wire=wire) for wire in WIRES
+    # The front door (build_reception) takes WebSocket upgrades before aiohttp
+    # sees them; what reaches aiohttp on these paths gets aiohttp's own answers.
+    upgrades: list[Callable[..., Any]] = [
+        functools.partial(stray_upgrade, wire=wire) for wire in WIRES
     ]
-    app[WEBSOCKET_HANDLERS] = frozenset(endpoints)
-    for wire, endpoint in zip(WIRES, endpoints, strict=True):
-        app.router.add_get(wire.path, endpoint)
+    app[WEBSOCKET_HANDLERS] = frozenset(upgrades)
+    for wire, upgrade in zip(WIRES, upgrades, strict=True):
+        app.router.add_get(wire.path, upgrade)
     app.router.add_routes(pusher_api.routes)
     app.router.add_routes(pusher_api.prefixed_routes(settings.path_prefix))
     app.router.add_routes(piesocket_api.routes)

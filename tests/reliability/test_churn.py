@@ -27,10 +27,11 @@ from tests.reliability.processes import ServeProcess
 SERVER_TYPES = {
     "ClientConnection",
     "Outbox",
+    "FrontDoor",
+    "WebSocketProtocol",
+    "FrameReader",
     "RequestHandler",
     "Request",
-    "GuardedWebSocketResponse",
-    "WebSocketWriter",
     "_SelectorSocketTransport",
     "_SSLProtocolTransport",
     "SSLProtocol",

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Final
 
 from aiohttp import web
@@ -26,7 +26,15 @@ from tidings.protocol.ratelimit import TokenBucket
 from tidings.typing import AppId
 from tidings.web.state import STATE
 
-__all__ = ["RATE_LIMITS", "RateLimits", "check_signature", "keyed_app", "signed_app"]
+__all__ = [
+    "RATE_LIMITS",
+    "RateLimits",
+    "check_signature",
+    "keyed_app",
+    "refuse_duplicated_keys",
+    "signed_app",
+    "signed_paths",
+]
 
 _APPS_HINT: Final = "check the app id in the URL: `tidings config show` lists the apps"
 
@@ -94,11 +102,17 @@ class RateLimits:
 RATE_LIMITS = web.AppKey("rate_limits", RateLimits)
 
 
-def _refuse_duplicated_keys(request: web.Request) -> None:
-    # The signature covers one value per key (SDKs sign a dict); a second value
-    # appended after signing must not ride along unsigned.
+def refuse_duplicated_keys(query: Iterable[tuple[str, str]]) -> None:
+    """Refuse a query naming a key twice (case-insensitively): 400.
+
+    The signature covers one value per key (SDKs sign a dict); a second value
+    appended after signing must not ride along unsigned.
+
+    Args:
+        query: every (key, value) pair, as sent (a multidict's ``items()``).
+    """
     seen: set[str] = set()
-    for key, _ in request.query.items():  # items(), not keys(): those are unique
+    for key, _ in query:
         lowered = key.lower()
         if lowered in seen:
             raise TidingsError(
@@ -106,6 +120,18 @@ def _refuse_duplicated_keys(request: web.Request) -> None:
                 hint="send each query parameter once: the signature covers a single value",
             )
         seen.add(lowered)
+
+
+def signed_paths(path: str, raw_path: str, prefix: str) -> tuple[str, ...]:
+    """The paths a client may have signed for a request to ``path``.
+
+    SDKs sign the path unencoded (``path``) or as sent (``raw_path``); a
+    prefix-stripping proxy hides the ``prefix`` the client signed.
+    """
+    candidates = [path, raw_path]
+    if prefix:
+        candidates += [prefix + path, prefix + raw_path]
+    return tuple(dict.fromkeys(candidates))
 
 
 def check_signature(request: web.Request, app: App, body: bytes) -> None:
@@ -116,18 +142,12 @@ def check_signature(request: web.Request, app: App, body: bytes) -> None:
         AuthError: 401, the signature check failed.
         TidingsError: 403, the app is disabled.
     """
-    _refuse_duplicated_keys(request)
+    refuse_duplicated_keys(request.query.items())  # items(), not keys(): those are unique
     prefix = request.app[STATE].settings.path_prefix
-    raw_path = request.raw_path.split("?", 1)[0]
-    # SDKs sign the path unencoded (request.path) or as sent (raw); a
-    # prefix-stripping proxy hides the prefix the client signed.
-    candidates = [request.path, raw_path]
-    if prefix:
-        candidates += [prefix + request.path, prefix + raw_path]
     verify_request(
         app,
         method=request.method,
-        paths=tuple(dict.fromkeys(candidates)),
+        paths=signed_paths(request.path, request.raw_path.split("?", 1)[0], prefix),
         params=request.query,
         body=body,
         now=time.time(),

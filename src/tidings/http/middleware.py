@@ -15,7 +15,7 @@ from aiohttp import hdrs, web
 
 from tidings.errors import BrokerBufferFull, RateLimitError, TidingsError, echoed
 
-__all__ = ["WEBSOCKET_HANDLERS", "error_middleware"]
+__all__ = ["WEBSOCKET_HANDLERS", "error_headers", "error_middleware"]
 
 _DOCS_HINT: Final = "see docs/http-api.md for the endpoints and their parameters"
 
@@ -45,14 +45,18 @@ async def _json_errors(request: web.Request, handler: Any) -> web.StreamResponse
         response: web.StreamResponse = await handler(request)
         return response
     except TidingsError as exc:
-        headers = None
-        if isinstance(exc, RateLimitError | BrokerBufferFull):
-            headers = {hdrs.RETRY_AFTER: str(exc.retry_after)}
-        return web.json_response(exc.to_json(), status=exc.http_status, headers=headers)
+        return web.json_response(exc.to_json(), status=exc.http_status, headers=error_headers(exc))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         return web.json_response(_http_error_body(request, exc), status=exc.status)
+
+
+def error_headers(exc: TidingsError) -> dict[str, str] | None:
+    """The headers of ``exc``'s answer: ``Retry-After`` when waiting helps."""
+    if isinstance(exc, RateLimitError | BrokerBufferFull):
+        return {hdrs.RETRY_AFTER: str(exc.retry_after)}
+    return None
 
 
 def _http_error_body(request: web.Request, exc: web.HTTPException) -> dict[str, str]:

@@ -24,7 +24,14 @@ from tidings.http.guard import RATE_LIMITS, keyed_app, signed_app
 from tidings.typing import AppId, ChannelName, SocketId, UserId
 from tidings.web.state import STATE
 
-__all__ = ["prefixed_routes", "routes"]
+__all__ = [
+    "batch_publications",
+    "event_publications",
+    "info_attributes",
+    "parse_json_object",
+    "prefixed_routes",
+    "routes",
+]
 
 routes = web.RouteTableDef()
 
@@ -149,6 +156,39 @@ def event_publications(
     return [Publication(app.id, c, name, encoded, socket_id=sid) for c in names]
 
 
+def batch_publications(
+    app: App, payload: dict[str, Any]
+) -> list[tuple[Publication, frozenset[str]]]:
+    """Validate a ``batch_events`` body: each event's publication and its ``info``.
+
+    Raises:
+        TidingsError / LimitError: naming the event at fault (``batch[3]: ...``).
+    """
+    batch = payload.get("batch")
+    if not isinstance(batch, list) or not batch:
+        raise TidingsError(
+            '"batch" must be a non-empty list of events',
+            hint='send {"batch": [{"channel": ..., "name": ..., "data": ...}, ...]}',
+        )
+    if len(batch) > app.max_batch_size:
+        raise LimitError(
+            f"{len(batch)} events in one batch; the limit is {app.max_batch_size}",
+            hint="split the batch into several requests",
+            http_status=400,
+        )
+    checked: list[tuple[Publication, frozenset[str]]] = []
+    for index, event in enumerate(batch):
+        if not isinstance(event, dict):
+            raise TidingsError(f"batch[{index}] is not an object", hint="each event is an object")
+        try:
+            (pub,) = event_publications(app, event, single_channel=True)
+            checked.append((pub, info_attributes(event.get("info"))))
+        except TidingsError as exc:
+            exc.message = f"batch[{index}]: {exc.message}"
+            raise
+    return checked
+
+
 # -- counts ---------------------------------------------------------------------------
 
 
@@ -197,28 +237,7 @@ async def trigger_batch(request: web.Request) -> web.Response:
     """Publish up to ``max_batch_size`` events, each with its own channel, socket_id and info."""
     body = await request.read()
     app = await signed_app(request, body)
-    batch = parse_json_object(body).get("batch")
-    if not isinstance(batch, list) or not batch:
-        raise TidingsError(
-            '"batch" must be a non-empty list of events',
-            hint='send {"batch": [{"channel": ..., "name": ..., "data": ...}, ...]}',
-        )
-    if len(batch) > app.max_batch_size:
-        raise LimitError(
-            f"{len(batch)} events in one batch; the limit is {app.max_batch_size}",
-            hint="split the batch into several requests",
-            http_status=400,
-        )
-    checked: list[tuple[Publication, frozenset[str]]] = []
-    for index, event in enumerate(batch):
-        if not isinstance(event, dict):
-            raise TidingsError(f"batch[{index}] is not an object", hint="each event is an object")
-        try:
-            (pub,) = event_publications(app, event, single_channel=True)
-            checked.append((pub, info_attributes(event.get("info"))))
-        except TidingsError as exc:
-            exc.message = f"batch[{index}]: {exc.message}"
-            raise
+    checked = batch_publications(app, parse_json_object(body))
     # Everything is validated before anything is published: a batch is all or nothing.
     request.app[RATE_LIMITS].charge_events(app, len(checked))
     node = request.app[STATE].node

@@ -17,13 +17,20 @@ from aiohttp import web
 from tidings.admin.app import build_admin_app
 from tidings.admin.counters import EventCounters
 from tidings.apps.catalog import AppCatalog, AppChanges
-from tidings.bootstrap import build_app, build_app_catalog, build_node, build_webhooks
+from tidings.bootstrap import (
+    build_app,
+    build_app_catalog,
+    build_node,
+    build_reception,
+    build_webhooks,
+)
 from tidings.config import Settings
 from tidings.core.bus import EventBus
 from tidings.security import check_admin_exposure
 from tidings.server import collector
 from tidings.server.eventlog import attach_debug_log, run_summaries
 from tidings.web.app_sync import apply_app_changes
+from tidings.web.front import Reception
 from tidings.web.http_protocol import LINGER_SECONDS, RequestHandler
 from tidings.web.keepalive import run_keepalive
 from tidings.web.state import ServerState
@@ -42,6 +49,7 @@ class RunningServer:
     state: ServerState
     runner: web.AppRunner
     server: asyncio.Server
+    reception: Reception
     port: int
     keepalive: asyncio.Task[None]
     webhooks: WebhookService
@@ -105,6 +113,7 @@ class RunningServer:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        self.reception.close()
         await self.runner.cleanup()
         if self.admin_runner is not None:
             await self.admin_runner.cleanup()
@@ -160,13 +169,16 @@ async def start_server(settings: Settings, *, bus: EventBus | None = None) -> Ru
         "keepalive_timeout": settings.handshake_timeout,
         "lingering_time": LINGER_SECONDS,
     }
-    runner = web.AppRunner(build_app(state), handle_signals=False, **handler_args)
+    main_app = build_app(state)
+    runner = web.AppRunner(main_app, handle_signals=False, **handler_args)
     await runner.setup()
     aiohttp_server = runner.server
     assert aiohttp_server is not None  # set by setup()
     # Our RequestHandler subclass answers malformed requests with JSON (aiohttp's
-    # Server would build its own RequestHandler with these same arguments).
-    protocol_factory = functools.partial(RequestHandler, aiohttp_server, loop=loop, **handler_args)
+    # Server would build its own RequestHandler with these same arguments); the
+    # front door hands it every connection that is not a WebSocket.
+    fallback = functools.partial(RequestHandler, aiohttp_server, loop=loop, **handler_args)
+    protocol_factory = build_reception(state, main_app, fallback)
     tls = _ssl_context(settings)
     try:
         server = await loop.create_server(
@@ -206,6 +218,7 @@ async def start_server(settings: Settings, *, bus: EventBus | None = None) -> Ru
         state,
         runner,
         server,
+        protocol_factory,
         port,
         keepalive,
         webhooks,

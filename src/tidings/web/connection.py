@@ -12,14 +12,11 @@ import secrets
 import socket
 from typing import cast
 
-from aiohttp import web
-
 from tidings.apps.base import App
 from tidings.errors import ConnectionRejected
 from tidings.protocol.frames import close_frame, text_frame
 from tidings.protocol.session import WireSession
 from tidings.typing import AppId, AppKey, SocketId
-from tidings.web.http_protocol import RequestHandler
 from tidings.web.writer import Flusher, Outbox
 from tidings.wires.base import Wire
 
@@ -74,7 +71,6 @@ class ClientConnection:
         "session",
         "socket_id",
         "wire",
-        "ws",
     )
 
     session: WireSession
@@ -85,28 +81,21 @@ class ClientConnection:
         socket_id: SocketId,
         app: App,
         plugin: Wire,
-        ws: web.WebSocketResponse,
         transport: asyncio.BaseTransport,
         flusher: Flusher,
         high_water: int,
+        hold: bool = False,
     ) -> None:
         self.socket_id = socket_id
         self.app = app
         self.plugin = plugin
         self.wire = plugin.name
         self.encoding = plugin.name
-        self.ws = ws
         # uvloop's transports do not subclass asyncio's ABCs; they have the same methods.
         self._transport = cast(asyncio.WriteTransport, transport)
-        # Our HTTP protocol reports a drained transport: only then may the
-        # outbox hold frames while the socket is behind (see web.writer).
-        protocol = transport.get_protocol()
-        hold = isinstance(protocol, RequestHandler)
         self.outbox = Outbox(
             transport, flusher, high_water=high_water, on_slow=self._slow, hold=hold
         )
-        if isinstance(protocol, RequestHandler):
-            protocol.outbox = self.outbox
         _limit_kernel_backlog(transport)
         loop = asyncio.get_running_loop()
         self._loop = loop
@@ -157,7 +146,9 @@ class ClientConnection:
             self.ping_sent_at = now
             self.send_ping()
 
-    def close(self, code: int, reason: str, *, last_words: bool = True) -> None:
+    def close(
+        self, code: int, reason: str, *, last_words: bool = True, by_client: bool = False
+    ) -> None:
         """Send the protocol's error (if any) and a close frame with ``code``, then close.
 
         Everything queued before is written first. The TCP connection is cut
@@ -166,11 +157,14 @@ class ClientConnection:
         Args:
             last_words: send the protocol's error message first; ``False`` when
                 the session already queued its own (a ``Close`` command).
+            by_client: this answers the client's own close frame: ``close_code``
+                stays ``None`` (it records only codes the server chose).
         """
         if self.closing:
             return
         self.closing = True
-        self.close_code = code
+        if not by_client:
+            self.close_code = code
         self.outbox.closed = True
         text = self.plugin.error_text(code, reason) if last_words else None
         last = text_frame(text) if text is not None else b""

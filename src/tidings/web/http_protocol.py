@@ -5,11 +5,12 @@
   invalid methods) are ``{"error", "hint"}`` JSON instead of ``text/plain``, and
   are logged as one rate-limited ``info`` line instead of an ERROR with a
   traceback. A 500 that is tidings' own bug keeps aiohttp's ERROR log.
-- ``outbox``: a WebSocket connection's outbox, resumed when the transport's
-  write buffer has drained (asyncio's ``resume_writing``), so it can hold frames
-  while the socket is behind and send them as soon as it catches up; released
-  when the connection is lost, which breaks the connection's reference cycles
-  so it is freed at once instead of waiting for a full garbage collection.
+- When the connection is lost, the transport's own reference cycle is broken
+  (``tidings.web.transports``), so it is freed at once instead of waiting for a
+  full garbage collection.
+
+The front door (``tidings.web.front``) hands a connection to this protocol when
+it is neither a WebSocket upgrade nor a request its fast path serves.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMethod, HttpProcessingError, LineTooLong
 
 from tidings.web.noise import network_noise
-from tidings.web.writer import Outbox
+from tidings.web.transports import break_transport_cycle, socket_transport
 
 __all__ = ["LINGER_SECONDS", "RequestHandler"]
 
@@ -51,55 +52,23 @@ def _garbage_reply(exc: BaseException | None, message: str | None) -> dict[str, 
     return {"error": f"bad request: {message or exc or 'unreadable'}", "hint": _HINT}
 
 
-def _break_transport_cycle(transport: asyncio.BaseTransport) -> None:
-    """Drop the bound method a CPython 3.11 socket transport keeps of itself.
-
-    ``_SelectorSocketTransport._read_ready_cb`` makes every TCP transport a
-    reference cycle that outlives the connection until a full collection
-    (``tidings.server.collector`` never runs one over old objects). Nothing reads
-    from a transport once its connection is lost. Transports without the
-    attribute (uvloop's, later CPythons') are left alone.
-    """
-    state = getattr(transport, "__dict__", {})
-    if "_read_ready_cb" in state:
-        state["_read_ready_cb"] = None
-
-
 class RequestHandler(web.RequestHandler):
-    """aiohttp's HTTP protocol for one TCP connection, with JSON replies to garbage.
+    """aiohttp's HTTP protocol for one TCP connection, with JSON replies to garbage."""
 
-    Attributes:
-        outbox: the WebSocket connection's outbox (set by the shell), resumed
-            each time the transport's write buffer drains below its low-water
-            mark after having been over its high one.
-    """
-
-    __slots__ = ("_socket_transport", "outbox")
+    __slots__ = ("_socket_transport",)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.outbox: Outbox | None = None
         self._socket_transport: asyncio.BaseTransport | None = None
-
-    def resume_writing(self) -> None:
-        super().resume_writing()
-        if self.outbox is not None:
-            self.outbox.resume()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
-        # Under TLS the SSL protocol forgets its socket transport before this
-        # protocol hears of the loss: find it now.
-        inner = getattr(getattr(transport, "_ssl_protocol", None), "_transport", None)
-        self._socket_transport = inner or transport
+        self._socket_transport = socket_transport(transport)
 
     def connection_lost(self, exc: BaseException | None) -> None:
         super().connection_lost(exc)
-        if self.outbox is not None:
-            self.outbox.release()
-            self.outbox = None
         if self._socket_transport is not None:
-            _break_transport_cycle(self._socket_transport)
+            break_transport_cycle(self._socket_transport)
             self._socket_transport = None
 
     def handle_error(

@@ -1,22 +1,31 @@
-"""The WebSocket endpoint of every wire: glue between socket, session and node.
+"""The WebSocket connection of every wire: glue between socket, session and node.
 
-One handler serves each wire's route (``bootstrap`` mounts it once per wire).
-Each step feeds the sans-I/O session, runs the commands it emits on the node,
-and queues what it has to send in the connection's outbox. Protocol decisions
-live in ``tidings.protocol`` and ``tidings.wires``; ordering rules in
-``tidings.core.node``.
+``WebSocketProtocol`` is the ``asyncio.Protocol`` of a connection once the front
+door (``tidings.web.front``) has seen its upgrade request. It has no task of its
+own: bytes arrive in ``data_received``, the frame reader
+(``tidings.protocol.rfc6455``) makes messages of them, the sans-I/O session
+turns those into commands, and the commands run on the node, all at once when
+nothing has to wait (``tidings.web.eager``). Only a command that does wait (a
+Redis round trip) becomes a task, and messages that arrive meanwhile wait
+behind it, in order. Protocol decisions live in ``tidings.protocol`` and
+``tidings.wires``; ordering rules in ``tidings.core.node``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Coroutine
+from typing import Any, Final, cast
 
-from aiohttp import WSMsgType, web
+import structlog
+from aiohttp import web
 
 from tidings.apps.base import App
 from tidings.domain import events
 from tidings.domain.messages import Member, Publication
 from tidings.errors import ConnectionRejected, SubscriptionError
+from tidings.protocol import rfc6455
 from tidings.protocol.commands import (
     ClientEvent,
     Close,
@@ -26,20 +35,305 @@ from tidings.protocol.commands import (
     Subscribe,
     Unsubscribe,
 )
-from tidings.protocol.frames import pong_frame
+from tidings.protocol.frames import close_frame, pong_frame
 from tidings.typing import ChannelName, UserId
 from tidings.web.connection import NO_APP, ClientConnection, admit_app, new_socket_id
-from tidings.web.framing import GuardedWebSocketResponse
+from tidings.web.eager import start_eagerly
 from tidings.web.noise import network_noise
 from tidings.web.state import STATE, ServerState
+from tidings.web.transports import break_transport_cycle, socket_transport
 from tidings.wires.base import Handshake, Wire
 
-__all__ = ["websocket_endpoint"]
+__all__ = ["WebSocketProtocol", "stray_upgrade"]
+
+log = structlog.get_logger(__name__)
+
+# Frames this many bytes over the app's payload limit are refused (close 1009);
+# smaller oversize messages get the protocol's error from the session.
+_FRAME_SLACK: Final = 16 * 1024
+
+# Messages waiting behind a command that waits (a Redis round trip) before the
+# socket stops being read: a client cannot queue more than this in the server.
+_BACKLOG_LIMIT: Final = 64
 
 
-# aiohttp refuses (close 1009) frames larger than this many bytes over the app's
-# payload limit; smaller oversize messages get the protocol's error from the session.
-_FRAME_SLACK = 16 * 1024
+class WebSocketProtocol(asyncio.Protocol):
+    """One upgraded client connection of ``wire``'s protocol.
+
+    The front door writes nothing itself: ``start`` answers the upgrade (101)
+    and runs the admission, then feeds the bytes that came behind the request.
+
+    Attributes:
+        conn: the connection the hub and the node know, once admitted.
+    """
+
+    __slots__ = (
+        "_backlog",
+        "_busy",
+        "_lost",
+        "_paused",
+        "_reader",
+        "_socket",
+        "_state",
+        "_transport",
+        "conn",
+        "finished",
+    )
+
+    def __init__(self, state: ServerState, transport: asyncio.BaseTransport) -> None:
+        self._state = state
+        # uvloop's transports do not subclass asyncio's ABCs; they have the same methods.
+        self._transport = cast(asyncio.Transport, transport)
+        self._socket: asyncio.BaseTransport | None = socket_transport(transport)
+        max_message = state.settings.app_default("max_payload_bytes") + _FRAME_SLACK
+        self._reader: rfc6455.FrameReader | None = rfc6455.FrameReader(max_message)
+        self.conn: ClientConnection | None = None
+        self._busy: asyncio.Task[None] | None = None
+        self._backlog: list[rfc6455.Message] | None = None
+        self._lost = False
+        self._paused = False
+        #: Set when the connection is lost, if someone waits for that (``stray_upgrade``).
+        self.finished: asyncio.Future[None] | None = None
+
+    # -- the upgrade --------------------------------------------------------------
+
+    def start(
+        self,
+        wire: Wire,
+        handshake: Handshake,
+        accept: str | None,
+        origin: str | None,
+        remote: str | None,
+    ) -> None:
+        """Answer the upgrade with ``Sec-WebSocket-Accept: accept`` and admit the client.
+
+        ``accept`` is ``None`` when the 101 was sent already (by aiohttp).
+        """
+        if accept is not None:
+            self._transport.write(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept.encode() + b"\r\n\r\n"
+            )
+        self._spawn(self._accept(wire, handshake, origin, remote))
+
+    async def _accept(
+        self, wire: Wire, handshake: Handshake, origin: str | None, remote: str | None
+    ) -> None:
+        state = self._state
+        socket_id = new_socket_id()
+        app: App = NO_APP
+        session = None
+        rejection: ConnectionRejected | None = None
+        try:
+            app = await _admit(state, wire, handshake, origin)
+            session = wire.open_session(handshake, app, socket_id, state.settings.activity_timeout)
+        except ConnectionRejected as exc:
+            rejection = exc
+        conn = ClientConnection(
+            socket_id=socket_id,
+            app=app,
+            plugin=wire,
+            transport=self._transport,
+            flusher=state.flusher,
+            high_water=state.settings.max_write_buffer_bytes,
+            hold=True,  # resume_writing below tells the outbox when to go on
+        )
+        if rejection is None:
+            try:
+                state.node.attach(conn, remote=remote)
+            except ConnectionRejected as exc:
+                rejection = exc
+        if rejection is not None:
+            # Anyone can be refused, as often as they like: one info line per second at
+            # most (with a count of the rest), never one per attempt.
+            network_noise(
+                "connection refused",
+                wire=wire.name,
+                code=rejection.pusher_code,
+                reason=rejection.message,
+                remote=remote,
+            )
+            assert rejection.pusher_code is not None
+            self._reader = None  # nothing the client sends now matters
+            conn.close(rejection.pusher_code, rejection.message)
+            return
+        assert session is not None
+        conn.start_session(session)
+        self.conn = conn
+        state.connections.add(conn)
+        session.start()
+        await self._run_commands(conn)
+        conn.drain_session()
+
+    # -- asyncio.Protocol ------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        reader = self._reader
+        if reader is None:
+            return
+        self._state.flusher.traffic.bytes_in += len(data)
+        try:
+            messages = reader.feed(data)
+        except rfc6455.ProtocolViolation as exc:
+            self._fail(exc)
+            return
+        if not messages:
+            return
+        if self._busy is not None or self.conn is None:
+            backlog = self._backlog
+            if backlog is None:
+                self._backlog = backlog = []
+            backlog.extend(messages)
+            if len(backlog) > _BACKLOG_LIMIT and not self._paused:
+                self._paused = True
+                self._transport.pause_reading()
+            return
+        self._spawn(self._process(messages))
+
+    def eof_received(self) -> bool | None:
+        return None  # close the transport: a client that stops sending is done
+
+    def pause_writing(self) -> None:
+        pass  # the outbox checks the transport's buffer itself
+
+    def resume_writing(self) -> None:
+        if self.conn is not None:
+            self.conn.outbox.resume()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._lost = True
+        self._reader = None
+        self._backlog = None
+        conn = self.conn
+        if conn is not None:
+            conn.outbox.release()
+        if self._socket is not None:
+            break_transport_cycle(self._socket)
+            self._socket = None
+        if self._busy is None:
+            self._detach()
+        if self.finished is not None and not self.finished.done():
+            self.finished.set_result(None)
+
+    # -- messages ------------------------------------------------------------------
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` now; if it has to wait, it is the busy task until it ends."""
+        try:
+            task = start_eagerly(coro)
+        except Exception:
+            self._crashed()
+            return
+        if task is not None:
+            self._busy = task
+            task.add_done_callback(self._idle)
+
+    def _idle(self, task: asyncio.Task[None]) -> None:
+        self._busy = None
+        if not task.cancelled() and task.exception() is not None:
+            self._crashed(task.exception())
+        if self._lost:
+            self._detach()
+            return
+        if self._paused:
+            self._paused = False
+            self._transport.resume_reading()
+        backlog, self._backlog = self._backlog, None
+        if backlog and self.conn is not None:
+            self._spawn(self._process(backlog))
+
+    async def _process(self, messages: list[rfc6455.Message]) -> None:
+        conn = self.conn
+        assert conn is not None
+        session = conn.session
+        traffic = self._state.flusher.traffic
+        while True:
+            for opcode, payload in messages:
+                if conn.closing or self._lost:
+                    return
+                conn.seen()
+                traffic.frames_in += 1
+                if opcode == rfc6455.TEXT:
+                    session.receive_text(cast(str, payload))
+                elif opcode == rfc6455.BINARY:
+                    session.receive_binary(cast(bytes, payload))
+                elif opcode == rfc6455.PING:
+                    conn.send_frame(pong_frame(cast(bytes, payload)))  # after queued frames
+                    continue
+                elif opcode == rfc6455.PONG:
+                    continue
+                else:
+                    code, _ = cast(tuple[int, str], payload)
+                    self._closed_by_client(conn, code)
+                    return
+                await self._run_commands(conn)
+                conn.drain_session()
+            backlog = self._backlog
+            if not backlog:
+                return
+            messages, self._backlog = backlog, None
+
+    async def _run_commands(self, conn: ClientConnection) -> None:
+        """Run what the session asks, until answering it asks nothing more."""
+        while commands := conn.session.commands_received():
+            for command in commands:
+                await _run(conn, command, self._state)
+        if refusals := conn.session.refusals_sent():
+            _report(conn, self._state, refusals)
+
+    # -- endings -------------------------------------------------------------------
+
+    def _closed_by_client(self, conn: ClientConnection, code: int) -> None:
+        """Echo the client's close (RFC 6455 5.5.1) after what is queued, then close."""
+        self._reader = None
+        conn.close(1000 if code == 1005 else code, "", last_words=False, by_client=True)
+
+    def _fail(self, violation: rfc6455.ProtocolViolation) -> None:
+        """Fail the connection (RFC 6455 7.1.7): a close frame with the code, then close."""
+        self._reader = None
+        peer = self._transport.get_extra_info("peername")
+        network_noise(
+            "websocket protocol violation",
+            peer=peer[0] if isinstance(peer, tuple) else None,
+            problem=violation.reason,
+        )
+        if self.conn is not None:
+            self.conn.close(violation.code, violation.reason, last_words=False)
+        elif not self._transport.is_closing():
+            self._transport.write(close_frame(violation.code, violation.reason))
+            self._transport.close()
+
+    def _crashed(self, exc: BaseException | None = None) -> None:
+        """A bug in tidings (never the client's doing): log it, close the connection."""
+        log.error("websocket connection failed", exc_info=exc or True)
+        self._reader = None
+        if self.conn is not None:
+            self.conn.close(1011, "Internal server error")
+        else:
+            self._transport.abort()
+
+    def _detach(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is None:
+            return
+        conn.outbox.release()  # again: the admission may have ended after the loss
+        self._state.connections.discard(conn)
+        node = self._state.node
+        self._spawn_detached(node.detach(conn, conn.session.channels.items(), conn.close_code))
+
+    def _spawn_detached(self, coro: Coroutine[Any, Any, None]) -> None:
+        try:
+            task = start_eagerly(coro)
+        except Exception:
+            log.exception("leaving the channels of a closed connection failed")
+            return
+        if task is not None:
+            task.add_done_callback(_log_failure)
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("leaving the channels of a closed connection failed", exc_info=task.exception())
 
 
 async def _admit(state: ServerState, wire: Wire, handshake: Handshake, origin: str | None) -> App:
@@ -57,104 +351,6 @@ async def _admit(state: ServerState, wire: Wire, handshake: Handshake, origin: s
         origin=origin,
         hint=wire.key_hint,
     )
-
-
-async def websocket_endpoint(request: web.Request, *, wire: Wire) -> web.StreamResponse:
-    """Serve one connection of ``wire``'s protocol until it closes."""
-    state = request.app[STATE]
-    node = state.node
-    transport = request.transport
-    if transport is None:  # the peer went away during the handshake
-        return web.Response(status=499)
-    ws = GuardedWebSocketResponse(
-        compress=False,  # frames are shared between connections: never deflated
-        max_msg_size=state.settings.app_default("max_payload_bytes") + _FRAME_SLACK,
-        autoping=False,  # pongs prove liveness: see _serve
-    )
-    ws.traffic = state.flusher.traffic
-    handshake = Handshake(request.match_info, request.query, request.headers, time.time())
-    socket_id = new_socket_id()
-    app: App = NO_APP
-    session = None
-    rejection: ConnectionRejected | None = None
-    try:
-        app = await _admit(state, wire, handshake, request.headers.get("Origin"))
-        session = wire.open_session(handshake, app, socket_id, state.settings.activity_timeout)
-    except ConnectionRejected as exc:
-        rejection = exc
-    await ws.prepare(request)
-    conn = ClientConnection(
-        socket_id=socket_id,
-        app=app,
-        plugin=wire,
-        ws=ws,
-        transport=transport,
-        flusher=state.flusher,
-        high_water=state.settings.max_write_buffer_bytes,
-    )
-    if rejection is None:
-        try:
-            node.attach(conn, remote=request.remote)
-        except ConnectionRejected as exc:
-            rejection = exc
-    if rejection is not None:
-        # Anyone can be refused, as often as they like: one info line per second at
-        # most (with a count of the rest), never one per attempt.
-        network_noise(
-            "connection refused",
-            wire=wire.name,
-            code=rejection.pusher_code,
-            reason=rejection.message,
-            remote=request.remote,
-        )
-        assert rejection.pusher_code is not None
-        conn.close(rejection.pusher_code, rejection.message)
-        return ws
-    assert session is not None
-    conn.start_session(session)
-    state.connections.add(conn)
-    try:
-        session.start()
-        await _run_commands(conn, state)
-        conn.drain_session()
-        if not conn.closing:
-            await _serve(conn, state)
-    finally:
-        state.connections.discard(conn)
-        await node.detach(conn, session.channels.items(), conn.close_code)
-    return ws
-
-
-async def _serve(conn: ClientConnection, state: ServerState) -> None:
-    session = conn.session
-    traffic = state.flusher.traffic
-    async for msg in conn.ws:
-        conn.seen()
-        traffic.frames_in += 1
-        if msg.type is WSMsgType.TEXT:
-            session.receive_text(msg.data)
-        elif msg.type is WSMsgType.BINARY:
-            session.receive_binary(msg.data)
-        elif msg.type is WSMsgType.PING:
-            conn.send_frame(pong_frame(msg.data))  # through the outbox, after queued frames
-            continue
-        elif msg.type is WSMsgType.PONG:
-            continue
-        else:  # ERROR: aiohttp already closed the socket (e.g. 1009 frame too big)
-            break
-        await _run_commands(conn, state)
-        conn.drain_session()
-        if conn.closing:
-            break
-
-
-async def _run_commands(conn: ClientConnection, state: ServerState) -> None:
-    """Run what the session asks, until answering it asks nothing more."""
-    while commands := conn.session.commands_received():
-        for command in commands:
-            await _run(conn, command, state)
-    if refusals := conn.session.refusals_sent():
-        _report(conn, state, refusals)
 
 
 def _report(conn: ClientConnection, state: ServerState, refusals: list[Refusal]) -> None:
@@ -206,3 +402,28 @@ async def _run(conn: ClientConnection, command: Command, state: ServerState) -> 
             # The session queued its own last words: send them, then only the close frame.
             conn.drain_session()
             conn.close(code, reason, last_words=False)
+
+
+async def stray_upgrade(request: web.Request, *, wire: Wire) -> web.StreamResponse:
+    """aiohttp's handler of ``wire``'s path: for the upgrades the front door did not see.
+
+    A connection that served HTTP requests first is aiohttp's (an HTTP client's
+    pooled connection: aiohttp's own ``ws_connect`` reuses them). A malformed
+    upgrade gets the HTTP error aiohttp always gave (``prepare`` raises it); a
+    valid one is answered by aiohttp, then the connection is taken back:
+    ``WebSocketProtocol`` serves it as any other, and this handler only waits
+    for its end, so aiohttp neither reads nor times it out meanwhile.
+    """
+    ws = web.WebSocketResponse(compress=False, autoping=False)
+    await ws.prepare(request)
+    transport = request.transport
+    if transport is None or transport.is_closing():
+        return ws
+    state = request.app[STATE]
+    protocol = WebSocketProtocol(state, transport)
+    protocol.finished = asyncio.get_running_loop().create_future()
+    transport.set_protocol(protocol)
+    handshake = Handshake(request.match_info, request.query, request.headers, time.time())
+    protocol.start(wire, handshake, None, request.headers.get("Origin"), request.remote)
+    await protocol.finished
+    return ws
