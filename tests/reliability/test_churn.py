@@ -84,6 +84,43 @@ async def test_closed_connections_leave_no_reference_cycles(
     assert left == Counter(), f"closed connections left reference cycles: {dict(left)}"
 
 
+def one_refused_connection(url: str) -> None:
+    """Connect with an unknown key: the server refuses it (4001) and closes."""
+    with sync_connect(url) as ws:
+        ws.recv(timeout=5)  # pusher:error 4001
+        try:
+            ws.recv(timeout=5)
+        except Exception:  # the close that follows ends the iteration
+            pass
+
+
+async def test_refused_connections_leave_no_reference_cycles(
+    server_factory: ServerFactory,
+) -> None:
+    """A connection refused at admission (unknown key) is freed like any other."""
+    running = await server_factory()
+    url = f"{running.ws_url}/app/no-such-key?protocol=7"
+    await asyncio.to_thread(one_refused_connection, url)
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for _ in range(10):
+            await asyncio.to_thread(one_refused_connection, url)
+        for _ in range(20):
+            await asyncio.sleep(0.01)
+        gc.collect()
+        left = Counter(
+            type(o).__name__
+            for o in gc.garbage
+            if type(o).__name__ in SERVER_TYPES
+            and type(o).__module__.startswith(("tidings.", "asyncio.", "aiohttp."))
+        )
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert left == Counter(), f"refused connections left reference cycles: {dict(left)}"
+
+
 async def test_rss_stays_flat_under_churn() -> None:
     """Rounds of connections opened and closed against `tidings serve`: RSS levels off.
 

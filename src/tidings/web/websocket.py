@@ -128,7 +128,7 @@ class WebSocketProtocol(asyncio.Protocol):
             app = await _admit(state, wire, handshake, origin)
             session = wire.open_session(handshake, app, socket_id, state.settings.activity_timeout)
         except ConnectionRejected as exc:
-            rejection = exc
+            rejection = exc.with_traceback(None)  # its traceback holds this frame: a cycle
         conn = ClientConnection(
             socket_id=socket_id,
             app=app,
@@ -142,7 +142,7 @@ class WebSocketProtocol(asyncio.Protocol):
             try:
                 state.node.attach(conn, remote=remote)
             except ConnectionRejected as exc:
-                rejection = exc
+                rejection = exc.with_traceback(None)
         if rejection is not None:
             # Anyone can be refused, as often as they like: one info line per second at
             # most (with a count of the rest), never one per attempt.
@@ -156,6 +156,7 @@ class WebSocketProtocol(asyncio.Protocol):
             assert rejection.pusher_code is not None
             self._reader = None  # nothing the client sends now matters
             conn.close(rejection.pusher_code, rejection.message)
+            conn.outbox.release()  # its frames are written: break the conn <-> outbox cycle
             return
         assert session is not None
         conn.start_session(session)
