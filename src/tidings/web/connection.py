@@ -171,8 +171,11 @@ class ClientConnection:
         self.outbox.write_now(last + close_frame(code, reason))
         transport = self._transport
         transport.close()
-        # abort() is a no-op once the transport has closed cleanly.
-        self._loop.call_later(_ABORT_AFTER, transport.abort)
+        if transport.get_write_buffer_size():
+            # The client is not reading: cut it if it still has not in a few seconds
+            # (abort() is a no-op once the transport has closed cleanly). Not armed
+            # when all went to the kernel, so a closed connection is freed at once.
+            self._loop.call_later(_ABORT_AFTER, transport.abort)
 
     def _slow(self) -> None:
         self.close(4100, "Slow consumer: the client did not read its messages fast enough")
