@@ -100,13 +100,14 @@ def run_hold(spec: dict[str, Any], say: Any, generator_cpu: int | None) -> dict[
         )
         say(f"  hold: {wanted} wanted, {n} possible: {capped_by}")
     per_process = min(resource.getrlimit(resource.RLIMIT_NOFILE)[0] - FD_MARGIN, 60_000)
+    per_process = int(spec.get("per_generator") or per_process)  # tests: force several
     plan = shares(n, per_process)
     say(f"  hold: {n} connections from {len(plan)} generator process(es)")
     env = os.environ | {"PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "src")])}
     before = _rss(pid)
     procs: list[subprocess.Popen[bytes]] = []
     for k, (count, ips) in enumerate(plan):
-        share = spec | {
+        share = {k: v for k, v in spec.items() if k != "per_generator"} | {
             "n": count,
             "source_ips": ips,
             "concurrency": 500,

@@ -125,3 +125,21 @@ def test_the_elf_patcher_marks_a_version_need_weak_once(tmp_path: Path) -> None:
     assert len(after) == len(before) and before != after
     assert module.weaken(copy, "GLIBC_2.2.5") == 0
     assert module.weaken(copy, "NO_SUCH_VERSION") == 0
+
+
+def test_hold_shares_respect_the_per_process_and_per_address_limits() -> None:
+    """100 000 connections: every generator under its open-file limit, every source address
+    under its ephemeral ports, no address shared by two generators."""
+    from benchmarks.hold import PORTS_PER_SOURCE, shares
+
+    plan_ = shares(100_000, 19_700)
+    assert sum(count for count, _ in plan_) == 100_000
+    assert len(plan_) == 6 and all(count <= 19_700 for count, _ in plan_)
+    addresses = [ip for _, ips in plan_ for ip in ips]
+    assert len(addresses) == len(set(addresses)) and "127.0.0.1" not in addresses
+    for count, ips in plan_:
+        assert count / len(ips) <= PORTS_PER_SOURCE
+    assert shares(100_000, 60_000) == [
+        (50_000, ["127.0.0.2", "127.0.0.3"]),
+        (50_000, ["127.0.0.4", "127.0.0.5"]),
+    ]
