@@ -13,6 +13,7 @@ accepted during an outage becomes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections import deque
@@ -26,7 +27,12 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from tidings.broker.base import Broker, BrokerHandler, NodeLiveness, PresenceStore
-from tidings.broker.redis_codec import decode_message, encode_message, is_publication
+from tidings.broker.redis_codec import (
+    decode_message,
+    encode_message,
+    is_publication,
+    origin_prefix,
+)
 from tidings.broker.redis_presence import RedisPresenceStore, RedisUnavailableError
 from tidings.domain.messages import Control, Message, Publication
 from tidings.errors import BrokerBufferFull
@@ -46,6 +52,9 @@ __all__ = [
 CACHE_TTL_SECONDS: Final = 30 * 60
 #: Most publications written to Redis in one pipeline round trip.
 _BATCH: Final = 256
+#: Messages queued for the writer beyond which a publisher waits for its own send:
+#: publishing returns at once below it, so Redis's speed bounds memory, not RTT the rate.
+_QUEUE_LIMIT: Final = 4 * _BATCH
 #: Seconds, on top of ``max_backoff`` (a peer's longest wait between reconnection
 #: attempts), that a recovered node waits before it sends what it held during an
 #: outage: by then every peer has re-subscribed (pub/sub reaches live subscribers only).
@@ -55,7 +64,8 @@ _log = structlog.get_logger(__name__)
 
 
 # A queued send: Redis channel, payload, cache key (or None), and the future its
-# publisher awaits (None for one held during an outage: nobody waits for it).
+# publisher awaits (None when nobody waits: most publications, and those held
+# during an outage).
 _Item = tuple[bytes, bytes, bytes | None, asyncio.Future[None] | None]
 
 
@@ -64,9 +74,13 @@ class RedisBroker:
 
     Delivery: ``publish`` hands the publication to this node's handler at once
     (local subscribers never wait for Redis, and keep receiving while Redis is
-    down), then PUBLISHes it; the reader skips the echo of its own node. One
-    writer task sends publications in call order over one pipeline at a time,
-    so every node sees one node's publications on a channel in publish order.
+    down), then queues it for Redis and returns: it does not wait for the
+    round trip (unless the queue is long, ``_QUEUE_LIMIT``), except a ``cache``
+    publication, which returns once Redis stored it. One writer task sends the
+    queue in call order, whatever queued up during one event-loop iteration in
+    one pipeline, so every node sees one node's publications on a channel in
+    publish order. ``close`` first lets the writer send what is queued. The
+    reader skips the echo of its own node without decoding it.
 
     Subscriptions: one dedicated pub/sub connection, with a plain ``SUBSCRIBE``
     per channel that has local subscribers. ``subscribe`` returns once Redis
@@ -158,6 +172,9 @@ class RedisBroker:
         self._confirm: dict[bytes, deque[asyncio.Future[None]]] = {}
         self._outbox: deque[_Item] = deque()
         self._outbox_ready = asyncio.Event()
+        # Set while nothing is queued or in flight (``close`` waits for it).
+        self._outbox_idle = asyncio.Event()
+        self._outbox_idle.set()
         # Held during an outage, in order: (channel, payload, cache key).
         self._held: deque[tuple[bytes, bytes, bytes | None]] = deque()
         self._held_bytes = 0
@@ -167,6 +184,7 @@ class RedisBroker:
         # those of its previous run, so peers never take them for duplicates.
         self._seq = time.time_ns()
         self._last_seq: dict[str, int] = {}
+        self._own_prefix = origin_prefix(node_id)
         self.dropped = 0  # client events, member changes and counts an outage cost
         self._tasks: list[asyncio.Task[None]] = []
         self._cmd_up = False
@@ -211,9 +229,18 @@ class RedisBroker:
             )
 
     async def close(self) -> None:
-        """Cancel the tasks and close both connections. Idempotent."""
+        """Send what is queued (while Redis answers, within ``ping_timeout``), then cancel
+        the tasks and close both connections. Idempotent.
+
+        What is held during an outage is not waited for: it is lost with the node.
+        """
         if self._closed:
             return
+        if self._tasks and not self._down():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._outbox_idle.wait(), self._ping_timeout)
+        if self._closed:
+            return  # closed by a concurrent call meanwhile
         self._closed = True
         tasks, self._tasks = self._tasks, []
         for task in tasks:
@@ -259,15 +286,18 @@ class RedisBroker:
             pass  # a new connection subscribes only wanted channels anyway
 
     async def publish(self, message: Message) -> None:
-        """Deliver to local subscribers now, then to the other nodes through Redis.
+        """Deliver to local subscribers now, then queue it for the other nodes.
 
-        A ``cache`` publication is also SET as the channel's last event (30
-        minutes TTL) in the same MULTI/EXEC as the PUBLISH. While Redis is
-        unreachable only local subscribers receive it (nothing is raised;
-        ``healthy`` is False).
+        Returns once queued, without waiting for Redis (unless
+        ``_QUEUE_LIMIT`` messages are queued already). A ``cache`` publication
+        is also SET as the channel's last event (30 minutes TTL) in the same
+        MULTI/EXEC as the PUBLISH, and returns only once Redis executed both.
+        While Redis is unreachable it is held (see the class docstring).
 
         Raises:
             RuntimeError: when called before ``start`` or after ``close``.
+            BrokerBufferFull: a publication (not a client's) that the outage
+                buffer cannot take; it was delivered nowhere.
         """
         handler = self._started()
         name = self._channel(message.app_id, message.channel)
@@ -285,7 +315,9 @@ class RedisBroker:
         if name in self._wanted:
             self._deliver(handler, message)
         cache_key = self._cache_key(message.app_id, message.channel) if cache else None
-        await self._send(name, payload, cache_key, hold=keep)
+        # A cache publication waits until stored: a subscribe anywhere after this
+        # returns finds it (the HTTP API answers after that).
+        await self._send(name, payload, cache_key, hold=keep, wait=cache)
 
     async def publish_control(self, control: Control) -> None:
         """Carry out ``control`` here now, and on every other node through Redis."""
@@ -297,7 +329,7 @@ class RedisBroker:
             handler.handle_control(control)
         except Exception:
             _log.exception("broker control handler raised", command=control.command)
-        await self._send(self._control_name, payload, None, hold=True)
+        await self._send(self._control_name, payload, None, hold=True, wait=True)
 
     def _started(self) -> BrokerHandler:
         handler = self._handler
@@ -330,15 +362,27 @@ class RedisBroker:
             retry_after=max(1, round(self._max_backoff + _SETTLE_MARGIN + 1)),
         )
 
-    async def _send(self, name: bytes, payload: bytes, cache_key: bytes | None, hold: bool) -> None:
-        """Queue for the writer and wait until sent; during an outage hold it (or drop it)."""
+    async def _send(
+        self, name: bytes, payload: bytes, cache_key: bytes | None, *, hold: bool, wait: bool
+    ) -> None:
+        """Queue for the writer; during an outage hold it (or drop it).
+
+        Returns at once unless ``wait`` is set or the queue holds ``_QUEUE_LIMIT``
+        messages; then it returns once this one was sent (or held after a failure).
+        """
         if self._down():
             if hold:
                 self._hold(name, payload, cache_key)
             return
+        outbox = self._outbox
+        if not outbox:
+            self._outbox_ready.set()
+            self._outbox_idle.clear()
+        if not wait and len(outbox) < _QUEUE_LIMIT:
+            outbox.append((name, payload, cache_key, None))
+            return
         sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._outbox.append((name, payload, cache_key, sent))
-        self._outbox_ready.set()
+        outbox.append((name, payload, cache_key, sent))
         await sent
 
     def _hold(self, name: bytes, payload: bytes, cache_key: bytes | None) -> None:
@@ -379,6 +423,8 @@ class RedisBroker:
         self._holding = False
         self._flushing = None
         self._outbox_ready.set()
+        if self._outbox:
+            self._outbox_idle.clear()
         if count:
             _log.info("sending publications held during the outage", count=count)
 
@@ -495,13 +541,15 @@ class RedisBroker:
         handler = self._handler
         if handler is None or name not in self._wanted:
             return  # a message in flight when the channel was unsubscribed
+        if raw.startswith(self._own_prefix):
+            return  # this node delivered its own at publish time: not even decoded
         try:
             origin, seq, message = decode_message(raw)
         except ValueError as exc:
             _log.warning("ignored a malformed message", channel=name.decode(), reason=str(exc))
             return
         if origin == self.node_id:
-            return  # this node delivered its own at publish time
+            return  # an echo encoded otherwise than by this codec (its prefix differs)
         last = self._last_seq.get(origin)
         if last is not None and seq <= last:
             return  # sent again after a failure that Redis had executed after all
@@ -524,8 +572,12 @@ class RedisBroker:
     async def _run_writer(self) -> None:
         """Send queued publications in call order, up to ``_BATCH`` per round trip."""
         while not self._closed:  # see _run_subscriber: a cancel may surface as a timeout
-            await self._outbox_ready.wait()
+            if not self._outbox:
+                self._outbox_idle.set()
+                await self._outbox_ready.wait()
             self._outbox_ready.clear()
+            # One iteration later: every publish of the iteration that woke the writer
+            # is queued by now and goes in this pipeline.
             while self._outbox:
                 batch = [self._outbox.popleft() for _ in range(min(_BATCH, len(self._outbox)))]
                 atomic = any(cache_key is not None for _, _, cache_key, _ in batch)

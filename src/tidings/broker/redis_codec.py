@@ -22,7 +22,7 @@ from tidings.domain.messages import (
     WatchlistEvent,
 )
 
-__all__ = ["decode_message", "encode_message", "is_publication"]
+__all__ = ["decode_message", "encode_message", "is_publication", "origin_prefix"]
 
 #: Version tag of the payload format (first item of the JSON array).
 _FORMAT: Final = 3
@@ -38,6 +38,16 @@ def is_publication(payload: bytes) -> bool:
     except orjson.JSONDecodeError:
         return False
     return isinstance(items, list) and len(items) > 3 and items[3] == _PUBLICATION
+
+
+def origin_prefix(origin: str) -> bytes:
+    """The bytes every ``encode_message`` payload of ``origin`` starts with (this format).
+
+    A node compares a payload's first bytes with its own prefix to skip the echo
+    of its own messages without decoding them. No other node's payload starts
+    with them: the node id is a complete JSON string followed by a comma.
+    """
+    return orjson.dumps([_FORMAT, origin])[:-1] + b","
 
 
 def encode_message(message: Message | Control, origin: str, seq: int = 0) -> bytes:
