@@ -128,6 +128,8 @@ def signed_paths(path: str, raw_path: str, prefix: str) -> tuple[str, ...]:
     SDKs sign the path unencoded (``path``) or as sent (``raw_path``); a
     prefix-stripping proxy hides the ``prefix`` the client signed.
     """
+    if path == raw_path and not prefix:
+        return (path,)  # the common case, on every publish: no list, no dict
     candidates = [path, raw_path]
     if prefix:
         candidates += [prefix + path, prefix + raw_path]

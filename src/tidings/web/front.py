@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, ClassVar, Final, cast
+from typing import Any, ClassVar, Final, NamedTuple, cast
 from urllib.parse import parse_qsl, unquote
 
 import httptools
@@ -55,8 +55,7 @@ _WS_VERSIONS: Final = frozenset(("13", "8", "7"))  # what aiohttp accepted
 _NOT_FAST_HEADERS: Final = frozenset((b"transfer-encoding", b"expect"))
 
 
-@dataclass(frozen=True, slots=True)
-class HttpRequest:
+class HttpRequest(NamedTuple):
     """A complete request the fast path may serve: head parsed, body read (Content-Length)."""
 
     method: str
@@ -183,6 +182,8 @@ class Reception:
         self.fast = fast
         self.max_body = max_body
         self.timeout = state.settings.handshake_timeout
+        # Kept: asyncio.get_running_loop() costs a getpid() system call on 3.11.
+        self.loop = asyncio.get_running_loop()
         self.doors: set[FrontDoor] = set()  # connections still reading request heads
 
     def __call__(self) -> FrontDoor:
@@ -246,7 +247,7 @@ class FrontDoor(asyncio.Protocol):
 
     def _arm(self) -> None:
         """Start the wait for a (next) request head; one timer, moved on, not remade."""
-        loop = asyncio.get_running_loop()
+        loop = self._reception.loop
         self._deadline = loop.time() + self._reception.timeout
         if self._timer is None:
             self._timer = loop.call_at(self._deadline, self._timed_out)
@@ -260,7 +261,7 @@ class FrontDoor(asyncio.Protocol):
         self._timer = None
         if self._transport is None:
             return
-        loop = asyncio.get_running_loop()
+        loop = self._reception.loop
         if self._busy:  # a request is being served: the wait starts after it
             self._deadline = loop.time() + self._reception.timeout
         if self._deadline > loop.time():
