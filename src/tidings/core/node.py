@@ -408,7 +408,11 @@ class Node(NodeQueries):
         else:
             pending = self._broker_subscribing.get(key)
             if pending is not None:
-                await pending
+                # Each waiter awaits its own shield: several commands stepped eagerly
+                # (web/eager.py) may wait here before any task runs, and a bare future
+                # awaited twice that way raises "await wasn't used with future"; a
+                # waiter's cancellation must not cancel the first subscriber's future.
+                await asyncio.shield(pending)
 
     def _shared_counts(self) -> dict[tuple[AppId, ChannelName], int]:
         """This node's counts for its heartbeat, without the server's own channels."""

@@ -21,6 +21,7 @@ from tidings.domain.channels import USERS_CHANNEL
 from tidings.domain.messages import Member, Message, Publication, WatchlistEvent
 from tidings.errors import SubscriptionError
 from tidings.typing import AppId, AppKey, ChannelName, NodeId, SocketId, UserId
+from tidings.web.eager import start_eagerly
 from tidings.wires.piesocket import PIESOCKET_MEMBERS, member_frame
 
 APP = App(id=AppId("1"), key=AppKey("k"), secret="s", max_presence_members=3)
@@ -163,6 +164,26 @@ async def test_leaving_while_the_broker_subscribes_stops_listening(node: Node) -
     broker.gate.set()
     await joining
     assert broker.listening == set()
+
+
+async def test_subscribers_stepped_eagerly_wait_for_one_broker_subscribe(node: Node) -> None:
+    """Several subscribes started eagerly (as the WebSocket shell does) while the first one's
+    broker subscribe is pending: each waits, none fails, and one cancelled waiter does not
+    cancel the others' wait (a Redis cluster node; it raised "await wasn't used with future")."""
+    broker = node.broker
+    assert isinstance(broker, GatedBroker)
+    broker.gate.clear()
+    conns = [conn(i) for i in range(4)]
+    tasks = [start_eagerly(node.subscribe(c, NEWS)) for c in conns]
+    assert all(task is not None for task in tasks)
+    started = [task for task in tasks if task is not None]
+    started[-1].cancel()
+    await asyncio.sleep(0)
+    broker.gate.set()
+    results = await asyncio.gather(*started, return_exceptions=True)
+    assert [type(r).__name__ for r in results] == ["SubscribeResult"] * 3 + ["CancelledError"]
+    assert broker.listening == {(APP.id, NEWS)}
+    assert node.hub.count(APP.id, NEWS) == 4
 
 
 async def test_last_subscriber_leaving_unsubscribes_the_broker(node: Node) -> None:
