@@ -75,3 +75,19 @@ async def test_errors_surface_where_they_happen() -> None:
     future.set_exception(RuntimeError("inner"))
     with pytest.raises(RuntimeError, match="inner"):
         await task
+
+
+async def test_two_eager_coroutines_may_wait_for_the_same_future() -> None:
+    """The second task must wait too, not fail with 'await wasn't used with future'."""
+    future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    results: list[int] = []
+
+    async def waits() -> None:
+        results.append(await future)
+
+    tasks = [start_eagerly(waits()) for _ in range(3)]
+    assert all(task is not None for task in tasks)
+    await asyncio.sleep(0)  # every task takes the future now
+    future.set_result(7)
+    await asyncio.gather(*(t for t in tasks if t is not None))
+    assert results == [7, 7, 7]

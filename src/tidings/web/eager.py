@@ -36,6 +36,10 @@ class _Resumed:
     def __await__(self) -> Generator[Any, Any, Any]:
         coro, waiting = self._coro, self._waiting
         self._waiting = None
+        # start_eagerly cleared the future's "a task waits for me" flag; set it
+        # again, as Future.__await__ did, so the task takes the future.
+        if getattr(waiting, "_asyncio_future_blocking", None) is False:
+            waiting._asyncio_future_blocking = True
         while True:
             try:
                 sent = yield waiting
@@ -69,4 +73,10 @@ def start_eagerly(coro: Coroutine[Any, Any, T]) -> asyncio.Task[T] | None:
         waiting = coro.send(None)
     except StopIteration:
         return None
+    # Future.__await__ marked the future as taken by a task. No task has it yet,
+    # and another coroutine stepped eagerly before any task runs may await the
+    # same future: with the mark set, that await fails ("await wasn't used with
+    # future"). Clear it; _Resumed sets it again when its task takes the future.
+    if getattr(waiting, "_asyncio_future_blocking", None):
+        waiting._asyncio_future_blocking = False
     return asyncio.ensure_future(_finish(_Resumed(coro, waiting)))
