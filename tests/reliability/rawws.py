@@ -10,9 +10,11 @@ import struct
 TIMEOUT = 5.0
 
 
-def frame(opcode: int, payload: bytes, *, masked: bool = True, fin: bool = True) -> bytes:
-    """One client frame; ``masked=False`` breaks RFC 6455 5.1 on purpose."""
-    head = bytes([(0x80 if fin else 0) | opcode])
+def frame(
+    opcode: int, payload: bytes, *, masked: bool = True, fin: bool = True, rsv: int = 0
+) -> bytes:
+    """One client frame; ``masked=False`` (RFC 6455 5.1) or ``rsv`` bits break the RFC."""
+    head = bytes([(0x80 if fin else 0) | rsv | opcode])
     length = len(payload)
     mask_bit = 0x80 if masked else 0
     if length < 126:

@@ -7,26 +7,9 @@ import struct
 
 import pytest
 
+from tests.reliability.rawws import frame
 from tidings.protocol import rfc6455
 from tidings.protocol.rfc6455 import FrameReader, ProtocolViolation
-
-
-def frame(
-    opcode: int, payload: bytes, *, fin: bool = True, masked: bool = True, rsv: int = 0
-) -> bytes:
-    head = bytes([(0x80 if fin else 0) | rsv | opcode])
-    length = len(payload)
-    bit = 0x80 if masked else 0
-    if length < 126:
-        head += bytes([bit | length])
-    elif length < 65536:
-        head += bytes([bit | 126]) + struct.pack("!H", length)
-    else:
-        head += bytes([bit | 127]) + struct.pack("!Q", length)
-    if not masked:
-        return head + payload
-    key = os.urandom(4)
-    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
 
 
 def violation(reader: FrameReader, data: bytes) -> tuple[int, str]:
