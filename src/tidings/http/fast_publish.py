@@ -36,7 +36,7 @@ from tidings.http.pusher_api import (
     parse_json_object,
 )
 from tidings.typing import AppId
-from tidings.web.front import HttpReply, HttpRequest
+from tidings.web.fast_http import HttpReply, HttpRequest
 from tidings.web.state import ServerState
 
 __all__ = ["FastPublish"]

@@ -22,28 +22,25 @@ is closed (aiohttp's ``keepalive_timeout`` does the same once it has one).
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import re
 import time
-from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass
-from http import HTTPStatus
-from typing import Any, ClassVar, Final, NamedTuple, cast
-from urllib.parse import parse_qsl, unquote
+from collections.abc import Callable, Sequence
+from typing import Final, cast
+from urllib.parse import unquote
 
 import httptools
 import structlog
-from aiohttp.http import SERVER_SOFTWARE
 from multidict import CIMultiDict, MultiDict
 
 from tidings.protocol import rfc6455
 from tidings.web.eager import start_eagerly
+from tidings.web.fast_http import BUG_REPLY, FastPath, HttpRequest, query_pairs, render_reply
 from tidings.web.state import ServerState
 from tidings.web.transports import break_transport_cycle, socket_transport
 from tidings.web.websocket import WebSocketProtocol
 from tidings.wires.base import Handshake, Wire
 
-__all__ = ["FastPath", "FrontDoor", "HttpReply", "HttpRequest", "Reception", "render_reply"]
+__all__ = ["FrontDoor", "Reception"]
 
 log = structlog.get_logger(__name__)
 
@@ -53,35 +50,6 @@ MAX_HEAD: Final = 8 * 1024
 _WS_VERSIONS: Final = frozenset(("13", "8", "7"))  # what aiohttp accepted
 # A request with one of these is aiohttp's: a chunked body, a 100-continue.
 _NOT_FAST_HEADERS: Final = frozenset((b"transfer-encoding", b"expect"))
-
-
-class HttpRequest(NamedTuple):
-    """A complete request the fast path may serve: head parsed, body read (Content-Length)."""
-
-    method: str
-    path: str  # percent-decoded
-    raw_path: str
-    query: list[tuple[str, str]]  # every pair, as sent (a key may repeat)
-    body: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class HttpReply:
-    """What the fast path answers: a status and a JSON body."""
-
-    status: int
-    body: bytes
-    headers: tuple[tuple[str, str], ...] = ()
-
-
-_BUG_REPLY: Final = HttpReply(
-    500,
-    b'{"error":"internal server error",'
-    b'"hint":"a bug in tidings: the server log has the traceback"}',
-)
-
-#: Serves a request, or returns ``None`` to hand it to aiohttp (before any effect).
-FastPath = Callable[[HttpRequest], Coroutine[Any, Any, HttpReply | None]]
 
 
 class _Head:
@@ -98,60 +66,6 @@ class _Head:
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers.append((name, value))
-
-
-def query_pairs(query_string: str) -> list[tuple[str, str]]:
-    """The (key, value) pairs of a query string, decoded as aiohttp decodes them."""
-    if "%" in query_string or "+" in query_string:
-        return parse_qsl(query_string, keep_blank_values=True)
-    # What SDKs send (auth_key=...&auth_signature=<hex>): nothing to decode.
-    return [
-        (key, value) for key, _, value in (p.partition("=") for p in query_string.split("&") if p)
-    ]
-
-
-class _Replies:
-    """Rendered replies of the current second: the same few are sent over and over."""
-
-    second: ClassVar[int] = 0
-    date: ClassVar[bytes] = b""
-    rendered: ClassVar[dict[tuple[int, bytes, bool], bytes]] = {}
-
-
-def _date() -> bytes:
-    now = int(time.time())
-    if _Replies.second != now:
-        _Replies.second = now
-        _Replies.date = email.utils.formatdate(now, usegmt=True).encode()
-        _Replies.rendered = {}
-    return _Replies.date
-
-
-def render_reply(reply: HttpReply, *, close: bool) -> bytes:
-    """The HTTP/1.1 bytes of ``reply`` (JSON, with aiohttp's ``Server`` and a ``Date``)."""
-    date = _date()
-    if reply.headers or len(reply.body) > 64:
-        return _render(reply, date, close)
-    key = (reply.status, reply.body, close)
-    rendered = _Replies.rendered.get(key)
-    if rendered is None:
-        rendered = _Replies.rendered[key] = _render(reply, date, close)
-    return rendered
-
-
-def _render(reply: HttpReply, date: bytes, close: bool) -> bytes:
-    status = HTTPStatus(reply.status)
-    lines = [
-        f"HTTP/1.1 {status.value} {status.phrase}".encode(),
-        b"Content-Type: application/json; charset=utf-8",
-        b"Content-Length: %d" % len(reply.body),
-        b"Date: " + date,
-        b"Server: " + SERVER_SOFTWARE.encode(),
-    ]
-    lines += [f"{name}: {value}".encode() for name, value in reply.headers]
-    if close:
-        lines.append(b"Connection: close")
-    return b"\r\n".join(lines) + b"\r\n\r\n" + reply.body
 
 
 def _route_pattern(path: str) -> re.Pattern[str]:
@@ -359,7 +273,7 @@ class FrontDoor(asyncio.Protocol):
             reply = await fast(request)
         except Exception:
             log.exception("http fast path failed", path=request.path)
-            reply, keep_alive = _BUG_REPLY, False
+            reply, keep_alive = BUG_REPLY, False
         finally:
             self._busy = False
         transport = self._transport
