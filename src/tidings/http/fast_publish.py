@@ -23,19 +23,18 @@ from typing import Final
 
 import orjson
 
-from tidings.domain.events import ApiRequestRefused
 from tidings.domain.messages import Publication
 from tidings.errors import TidingsError
 from tidings.http.auth import verify_request
 from tidings.http.guard import RateLimits, refuse_duplicated_keys, signed_paths
 from tidings.http.middleware import error_headers
+from tidings.http.observe import record_answer
 from tidings.http.pusher_api import (
     batch_publications,
     event_publications,
     info_attributes,
     parse_json_object,
 )
-from tidings.typing import AppId
 from tidings.web.fast_http import HttpReply, HttpRequest
 from tidings.web.state import ServerState
 
@@ -106,14 +105,8 @@ class FastPublish:
                 orjson.dumps(exc.to_json()),
                 tuple((error_headers(exc) or {}).items()),
             )
-            self._record(endpoint, reply.status, started)
-            if node.bus.wants(ApiRequestRefused):
-                node.bus.emit(
-                    ApiRequestRefused(AppId(app.id), "POST", endpoint, reply.status, exc.message)
-                )
+            message = exc.message
+            record_answer(state, app.id, "POST", endpoint, reply.status, started, lambda: message)
             return reply
-        self._record(endpoint, 200, started)
+        record_answer(state, app.id, "POST", endpoint, 200, started, str)
         return _DONE
-
-    def _record(self, endpoint: str, status: int, started: float) -> None:
-        self._state.http.record(endpoint, "POST", status, time.perf_counter() - started)

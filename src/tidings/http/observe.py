@@ -11,7 +11,7 @@ counted as connections instead; see ``error_middleware`` for why they stay unwra
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import orjson
@@ -20,9 +20,9 @@ from aiohttp import hdrs, web
 from tidings.domain.events import ApiRequestRefused
 from tidings.http.middleware import WEBSOCKET_HANDLERS
 from tidings.typing import AppId
-from tidings.web.state import STATE
+from tidings.web.state import STATE, ServerState
 
-__all__ = ["observe_middleware"]
+__all__ = ["observe_middleware", "record_answer"]
 
 
 @web.middleware
@@ -55,13 +55,33 @@ async def _observed(request: web.Request, handler: Any) -> web.StreamResponse:
         status = exc.status
         raise
     finally:
-        state = request.app[STATE]
-        endpoint = _endpoint(request)
-        state.http.record(endpoint, request.method, status, time.perf_counter() - started)
-        bus = state.node.bus
-        if status >= 400 and bus.wants(ApiRequestRefused):
-            app_id = AppId(request.match_info.get("app_id", ""))
-            bus.emit(ApiRequestRefused(app_id, request.method, endpoint, status, _error(response)))
+        record_answer(
+            request.app[STATE],
+            AppId(request.match_info.get("app_id", "")),
+            request.method,
+            _endpoint(request),
+            status,
+            started,
+            lambda: _error(response),
+        )
+
+
+def record_answer(
+    state: ServerState,
+    app_id: AppId,
+    method: str,
+    endpoint: str,
+    status: int,
+    started: float,
+    error: Callable[[], str],
+) -> None:
+    """Count one answered request in ``state.http`` (timed from ``started``, a
+    ``perf_counter`` reading); a 4xx/5xx also goes to the bus as ``api_request_refused``
+    when someone listens (``error()`` is then asked for what the caller was told)."""
+    state.http.record(endpoint, method, status, time.perf_counter() - started)
+    bus = state.node.bus
+    if status >= 400 and bus.wants(ApiRequestRefused):
+        bus.emit(ApiRequestRefused(app_id, method, endpoint, status, error()))
 
 
 def _error(response: web.StreamResponse | None) -> str:
