@@ -84,7 +84,6 @@ class ClientConnection:
         transport: asyncio.BaseTransport,
         flusher: Flusher,
         high_water: int,
-        hold: bool = False,
     ) -> None:
         self.socket_id = socket_id
         self.app = app
@@ -93,8 +92,9 @@ class ClientConnection:
         self.encoding = plugin.name
         # uvloop's transports do not subclass asyncio's ABCs; they have the same methods.
         self._transport = cast(asyncio.WriteTransport, transport)
+        # hold: the WebSocket protocol's resume_writing tells the outbox when to go on.
         self.outbox = Outbox(
-            transport, flusher, high_water=high_water, on_slow=self._slow, hold=hold
+            transport, flusher, high_water=high_water, on_slow=self._slow, hold=True
         )
         _limit_kernel_backlog(transport)
         loop = asyncio.get_running_loop()

@@ -136,7 +136,6 @@ class WebSocketProtocol(asyncio.Protocol):
             transport=self._transport,
             flusher=state.flusher,
             high_water=state.settings.max_write_buffer_bytes,
-            hold=True,  # resume_writing below tells the outbox when to go on
         )
         if rejection is None:
             try:
