@@ -266,6 +266,12 @@ async def _start_admin(
 async def _serve_until_signalled(settings: Settings, banner: bool) -> None:
     from tidings.banner import render_banner
 
+    # Handlers first: a SIGTERM while the server starts (a worker group stopped
+    # right after its launch) must drain it, not kill it with the default action.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     running = await start_server(settings)
     if banner:
         print(
@@ -280,10 +286,6 @@ async def _serve_until_signalled(settings: Settings, banner: bool) -> None:
         )
     log.info("tidings serving", url=running.http_url, node_id=running.state.node.node_id)
     collector.freeze_start_up()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("shutting down", grace_period=settings.shutdown_grace_period)
     await running.shutdown()
