@@ -17,7 +17,7 @@ import psutil
 import pytest
 
 from tests.conftest import delete_redis_keys, free_port
-from tests.integration.conftest import KEY, SECRET, TIMEOUT
+from tests.integration.conftest import KEY, SECRET, TIMEOUT, eventually
 
 _START_S = 20.0  # two forked workers importing and connecting on a busy 2-core machine
 _GRACE_S = 1.0  # TIDINGS_SHUTDOWN_GRACE_PERIOD of the servers under test
@@ -181,15 +181,20 @@ async def test_port_0_gives_every_worker_the_same_free_port(redis_url: str, pref
         assert port > 0
         await _wait_ready(proc, f"http://127.0.0.1:{port}/health")
         workers = psutil.Process(proc.pid).children()
-        listening = [
-            w
-            for w in workers
-            if any(
-                c.status == psutil.CONN_LISTEN and c.laddr.port == port
-                for c in w.net_connections("tcp")
-            )
-        ]
-        assert len(listening) == 2
+
+        async def both_listen() -> bool:
+            # /health answered from one worker; the other may still be starting.
+            listening = [
+                w
+                for w in workers
+                if any(
+                    c.status == psutil.CONN_LISTEN and c.laddr.port == port
+                    for c in w.net_connections("tcp")
+                )
+            ]
+            return len(listening) == 2
+
+        await eventually(both_listen, _START_S)
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), _GRACE_S + TIMEOUT) == 0
     finally:
