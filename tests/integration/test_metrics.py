@@ -106,7 +106,7 @@ async def test_metrics_follow_traffic(server_factory: ServerFactory, redis_url: 
     prefix = f"test-{uuid.uuid4().hex[:8]}"
     running = await server_factory(admin_port=0, broker_url=redis_url, redis_prefix=prefix)
     await traffic(running)
-    await eventually(lambda: _has(running, "tidings_broker_round_trip_seconds"), seconds=10)
+    await eventually(lambda: _measured(running, "tidings_broker_round_trip_seconds"), seconds=10)
     text = await scrape(running)
     families = {f.name for f in text_string_to_metric_families(text)}
     assert REQUIRED <= families, REQUIRED - families
@@ -137,8 +137,9 @@ async def test_metrics_follow_traffic(server_factory: ServerFactory, redis_url: 
     assert value(found, "tidings_broker_round_trip_seconds") > 0
 
 
-async def _has(running: RunningServer, name: str) -> bool:
-    return name in samples(await scrape(running))
+async def _measured(running: RunningServer, name: str) -> bool:
+    """Whether the series ``name`` has a value above 0 (a round trip measured)."""
+    return value(samples(await scrape(running)), name) > 0
 
 
 def _query_names(expr: str) -> set[str]:
@@ -155,7 +156,7 @@ async def test_grafana_dashboard_names_only_live_series(
     prefix = f"test-{uuid.uuid4().hex[:8]}"
     running = await server_factory(admin_port=0, broker_url=redis_url, redis_prefix=prefix)
     await traffic(running)
-    await eventually(lambda: _has(running, "tidings_broker_round_trip_seconds"), seconds=10)
+    await eventually(lambda: _measured(running, "tidings_broker_round_trip_seconds"), seconds=10)
     live = set(samples(await scrape(running)))
     dashboard: dict[str, Any] = json.loads(GRAFANA.read_text())
     assert dashboard["panels"], "the dashboard has no panels"
@@ -171,12 +172,44 @@ async def test_grafana_dashboard_names_only_live_series(
             assert _query_names(variable["query"]) <= live
 
 
+def _dashboard_series() -> set[str]:
+    """Every series name a panel or variable of the Grafana dashboard queries."""
+    dashboard: dict[str, Any] = json.loads(GRAFANA.read_text())
+    names = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in _query_names(target["expr"])
+    }
+    for variable in dashboard["templating"]["list"]:
+        if variable["type"] == "query":
+            names |= _query_names(variable["query"])
+    return names
+
+
+async def test_grafana_series_have_a_value_from_the_first_scrape(
+    server_factory: ServerFactory,
+) -> None:
+    """A fresh server on the in-memory broker, before any traffic, exports a sample of
+    every series the Grafana dashboard queries (0 where nothing happened yet), so no panel
+    says "No data"."""
+    running = await server_factory(admin_port=0)  # memory broker, no client, no request
+    found = samples(await scrape(running))
+    wanted = _dashboard_series()
+    assert "tidings_broker_reconnects_total" in wanted  # the dashboard parsed as expected
+    missing = wanted - set(found)
+    assert not missing, f"the dashboard queries {sorted(missing)}, absent from a fresh /metrics"
+    assert value(found, "tidings_broker_reconnects_total") == 0
+    assert value(found, "tidings_broker_round_trip_seconds") == 0
+    assert found["tidings_connections"] == [({"app_id": APP_ID}, 0)]
+
+
 async def test_docs_table_lists_every_series(server_factory: ServerFactory, redis_url: str) -> None:
     """docs/observability.md names every tidings_* family the server exports, and no other."""
     prefix = f"test-{uuid.uuid4().hex[:8]}"
     running = await server_factory(admin_port=0, broker_url=redis_url, redis_prefix=prefix)
     await traffic(running)
-    await eventually(lambda: _has(running, "tidings_broker_round_trip_seconds"), seconds=10)
+    await eventually(lambda: _measured(running, "tidings_broker_round_trip_seconds"), seconds=10)
     exported = set()
     for family in text_string_to_metric_families(await scrape(running)):
         if family.name.startswith("tidings_"):

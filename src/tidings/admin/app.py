@@ -14,12 +14,12 @@ import time
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from tidings.admin.apps_api import add_app_routes, error_middleware
 from tidings.admin.counters import EventCounters
 from tidings.admin.dashboard import add_dashboard_routes
-from tidings.admin.metrics import metrics_registry
+from tidings.admin.metrics import MetricsExporter
 from tidings.admin.webhook_metrics import WebhookCollector
 from tidings.admin.webhooks_api import WEBHOOKS
 from tidings.admin.webhooks_api import routes as webhook_routes
@@ -32,7 +32,7 @@ from tidings.webhooks.service import WebhookService
 __all__ = ["build_admin_app"]
 
 _STARTED = web.AppKey("started", float)
-_REGISTRY = web.AppKey("registry", CollectorRegistry)
+_METRICS = web.AppKey("metrics", MetricsExporter)
 _COUNTERS = web.AppKey("counters", EventCounters)
 
 
@@ -77,10 +77,8 @@ async def _basic_auth(request: web.Request, handler: Any) -> web.StreamResponse:
 
 
 async def _metrics(request: web.Request) -> web.Response:
-    registry = request.app[_REGISTRY]
-    return web.Response(
-        body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
-    )
+    body = await request.app[_METRICS].exposition()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 async def _status(request: web.Request) -> web.Response:
@@ -141,13 +139,13 @@ def build_admin_app(
     app[_STARTED] = time.monotonic()
     counters = counters if counters is not None else EventCounters(state.node.bus)
     app[_COUNTERS] = counters
-    app[_REGISTRY] = metrics_registry(state, counters)
+    app[_METRICS] = MetricsExporter(state, counters)
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/api/status", _status)
     add_dashboard_routes(app)
     if webhooks is not None:
         app[WEBHOOKS] = webhooks
-        app[_REGISTRY].register(WebhookCollector(webhooks))
+        app[_METRICS].registry.register(WebhookCollector(webhooks))
         app.router.add_routes(webhook_routes)
     add_app_routes(app)
     return app

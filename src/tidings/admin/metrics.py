@@ -6,13 +6,25 @@ the node's stats (per publication), the writer's traffic totals (per flush),
 ``ServerState.http`` (per request) and ``EventCounters`` (per lifecycle event).
 The table of every series is in docs/observability.md; the Grafana dashboard in
 ``deploy/grafana/tidings.json`` uses only these names (a test checks it).
+
+Every family has a sample from the first scrape, whatever the broker and
+before any traffic, so no dashboard panel says "No data" on a fresh server:
+per-app families list every app the node serves (0 until it has traffic;
+so the series count is apps x families), the HTTP API families start with the
+publish endpoint at 0, and the broker reports 0 reconnects and a round trip of
+0 until it has measured one (the in-memory broker has none to measure).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 
-from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
+from prometheus_client import (
+    CollectorRegistry,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -23,18 +35,29 @@ from prometheus_client.registry import Collector
 
 from tidings.admin.counters import EventCounters
 from tidings.domain.channels import ChannelKind, channel_kind
+from tidings.typing import AppId
 from tidings.version import __version__
 from tidings.web.state import ServerState
 from tidings.web.stats import LATENCY_BUCKETS
 
-__all__ = ["metrics_registry"]
+__all__ = ["MetricsExporter"]
+
+#: The endpoint the HTTP API families show at 0 before any request.
+_PUBLISH = "/apps/{app_id}/events"
+#: Wire names, for the zero series of ``tidings_connections_opened_total``.
+_WIRES = ("pusher", "piesocket")
 
 
 def _counter(
-    name: str, doc: str, labels: Iterable[str], table: Mapping[tuple[str, ...], int]
+    name: str,
+    doc: str,
+    labels: Iterable[str],
+    table: Mapping[tuple[str, ...], int],
+    zeros: Iterable[tuple[str, ...]] = (),
 ) -> CounterMetricFamily:
+    """A labelled counter from ``table``, with a 0 for each key of ``zeros`` it lacks."""
     family = CounterMetricFamily(name, doc, labels=list(labels))
-    for key, value in sorted(table.items()):
+    for key, value in sorted({**dict.fromkeys(zeros, 0), **table}.items()):
         family.add_metric(list(key), value)
     return family
 
@@ -55,6 +78,8 @@ class _StateCollector(Collector):
     def __init__(self, state: ServerState, counters: EventCounters) -> None:
         self._state = state
         self._counters = counters
+        #: The ids of the apps the node serves, as of this scrape (set before ``collect``).
+        self.served: tuple[str, ...] = ()
 
     def collect(self) -> Iterator[Metric]:
         yield from self._live()
@@ -80,14 +105,15 @@ class _StateCollector(Collector):
             "Members of the presence channels this node has subscribers on",
             labels=["app_id"],
         )
-        for app_id, count in sorted(node.registry.counts().items()):
-            occupied = node.hub.channels(app_id)
+        counts: dict[str, int] = {**dict.fromkeys(self.served, 0), **node.registry.counts()}
+        for app_id, count in sorted(counts.items()):
+            occupied = node.hub.channels(AppId(app_id))
             connections.add_metric([app_id], count)
             channels.add_metric([app_id], len(occupied))
             present = 0
             for channel in occupied:
                 if channel_kind(channel) is ChannelKind.PRESENCE:
-                    roster = node.presence.roster(app_id, channel)
+                    roster = node.presence.roster(AppId(app_id), channel)
                     present += len(roster) if roster is not None else 0
             members.add_metric([app_id], present)
         yield connections
@@ -98,17 +124,20 @@ class _StateCollector(Collector):
         counters = self._counters
         traffic = self._state.flusher.traffic
         stats = self._state.node.stats
+        apps = [(app_id,) for app_id in self.served]
         yield _counter(
             "tidings_connections_opened",
             "Client connections accepted",
             ("app_id", "wire"),
             counters.opened,
+            [(app_id, wire) for app_id in self.served for wire in _WIRES],
         )
         yield _counter(
             "tidings_connections_closed",
             "Client connections closed, by the close code the server sent ('' = client closed)",
             ("app_id", "wire", "code"),
             counters.closed,
+            [(app_id, wire, "") for app_id in self.served for wire in _WIRES],
         )
         yield _total(
             "tidings_websocket_messages_received",
@@ -139,42 +168,56 @@ class _StateCollector(Collector):
             "Events published through the HTTP APIs",
             ("app_id",),
             counters.api_events,
+            apps,
         )
         yield _counter(
             "tidings_api_event_data_bytes",
             "Size of the data of events published through the HTTP APIs",
             ("app_id",),
             counters.api_event_bytes,
+            apps,
         )
         yield _counter(
-            "tidings_client_events", "Client events relayed", ("app_id",), counters.client_events
+            "tidings_client_events",
+            "Client events relayed",
+            ("app_id",),
+            counters.client_events,
+            apps,
         )
         yield _counter(
             "tidings_subscriptions",
             "Channel subscriptions made",
             ("app_id",),
             counters.subscriptions,
+            apps,
         )
         yield _counter(
             "tidings_subscriptions_refused",
             "Channel subscriptions refused (bad auth, full presence channel, ...)",
             ("app_id",),
             counters.refused,
+            apps,
         )
         yield _counter(
             "tidings_presence_members_added",
             "Presence members added (announced by this node)",
             ("app_id",),
             counters.members_added,
+            apps,
         )
         yield _counter(
             "tidings_presence_members_removed",
             "Presence members removed (announced by this node)",
             ("app_id",),
             counters.members_removed,
+            apps,
         )
         yield _counter(
-            "tidings_client_errors", "Protocol errors sent to clients", ("app_id",), counters.errors
+            "tidings_client_errors",
+            "Protocol errors sent to clients",
+            ("app_id",),
+            counters.errors,
+            apps,
         )
         yield _counter(
             "tidings_rate_limited",
@@ -195,7 +238,8 @@ class _StateCollector(Collector):
             "HTTP requests on the main listener",
             labels=["endpoint", "method", "status"],
         )
-        for (endpoint, method, status), count in sorted(http.requests.items()):
+        seen = {(_PUBLISH, "POST", 200): 0, **http.requests}
+        for (endpoint, method, status), count in sorted(seen.items()):
             requests.add_metric([endpoint, method, str(status)], count)
         yield requests
         latency = HistogramMetricFamily(
@@ -203,12 +247,13 @@ class _StateCollector(Collector):
             "Time to answer HTTP requests on the main listener",
             labels=["endpoint"],
         )
-        for endpoint, buckets in sorted(http.latency.items()):
+        empty = [0] * (len(LATENCY_BUCKETS) + 1)
+        for endpoint, buckets in sorted({_PUBLISH: empty, **http.latency}.items()):
             cumulative, points = 0, []
             for bound, count in zip((*LATENCY_BUCKETS, float("inf")), buckets, strict=True):
                 cumulative += count
                 points.append((str(bound) if bound != float("inf") else "+Inf", cumulative))
-            latency.add_metric([endpoint], points, http.latency_sum[endpoint])
+            latency.add_metric([endpoint], points, http.latency_sum.get(endpoint, 0.0))
         yield latency
 
     def _broker(self) -> Iterator[Metric]:
@@ -216,27 +261,42 @@ class _StateCollector(Collector):
         yield _gauge(
             "tidings_broker_up", "1 when the broker is reachable", 1 if broker.healthy else 0
         )
+        # A broker with no outages or round trips to measure (the in-memory one)
+        # reports 0 for both, as does a Redis broker before its first health PING.
         reconnects = getattr(broker, "reconnects", None)
-        if isinstance(reconnects, int):
-            yield _total(
-                "tidings_broker_reconnects", "Broker recoveries after an outage", reconnects
-            )
+        yield _total(
+            "tidings_broker_reconnects",
+            "Broker recoveries after an outage",
+            reconnects if isinstance(reconnects, int) else 0,
+        )
         round_trip = getattr(broker, "round_trip", None)
-        if isinstance(round_trip, float):
-            yield _gauge(
-                "tidings_broker_round_trip_seconds",
-                "Time the broker's last health PING took",
-                round_trip,
-            )
+        yield _gauge(
+            "tidings_broker_round_trip_seconds",
+            "Time the broker's last health PING took (0: none measured yet, or in-memory)",
+            round_trip if isinstance(round_trip, float) else 0.0,
+        )
 
 
-def metrics_registry(state: ServerState, counters: EventCounters) -> CollectorRegistry:
-    """A registry of this server's metrics (one per server, so tests can run several).
+class MetricsExporter:
+    """This server's metrics (one per server, so tests can run several).
 
-    The process's CPU, memory and file descriptors come with it (``process_*``).
+    The process's CPU, memory and file descriptors come with them (``process_*``).
+
+    Args:
+        state: the server whose figures are exported.
+        counters: its lifecycle event totals.
     """
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(_StateCollector(state, counters))
-    ProcessCollector(registry=registry)
-    PlatformCollector(registry=registry)
-    return registry
+
+    def __init__(self, state: ServerState, counters: EventCounters) -> None:
+        self._state = state
+        self._collector = _StateCollector(state, counters)
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(self._collector)
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+
+    async def exposition(self) -> bytes:
+        """The Prometheus text exposition of every metric, as of now."""
+        apps = await self._state.node.apps.all()
+        self._collector.served = tuple(app.id for app in apps)
+        return generate_latest(self.registry)
