@@ -79,7 +79,7 @@ class _StateCollector(Collector):
         self._state = state
         self._counters = counters
         #: The ids of the apps the node serves, as of this scrape (set before ``collect``).
-        self.served: tuple[str, ...] = ()
+        self.served: tuple[AppId, ...] = ()
 
     def collect(self) -> Iterator[Metric]:
         yield from self._live()
@@ -105,15 +105,15 @@ class _StateCollector(Collector):
             "Members of the presence channels this node has subscribers on",
             labels=["app_id"],
         )
-        counts: dict[str, int] = {**dict.fromkeys(self.served, 0), **node.registry.counts()}
+        counts: dict[AppId, int] = {**dict.fromkeys(self.served, 0), **node.registry.counts()}
         for app_id, count in sorted(counts.items()):
-            occupied = node.hub.channels(AppId(app_id))
+            occupied = node.hub.channels(app_id)
             connections.add_metric([app_id], count)
             channels.add_metric([app_id], len(occupied))
             present = 0
             for channel in occupied:
                 if channel_kind(channel) is ChannelKind.PRESENCE:
-                    roster = node.presence.roster(AppId(app_id), channel)
+                    roster = node.presence.roster(app_id, channel)
                     present += len(roster) if roster is not None else 0
             members.add_metric([app_id], present)
         yield connections
@@ -298,5 +298,5 @@ class MetricsExporter:
     async def exposition(self) -> bytes:
         """The Prometheus text exposition of every metric, as of now."""
         apps = await self._state.node.apps.all()
-        self._collector.served = tuple(app.id for app in apps)
+        self._collector.served = tuple(AppId(app.id) for app in apps)
         return generate_latest(self.registry)
