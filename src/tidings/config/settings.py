@@ -1,31 +1,21 @@
-"""Settings: one pydantic-settings model, loaded from flags, env, TOML and defaults.
+"""The :class:`Settings` model: every tidings setting, and its one loader.
 
-Precedence, highest first: explicit overrides (CLI flags, passed to
-:meth:`Settings.load` as keyword arguments) > ``TIDINGS_*`` environment
-variables > the TOML file (``--config`` / ``TIDINGS_CONFIG``, else
-``./tidings.toml`` when it exists) > defaults. Nothing is read at import time.
-
-Unknown ``TIDINGS_*`` variables and unknown TOML keys do not fail the load: each
-becomes an entry of :attr:`Settings.warnings` naming the closest valid key.
-Invalid values do fail it, with a one-line :class:`~tidings.errors.ConfigError`
-that names the key and where the value came from.
+See :mod:`tidings.config` for the precedence of the sources. Field names are the
+TOML keys; ``TIDINGS_`` + the upper-cased name is the environment variable. The
+App-derived settings come from :mod:`tidings.config.app_settings`; messages for
+what is wrong in a load, from :mod:`tidings.config.diagnostics`.
 """
 
 from __future__ import annotations
 
-import difflib
 import os
-import tomllib
 from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
     PrivateAttr,
     ValidationError,
@@ -41,7 +31,9 @@ from pydantic_settings import (
     SettingsError,
 )
 
-from tidings.apps.base import App, AppField, Role, app_fields, build_app
+from tidings.apps.base import App, app_fields, build_app
+from tidings.config.app_settings import LIMIT_FIELDS, AppConfig, global_app_fields
+from tidings.config.diagnostics import describe, read_toml, strip_unknown, suggest
 from tidings.errors import ConfigError
 from tidings.redis_url import connection_options, redacted
 from tidings.security import is_loopback
@@ -51,7 +43,7 @@ __all__ = [
     "DEFAULT_APP_SECRET",
     "DEFAULT_CONFIG_FILE",
     "ENV_PREFIX",
-    "AppConfig",
+    "LOG_LEVELS",
     "Settings",
 ]
 
@@ -68,75 +60,6 @@ _IGNORED_ENV = frozenset({"TIDINGS_PORT"})
 # The TOML values of the load in progress; a context variable keeps concurrent
 # loads (tests) apart without a global.
 _TOML_DATA: ContextVar[Mapping[str, Any] | None] = ContextVar("_TOML_DATA", default=None)
-
-
-def _parsed(f: AppField, description: str | None = None) -> Any:
-    # A field with its own parser (webhooks) takes TOML tables or JSON text
-    # (an environment variable); it keeps them as validated plain data, which
-    # build_app parses into the field's type.
-    assert f.setting.dump is not None
-    return (
-        Annotated[Any, BeforeValidator(f.setting.dump)],
-        Field(default_factory=list, description=description or f.setting.help),
-    )
-
-
-def _app_config_fields() -> dict[str, Any]:
-    """``[[apps]]`` keys: every non-internal App field; inherited limits default to unset."""
-    fields: dict[str, Any] = {}
-    for f in app_fields():
-        setting = f.setting
-        if setting.role is Role.INTERNAL:
-            continue
-        if setting.parse is not None:
-            fields[f.name] = _parsed(f)
-            continue
-        kind: Any = list[str] if f.type == tuple[str, ...] else f.type
-        if f.required:
-            hidden = setting.role is Role.SECRET  # never in a repr (tracebacks, logs)
-            fields[f.name] = (kind, Field(min_length=1, description=setting.help, repr=not hidden))
-        elif setting.inherits:
-            fields[f.name] = (int | None, Field(None, ge=setting.minimum, description=setting.help))
-        elif kind == list[str]:
-            fields[f.name] = (kind, Field(default_factory=list, description=setting.help))
-        else:
-            fields[f.name] = (kind, Field(f.default, ge=setting.minimum, description=setting.help))
-    return fields
-
-
-def _global_app_fields() -> dict[str, Any]:
-    """Top-level settings derived from App: inherited limits and the default app's flags."""
-    fields: dict[str, Any] = {}
-    for f in app_fields():
-        setting = f.setting
-        if setting.inherits:
-            fields[f.name] = (
-                f.type,
-                Field(f.default, ge=setting.minimum, description=setting.help),
-            )
-        if setting.default_app:
-            help = f"Default app: {setting.help[0].lower()}{setting.help[1:]}"
-            if setting.parse is not None:
-                fields[f"default_app_{f.name}"] = _parsed(f, help)
-                continue
-            fields[f"default_app_{f.name}"] = (f.type, Field(f.default, description=help))
-    return fields
-
-
-#: Settings every app inherits when it leaves them unset.
-LIMIT_FIELDS = tuple(f.name for f in app_fields() if f.setting.inherits)
-
-if TYPE_CHECKING:
-    AppConfig = BaseModel
-else:
-    AppConfig = create_model(
-        "AppConfig",
-        __config__=ConfigDict(extra="forbid", coerce_numbers_to_str=True),
-        __doc__="One ``[[apps]]`` table: the non-internal fields of tidings.apps.base.App. "
-        "A limit left unset (None) takes the global default of the same name.",
-        __module__=__name__,
-        **_app_config_fields(),
-    )
 
 
 class _TomlSource(PydanticBaseSettingsSource):
@@ -377,7 +300,7 @@ class _Settings(BaseSettings):
         unknown = sorted(set(given) - set(cls.model_fields))
         if unknown:
             name = unknown[0]
-            raise ConfigError(f"unknown setting {name!r}{_suggest(name, cls._keys(), '')}")
+            raise ConfigError(f"unknown setting {name!r}{suggest(name, cls._keys(), '')}")
         explicit = config_path or given.pop("config", None) or os.environ.get("TIDINGS_CONFIG")
         path = Path(explicit) if explicit else None
         if path is None and DEFAULT_CONFIG_FILE.is_file():
@@ -386,14 +309,24 @@ class _Settings(BaseSettings):
         toml: dict[str, Any] = {}
         dropped: dict[int, list[str]] = {}
         if path is not None:
-            toml = _read_toml(path)
-            warnings += _strip_unknown(toml, cls._keys(), str(path), dropped)
+            toml = read_toml(path)
+            app_keys = list(AppConfig.model_fields)
+            warnings += strip_unknown(toml, cls._keys(), app_keys, str(path), dropped)
             given["config"] = path
         token = _TOML_DATA.set(toml)
         try:
             settings = cls(**given)
         except ValidationError as exc:
-            raise ConfigError(_describe(exc, given, toml, path, dropped)) from None
+            problem = describe(
+                exc,
+                given,
+                toml,
+                path,
+                dropped,
+                fields=_Settings.model_fields,
+                env_prefix=ENV_PREFIX,
+            )
+            raise ConfigError(problem) from None
         except SettingsError as exc:
             raise ConfigError(f"invalid environment: {exc}") from None
         finally:
@@ -415,7 +348,7 @@ class _Settings(BaseSettings):
                 continue
             if upper.startswith(_IGNORED_ENV_PREFIXES):
                 continue
-            found.append(f"unknown setting {name}{_suggest(upper, known)}")
+            found.append(f"unknown setting {name}{suggest(upper, known)}")
         return found
 
     # -- derived views -----------------------------------------------------------
@@ -465,121 +398,6 @@ class _Settings(BaseSettings):
         return not is_loopback(self.http_host)
 
 
-_SEE_LIST = " (ignored; `tidings config env` lists the valid settings)"
-
-
-def _suggest(name: str, valid: list[str], fallback: str = _SEE_LIST) -> str:
-    """``"; did you mean X?"`` for the closest valid key, else ``fallback``."""
-    match = difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
-    return f"; did you mean {match[0]}?" if match else fallback
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(
-            f"config file {str(path)!r} not found", hint="create one with `tidings init`"
-        ) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {str(path)!r}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-
-
-def _strip_unknown(
-    data: dict[str, Any], valid: list[str], where: str, dropped: dict[int, list[str]]
-) -> list[str]:
-    """Drop unknown keys (top level and inside ``[[apps]]``); return a warning for each.
-
-    The keys dropped from the ``[[apps]]`` table at index ``i`` are added to
-    ``dropped[i]``, so that a missing required key can be traced to its typo.
-    """
-    warnings = []
-    for key in [k for k in data if k not in valid]:
-        warnings.append(f"unknown setting {key!r} in {where}{_suggest(key, valid)}")
-        del data[key]
-    apps = data.get("apps")
-    if isinstance(apps, list):
-        app_keys = list(AppConfig.model_fields)
-        for index, table in enumerate(apps):
-            if not isinstance(table, dict):
-                continue
-            for key in [k for k in table if k not in app_keys]:
-                suggestion = _suggest(key, app_keys, " (ignored)")
-                warnings.append(
-                    f"unknown key {key!r} in [[apps]] #{index + 1} of {where}{suggestion}"
-                )
-                dropped.setdefault(index, []).append(key)
-                del table[key]
-    return warnings
-
-
-def _apps_problem(
-    error: Any, toml: Mapping[str, Any], dropped: Mapping[int, list[str]]
-) -> tuple[str, str] | None:
-    """``(where, message)`` for an error inside ``apps``, in TOML's words, else ``None``.
-
-    Apps are numbered from 1 as ``[[apps]] #N`` (as the warnings number them), a
-    missing required key names the unknown key that is probably its typo, and a
-    single ``[apps]`` table gets the double brackets it needs.
-    """
-    loc = error["loc"]
-    if not loc or loc[0] != "apps":
-        return None
-    if len(loc) == 1 and error["type"] == "list_type" and isinstance(toml.get("apps"), dict):
-        return "apps", "[apps] is one table; write [[apps]] (double brackets) above each app"
-    if len(loc) < 2 or not isinstance(loc[1], int):
-        return None
-    index = loc[1]
-    where = f"[[apps]] #{index + 1}" + (f" key {loc[2]!r}" if len(loc) > 2 else "")
-    if error["type"] != "missing" or len(loc) < 3:
-        return where, str(error["msg"]).removeprefix("Value error, ")
-    field = str(loc[2])
-    message = f"the required key {field!r} is missing"
-    typo = difflib.get_close_matches(field, dropped.get(index, []), n=1, cutoff=0.6)
-    if typo:
-        message += f" ({typo[0]!r} is not a key: did you mean {field}?)"
-    return f"[[apps]] #{index + 1}", message
-
-
-def _describe(
-    exc: ValidationError,
-    flags: Mapping[str, Any],
-    toml: Mapping[str, Any],
-    path: Path | None,
-    dropped: Mapping[int, list[str]],
-) -> str:
-    """One line for the first validation error: the key, where it came from, and why."""
-    error = exc.errors()[0]
-    loc = [str(part) for part in error["loc"]]
-    message = str(error["msg"]).removeprefix("Value error, ")
-    if not loc:
-        return f"invalid configuration: {message}"
-    key = loc[0]
-    dotted = ".".join(loc)
-    apps = _apps_problem(error, toml, dropped)
-    if apps is not None:
-        dotted, message = apps
-    env_name = ENV_PREFIX + key.upper()
-    value = error["input"]
-    shown = repr(value)
-    field = _Settings.model_fields.get(key)
-    hidden = field is not None and not field.repr  # a secret: never repeated in a message
-    quiet = hidden or isinstance(value, dict | list) or shown in message
-    got = "" if quiet else f" (got {shown})"
-    if key in flags:
-        source = f"{dotted} (from the command line)"
-    elif any(name.upper() == env_name for name in os.environ):
-        source = env_name if len(loc) == 1 else f"{env_name} ({dotted})"
-    elif key in toml:
-        source = f"{dotted} in {path}"
-    else:
-        source = dotted
-    return f"invalid {source}: {message}{got}"
-
-
 if TYPE_CHECKING:
     Settings = _Settings
 else:
@@ -588,5 +406,5 @@ else:
         __base__=_Settings,
         __doc__=_Settings.__doc__,
         __module__=__name__,
-        **_global_app_fields(),
+        **global_app_fields(),
     )
