@@ -1,7 +1,7 @@
 """PusherSession: feed client text, assert on commands and on the frames pusher-js would read.
 
 Spec: the Pusher Channels protocol v7 (events, client events, presence, sign-in) and the
-decisions recorded in ``tidings.protocol.pusher.session``.
+decisions recorded in ``tidings.protocol.pusher.session`` and the modules it names.
 """
 
 from __future__ import annotations
