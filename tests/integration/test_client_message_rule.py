@@ -30,6 +30,7 @@ from tests.integration.conftest import (
     client,
     publish,
 )
+from tidings.broker.redis_keys import channel_key
 from tidings.protocol.piesocket.auth import make_token
 from tidings.server.runner import RunningServer
 
@@ -187,7 +188,7 @@ async def test_rule_holds_across_redis_nodes(
         await barrier_first(a, pusher_b, "orders")  # A's cache write would precede it
         stored = redis.asyncio.Redis.from_url(redis_url)
         try:
-            assert await stored.get(f"{prefix}:cache:1:cache-orders") is None
+            assert await stored.get(channel_key(prefix, "cache", "1", "cache-orders")) is None
         finally:
             await stored.aclose()
     finally:

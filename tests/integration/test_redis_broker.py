@@ -14,6 +14,7 @@ import structlog
 from tests.contract.harness import RecordingHandler
 from tests.integration.conftest import OwnRedis
 from tidings.broker.redis import RedisBroker, RedisPresenceStore, encode_message
+from tidings.broker.redis_keys import channel_key
 from tidings.domain.messages import Member, Publication
 from tidings.typing import AppId, ChannelName, SocketId, UserId
 
@@ -258,7 +259,7 @@ async def test_start_without_redis_then_redis_appears(own_redis: OwnRedis) -> No
         other = redis.Redis.from_url(own_redis.url)
         try:  # a publication from outside this node arrives: the SUBSCRIBE was replayed
             payload = encode_message(Publication(APP, NEWS, "e", "1"), "x")
-            other.publish(f"tidings:pub:{APP}:{NEWS}", payload)
+            other.publish(channel_key("tidings", "pub", APP, NEWS), payload)
         finally:
             other.close()
         assert [p.data for p in await on_a.wait_for(1)] == ["1"]
@@ -312,7 +313,7 @@ async def test_a_message_sent_twice_is_delivered_once(own_redis: OwnRedis) -> No
     try:
         await broker.start(on)
         await broker.subscribe(APP, NEWS)
-        name = f"tidings:pub:{APP}:{NEWS}"
+        name = channel_key("tidings", "pub", APP, NEWS)
 
         def payload(data: str, seq: int) -> bytes:
             return encode_message(Publication(APP, NEWS, "e", data), "node-x", seq)

@@ -10,9 +10,8 @@ import pytest
 import redis
 
 from tests.contract.harness import RecordingHandler
-from tidings.broker import redis as redis_broker
 from tidings.broker.redis import RedisBroker
-from tidings.broker.redis_codec import encode_message, origin_prefix
+from tidings.broker.redis_codec import decode_message, encode_message, origin_prefix
 from tidings.domain.messages import Control, Publication
 from tidings.typing import AppId, ChannelName
 
@@ -42,7 +41,7 @@ async def nodes(redis_url: str) -> AsyncIterator[tuple[RedisBroker, RedisBroker]
 def count_pipelines(monkeypatch: pytest.MonkeyPatch, broker: RedisBroker) -> list[int]:
     """Record the number of commands of every pipeline ``broker`` executes."""
     sizes: list[int] = []
-    make = broker._redis.pipeline
+    make = broker._links[0].redis.pipeline
 
     def pipeline(*args: Any, **kwargs: Any) -> Any:
         pipe = make(*args, **kwargs)
@@ -55,7 +54,7 @@ def count_pipelines(monkeypatch: pytest.MonkeyPatch, broker: RedisBroker) -> lis
         pipe.execute = counted  # type: ignore[method-assign]
         return pipe
 
-    monkeypatch.setattr(broker._redis, "pipeline", pipeline)
+    monkeypatch.setattr(broker._links[0].redis, "pipeline", pipeline)
     return sizes
 
 
@@ -94,7 +93,7 @@ async def test_a_cache_publication_returns_once_stored(
     score = Publication(APP, cache, "update", '"1-0"', cache=True)
     await a.publish(score)
     assert await b.last_event(APP, cache) == score
-    await a._redis.delete(a._cache_key(APP, cache))
+    await a._links[0].redis.delete(a._cache_key(APP, cache))
 
 
 async def test_close_sends_what_is_queued(nodes: tuple[RedisBroker, RedisBroker]) -> None:
@@ -117,13 +116,13 @@ async def test_a_node_decodes_only_what_its_subscribers_need(
     """Redis sends a channel only to nodes that subscribed it (one SUBSCRIBE per channel,
     no pattern), and a node skips the echo of its own publications without decoding it."""
     decoded: list[bytes] = []
-    decode = redis_broker.decode_message
+    decode = decode_message
 
     def counting(raw: bytes) -> Any:
         decoded.append(raw)
         return decode(raw)
 
-    monkeypatch.setattr(redis_broker, "decode_message", counting)
+    monkeypatch.setattr("tidings.broker.redis_reader.decode_message", counting)
     a, b = nodes
     on_a = RecordingHandler()
     await a.start(on_a)

@@ -1,11 +1,12 @@
 """Presence across nodes, in Redis, with node heartbeats (imported via ``tidings.broker.redis``).
 
 Keys, for prefix ``p``, app ``a`` and channel ``c`` (``a:c`` is the channel id;
-channel names cannot contain ``:``):
+channel names cannot contain ``:``; ``{a:c}`` is the hash tag of
+:mod:`tidings.broker.redis_keys`):
 
-- ``p:presence:a:c`` hash ``{node}|{socket}`` → user id: every connection;
-- ``p:presence-users:a:c`` hash user id → connections, all nodes together;
-- ``p:presence-info:a:c`` hash user id → ``user_info`` JSON of its latest connection;
+- ``p:presence:{a:c}`` hash ``{node}|{socket}`` → user id: every connection;
+- ``p:presence-users:{a:c}`` hash user id → connections, all nodes together;
+- ``p:presence-info:{a:c}`` hash user id → ``user_info`` JSON of its latest connection;
 - ``p:node-presence:{node}`` hash channel id → that node's connections there
   (the index that finds a dead node's members without a KEYS scan);
 - ``p:node:{node}`` the node's heartbeat, expiring after ``heartbeat_ttl``;
@@ -32,6 +33,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from tidings.broker.base import DeadMember, LivenessHandler, PresenceFull
+from tidings.broker.redis_keys import channel_key
 from tidings.domain.messages import Member
 from tidings.errors import TidingsError
 from tidings.redis_url import connection_options
@@ -157,7 +159,7 @@ class RedisPresenceStore:
             RedisUnavailableError: Redis is unreachable.
         """
         chan = self._chan_id(app_id, channel)
-        keys = [*self._keys(chan), self._node_index(self.node_id), self._nodes_key]
+        keys = [*self._keys(app_id, channel), self._node_index(self.node_id), self._nodes_key]
         args: list[str | bytes] = [
             f"{self.node_id}|{socket_id}",
             member.user_id,
@@ -177,19 +179,19 @@ class RedisPresenceStore:
     ) -> bool:
         """Forget ``socket_id`` on this node; ``True`` when it was the user's last anywhere."""
         chan = self._chan_id(app_id, channel)
-        keys = [*self._keys(chan), self._node_index(self.node_id)]
+        keys = [*self._keys(app_id, channel), self._node_index(self.node_id)]
         args = [f"{self.node_id}|{socket_id}", user_id, chan]
         return bool(await self._call(self._remove(keys=keys, args=args)))
 
     async def members(self, app_id: AppId, channel: ChannelName) -> dict[UserId, Any]:
         """Every member on every node: user id → ``user_info`` (a fresh dict)."""
-        info_key = self._keys(self._chan_id(app_id, channel))[2]
+        info_key = self._keys(app_id, channel)[2]
         raw: dict[bytes, bytes] = await self._call(self._redis.hgetall(info_key))
         return {UserId(user.decode()): orjson.loads(info) for user, info in raw.items()}
 
     async def count(self, app_id: AppId, channel: ChannelName) -> int:
         """How many distinct users are on ``channel`` across every node."""
-        users_key = self._keys(self._chan_id(app_id, channel))[1]
+        users_key = self._keys(app_id, channel)[1]
         return int(await self._call(self._redis.hlen(users_key)))
 
     async def counts(
@@ -200,7 +202,7 @@ class RedisPresenceStore:
             return {}
         async with self._redis.pipeline(transaction=False) as pipe:
             for channel in channels:
-                pipe.hlen(self._keys(self._chan_id(app_id, channel))[1])
+                pipe.hlen(self._keys(app_id, channel)[1])
             sizes: list[int] = await self._call(pipe.execute())
         return dict(zip(channels, (int(n) for n in sizes), strict=True))
 
@@ -270,7 +272,7 @@ class RedisPresenceStore:
         """Which of ``user_ids`` are members of ``channel``, in their order: one HMGET."""
         if not user_ids:
             return []
-        users_key = self._keys(self._chan_id(app_id, channel))[1]
+        users_key = self._keys(app_id, channel)[1]
         found = await self._call(self._redis.hmget(users_key, list(user_ids)))
         pairs = zip(user_ids, found, strict=True)
         return [user_id for user_id, value in pairs if value is not None]
@@ -286,7 +288,7 @@ class RedisPresenceStore:
         for raw in channels:
             chan = raw.decode()
             app_id, _, channel = chan.rpartition(":")
-            keys = [*self._keys(chan), index]
+            keys = [*self._keys(app_id, channel), index]
             users: list[bytes] = await self._call(self._reap(keys=keys, args=[node_id, chan]))
             gone += [(AppId(app_id), ChannelName(channel), UserId(u.decode())) for u in users]
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -300,9 +302,9 @@ class RedisPresenceStore:
     def _chan_id(self, app_id: str, channel: str) -> str:
         return f"{app_id}:{channel}"
 
-    def _keys(self, chan: str) -> list[str]:
-        p = self.prefix
-        return [f"{p}:presence:{chan}", f"{p}:presence-users:{chan}", f"{p}:presence-info:{chan}"]
+    def _keys(self, app_id: str, channel: str) -> list[str]:
+        kinds = ("presence", "presence-users", "presence-info")
+        return [channel_key(self.prefix, kind, app_id, channel) for kind in kinds]
 
     def _node_index(self, node_id: str) -> str:
         return f"{self.prefix}:node-presence:{node_id}"

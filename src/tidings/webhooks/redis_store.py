@@ -5,7 +5,8 @@ Keys, for prefix ``p`` (``a:c`` is app ``a``'s channel ``c``):
 - ``p:wh:alive:{node}``: the node's webhook heartbeat, expiring after ``ttl`` seconds;
 - ``p:wh:owners``: nodes that hold deliveries or occupancy (the ones to check);
 - ``p:wh:pending:{node}`` hash delivery id -> JSON: the node's unsettled deliveries;
-- ``p:wh:occ:a:c`` set of the nodes where the channel is occupied;
+- ``p:wh:occ:{a:c}`` set of the nodes where the channel is occupied (hash-tagged:
+  :func:`tidings.broker.redis_keys.channel_key`);
 - ``p:wh:node-occ:{node}`` set of the ``a:c`` a node occupies;
 - ``p:wh:log:a`` hash delivery id -> JSON and ``p:wh:log-ids:a`` list (newest first).
 

@@ -23,7 +23,7 @@ end
 local index = p .. ':wh:node-occ:' .. dead
 local vacated = {}
 for _, chan in ipairs(redis.call('SMEMBERS', index)) do
-  local key = p .. ':wh:occ:' .. chan
+  local key = p .. ':wh:occ:{' .. chan .. '}'
   if redis.call('SREM', key, dead) == 1 and redis.call('SCARD', key) == 0 then
     table.insert(vacated, chan)
   end
