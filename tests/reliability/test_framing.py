@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import struct
+
 import orjson
 import pytest
 
 from tests.integration.conftest import KEY
 from tests.reliability.rawws import RawWebSocket, close_body, frame
+from tidings.protocol.rfc6455 import MAX_FRAGMENTS
 from tidings.server.runner import RunningServer
 
 PUSHER = f"/app/{KEY}?protocol=7"
@@ -87,6 +90,28 @@ async def test_server_serves_others_after_violations(server: RunningServer) -> N
         assert await ws.close_code() == 1002
         await ws.aclose()
     ws = await established(server)
+    ws.send(frame(0x1, PING))
+    assert orjson.loads(await ws.text())["event"] == "pusher:pong"
+    await ws.aclose()
+
+
+async def test_a_flood_of_empty_fragments_is_closed_1009_naming_the_limit(
+    server: RunningServer,
+) -> None:
+    """Empty continuation frames (no bytes toward the size limit) end with 1009, not memory.
+
+    Issue 25, defect 2: each one used to be kept in a list until the connection closed.
+    """
+    ws = await established(server)
+    ws.send(frame(0x1, b"", fin=False) + frame(0x0, b"", fin=False) * 2000)
+    while True:
+        opcode, body = await ws.read_frame()
+        if opcode == 0x8:
+            break
+    assert struct.unpack("!H", body[:2]) == (1009,)
+    assert f"more than {MAX_FRAGMENTS} fragments" in body[2:].decode()
+    await ws.aclose()
+    ws = await established(server)  # the server goes on serving others
     ws.send(frame(0x1, PING))
     assert orjson.loads(await ws.text())["event"] == "pusher:pong"
     await ws.aclose()

@@ -1,15 +1,21 @@
 """Client-to-server WebSocket frames (RFC 6455), read without I/O.
 
-``FrameReader`` turns the bytes a client sent after its upgrade into whole
-messages: text (checked UTF-8), binary, ping, pong and close. Fragmented
-messages are joined; control frames may arrive between the fragments. A
-violation of the RFC raises ``ProtocolViolation`` with the close code the
-server must send (1002 protocol error, 1007 invalid UTF-8, 1009 too big) and
-the reader takes no more bytes. The server sends its own frames with
+``FrameReader`` turns the bytes a client sent after its upgrade into events
+(:mod:`tidings.protocol.wsevents`): whole text messages (checked UTF-8), binary
+messages, pings, pongs and the close frame. Fragmented messages are joined;
+control frames may arrive between the fragments. A violation of the RFC, or of
+the reader's limits, raises ``ProtocolViolation`` with the close code the server
+must send (1002 protocol error, 1007 invalid UTF-8, 1009 too big) and the reader
+takes no more bytes. The server sends its own frames with
 ``tidings.protocol.frames``: only reading needs state.
 
-Between messages the reader holds no buffer, so an idle connection costs about
-a hundred bytes here.
+Memory is bounded by the message limit, not by what a client sends: the
+fragments of a message are joined as they arrive into one ``bytearray`` (never
+kept as a list of fragments, whose per-object overhead an attacker could grow
+with empty or 1-byte fragments), and a message may have at most
+``max_fragments`` fragments. So one reader holds at most ``max_message`` bytes
+plus one frame header (:attr:`FrameReader.held_bytes`). Between messages it
+holds no buffer, so an idle connection costs about a hundred bytes here.
 """
 
 from __future__ import annotations
@@ -18,9 +24,12 @@ import base64
 import hashlib
 from typing import Final
 
+from tidings.protocol.wsevents import Binary, Close, Event, Ping, Pong, Text
+
 __all__ = [
     "BINARY",
     "CLOSE",
+    "MAX_FRAGMENTS",
     "PING",
     "PONG",
     "TEXT",
@@ -42,6 +51,11 @@ PROTOCOL_ERROR: Final = 1002
 INVALID_DATA: Final = 1007
 TOO_BIG: Final = 1009
 
+#: Fragments one message may have by default: far more than any client library
+#: sends (browsers never fragment; others fragment large messages into frames of
+#: kilobytes), while a flood of empty continuation frames ends quickly.
+MAX_FRAGMENTS: Final = 1024
+
 _GUID: Final = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _MAX_CONTROL_PAYLOAD: Final = 125
 
@@ -50,11 +64,6 @@ _MAX_CONTROL_PAYLOAD: Final = 125
 _SENDABLE_CLOSE_CODES: Final = frozenset(
     (1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014)
 )
-
-#: What ``FrameReader.feed`` returns per message: the opcode and its payload, a
-#: ``str`` for TEXT, ``bytes`` for BINARY/PING/PONG, ``(code, reason)`` for CLOSE
-#: (code 1005 when the client sent none).
-Message = tuple[int, str | bytes | tuple[int, str]]
 
 
 class ProtocolViolation(Exception):
@@ -105,9 +114,9 @@ def _unmask(mask: bytes | bytearray, payload: bytes | bytearray) -> bytes:
     )
 
 
-def _close_message(payload: bytes) -> tuple[int, str]:
+def _close_event(payload: bytes) -> Close:
     if not payload:
-        return 1005, ""
+        return Close(1005)
     if len(payload) == 1:
         raise ProtocolViolation(
             PROTOCOL_ERROR, "a close frame body is a 2-byte code and a reason, not 1 byte"
@@ -117,7 +126,7 @@ def _close_message(payload: bytes) -> tuple[int, str]:
     if problem is not None:
         raise ProtocolViolation(PROTOCOL_ERROR, problem)
     try:
-        return code, payload[2:].decode()
+        return Close(code, payload[2:].decode())
     except UnicodeDecodeError:
         raise ProtocolViolation(INVALID_DATA, "the close reason is not valid UTF-8") from None
 
@@ -125,32 +134,59 @@ def _close_message(payload: bytes) -> tuple[int, str]:
 class FrameReader:
     """Reads the frames of one client connection.
 
+    Two limits bound what one message may cost, and both close with 1009
+    ("message too big", RFC 6455 7.4.1): its bytes, all fragments together, and
+    its number of fragments. 1009 rather than 1008 (policy violation): RFC 6455
+    names 1008 the generic code for when no more specific one fits, and a
+    message in too many pieces is too big to process in the same sense as one
+    with too many bytes; the close reason says which limit it passed.
+
     Args:
         max_message: the largest message (all fragments together) accepted, in
             bytes; a larger one is refused with 1009 as soon as its header says so.
+        max_fragments: the most frames one message may come in; the frame past
+            it is refused with 1009.
     """
 
-    __slots__ = ("_buffer", "_fragments", "_fragment_opcode", "_fragment_size", "max_message")
+    __slots__ = (
+        "_buffer",
+        "_fragment_count",
+        "_fragment_opcode",
+        "_partial",
+        "max_fragments",
+        "max_message",
+    )
 
-    def __init__(self, max_message: int) -> None:
+    def __init__(self, max_message: int, *, max_fragments: int = MAX_FRAGMENTS) -> None:
         self.max_message = max_message
+        self.max_fragments = max_fragments
         self._buffer: bytearray | None = None  # the start of a frame not complete yet
-        self._fragments: list[bytes] | None = None  # a fragmented message in progress
+        self._partial: bytearray | None = None  # a fragmented message's payload so far
         self._fragment_opcode = 0
-        self._fragment_size = 0
+        self._fragment_count = 0
 
-    def feed(self, data: bytes) -> list[Message]:
-        """The messages ``data`` completes, in order.
+    @property
+    def held_bytes(self) -> int:
+        """Bytes held between calls: an unfinished frame and an unfinished message.
+
+        At most ``max_message`` plus a frame header (14 bytes): the header of
+        the unfinished frame is checked against what the message holds already.
+        """
+        held = 0 if self._buffer is None else len(self._buffer)
+        return held + (0 if self._partial is None else len(self._partial))
+
+    def feed(self, data: bytes) -> list[Event]:
+        """The events ``data`` completes, in order.
 
         Raises:
-            ProtocolViolation: the first violation found; messages before it in
+            ProtocolViolation: the first violation found; events before it in
                 ``data`` are lost with the connection.
         """
         buffer: bytes | bytearray = data
         if self._buffer is not None:
             self._buffer += data
             buffer = self._buffer
-        messages: list[Message] = []
+        events: list[Event] = []
         end = len(buffer)
         pos = 0
         while end - pos >= 2:
@@ -173,9 +209,9 @@ class FrameReader:
             start = pos + header
             payload = _unmask(buffer[start - 4 : start], buffer[start : start + length])
             pos = start + length
-            message = self._message(first, payload)
-            if message is not None:
-                messages.append(message)
+            event = self._event(first, payload)
+            if event is not None:
+                events.append(event)
         # Keep only the incomplete frame, in a bytearray that grows in place: a
         # client dribbling a big frame a byte at a time costs no copy per read.
         if pos >= end:
@@ -184,7 +220,7 @@ class FrameReader:
             del self._buffer[:pos]
         else:
             self._buffer = bytearray(buffer[pos:])
-        return messages
+        return events
 
     def _check_header(self, first: int, second: int, length: int) -> None:
         """Refuse a frame on its header alone (before its payload arrives)."""
@@ -205,42 +241,52 @@ class FrameReader:
             return
         if opcode not in (_CONTINUATION, TEXT, BINARY):
             raise ProtocolViolation(PROTOCOL_ERROR, f"unknown data opcode {opcode:#x}")
-        if opcode == _CONTINUATION and self._fragments is None:
+        partial = self._partial
+        if opcode == _CONTINUATION and partial is None:
             raise ProtocolViolation(PROTOCOL_ERROR, "continuation frame without a message")
-        if opcode != _CONTINUATION and self._fragments is not None:
+        if opcode != _CONTINUATION and partial is not None:
             raise ProtocolViolation(
                 PROTOCOL_ERROR, "new message before the fragmented one was finished"
             )
-        if self._fragment_size + length > self.max_message:
+        size = length if partial is None else len(partial) + length
+        if size > self.max_message:
+            raise ProtocolViolation(
+                TOO_BIG, f"message of {size} bytes is over the {self.max_message}-byte limit"
+            )
+        if partial is not None and self._fragment_count >= self.max_fragments:
             raise ProtocolViolation(
                 TOO_BIG,
-                f"message of {self._fragment_size + length} bytes is over the "
-                f"{self.max_message}-byte limit",
+                f"message in more than {self.max_fragments} fragments; "
+                "send it in fewer, larger frames",
             )
 
-    def _message(self, first: int, payload: bytes) -> Message | None:
+    def _event(self, first: int, payload: bytes) -> Event | None:
         opcode = first & 0x0F
-        if opcode == CLOSE:
-            return CLOSE, _close_message(payload)
         if opcode >= CLOSE:
-            return opcode, payload
-        if not first & 0x80:  # a fragment: keep it until the final one
-            if self._fragments is None:
-                self._fragments = []
-                self._fragment_opcode = opcode
-            self._fragments.append(payload)
-            self._fragment_size += len(payload)
-            return None
+            if opcode == PING:
+                return Ping(payload)
+            if opcode == PONG:
+                return Pong(payload)
+            return _close_event(payload)
+        data: bytes | bytearray = payload
         if opcode == _CONTINUATION:
-            assert self._fragments is not None  # _check_header made sure
-            self._fragments.append(payload)
-            payload = b"".join(self._fragments)
-            opcode = self._fragment_opcode
-            self._fragments = None
-            self._fragment_size = 0
+            partial = self._partial
+            assert partial is not None  # _check_header made sure
+            partial += payload
+            self._fragment_count += 1
+            if not first & 0x80:
+                return None  # more fragments to come
+            data, opcode = partial, self._fragment_opcode
+            self._partial = None
+            self._fragment_count = 0
+        elif not first & 0x80:  # the first fragment: keep it until the final one
+            self._partial = bytearray(payload)
+            self._fragment_opcode = opcode
+            self._fragment_count = 1
+            return None
         if opcode == BINARY:
-            return BINARY, payload
+            return Binary(bytes(data))
         try:
-            return TEXT, payload.decode()
+            return Text(data.decode())
         except UnicodeDecodeError:
             raise ProtocolViolation(INVALID_DATA, "a text message is not valid UTF-8") from None

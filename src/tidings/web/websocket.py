@@ -3,7 +3,7 @@
 ``WebSocketProtocol`` is the ``asyncio.Protocol`` of a connection once the front
 door (``tidings.web.front``) has seen its upgrade request. It has no task of its
 own: bytes arrive in ``data_received``, the frame reader
-(``tidings.protocol.rfc6455``) makes messages of them, the sans-I/O session
+(``tidings.protocol.rfc6455``) makes events of them, the sans-I/O session
 turns those into commands, and the commands run on the node, all at once when
 nothing has to wait (``tidings.web.eager``). Only a command that does wait (a
 Redis round trip) becomes a task, and messages that arrive meanwhile wait
@@ -25,7 +25,7 @@ from tidings.apps.base import App
 from tidings.domain import events
 from tidings.domain.messages import Member, Publication
 from tidings.errors import ConnectionRejected, SubscriptionError
-from tidings.protocol import rfc6455
+from tidings.protocol import rfc6455, wsevents
 from tidings.protocol.commands import (
     ClientEvent,
     Close,
@@ -35,7 +35,7 @@ from tidings.protocol.commands import (
     Subscribe,
     Unsubscribe,
 )
-from tidings.protocol.frames import close_frame, pong_frame
+from tidings.protocol.frames import close_frame
 from tidings.typing import ChannelName, UserId
 from tidings.web.connection import NO_APP, ClientConnection, admit_app, new_socket_id
 from tidings.web.eager import start_eagerly
@@ -89,7 +89,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self._reader: rfc6455.FrameReader | None = rfc6455.FrameReader(max_message)
         self.conn: ClientConnection | None = None
         self._busy: asyncio.Task[None] | None = None
-        self._backlog: list[rfc6455.Message] | None = None
+        self._backlog: list[wsevents.Event] | None = None
         self._lost = False
         self._paused = False
         #: Set when the connection is lost, if someone waits for that (``stray_upgrade``).
@@ -173,22 +173,22 @@ class WebSocketProtocol(asyncio.Protocol):
             return
         self._state.flusher.traffic.bytes_in += len(data)
         try:
-            messages = reader.feed(data)
+            events = reader.feed(data)
         except rfc6455.ProtocolViolation as exc:
             self._fail(exc)
             return
-        if not messages:
+        if not events:
             return
         if self._busy is not None or self.conn is None:
             backlog = self._backlog
             if backlog is None:
                 self._backlog = backlog = []
-            backlog.extend(messages)
+            backlog.extend(events)
             if len(backlog) > _BACKLOG_LIMIT and not self._paused:
                 self._paused = True
                 self._transport.pause_reading()
             return
-        self._spawn(self._process(messages))
+        self._spawn(self._process(events))
 
     def eof_received(self) -> bool | None:
         return None  # close the transport: a client that stops sending is done
@@ -242,36 +242,36 @@ class WebSocketProtocol(asyncio.Protocol):
         if backlog and self.conn is not None:
             self._spawn(self._process(backlog))
 
-    async def _process(self, messages: list[rfc6455.Message]) -> None:
+    async def _process(self, events: list[wsevents.Event]) -> None:
         conn = self.conn
         assert conn is not None
         session = conn.session
         traffic = self._state.flusher.traffic
         while True:
-            for opcode, payload in messages:
+            for event in events:
                 if conn.closing or self._lost:
                     return
                 conn.seen()
                 traffic.frames_in += 1
-                if opcode == rfc6455.TEXT:
-                    session.receive_text(cast(str, payload))
-                elif opcode == rfc6455.BINARY:
-                    session.receive_binary(cast(bytes, payload))
-                elif opcode == rfc6455.PING:
-                    conn.send_frame(pong_frame(cast(bytes, payload)))  # after queued frames
-                    continue
-                elif opcode == rfc6455.PONG:
-                    continue
-                else:
-                    code, _ = cast(tuple[int, str], payload)
-                    self._closed_by_client(conn, code)
-                    return
+                match event:
+                    case wsevents.Text(text):
+                        session.receive_text(text)
+                    case wsevents.Binary(data):
+                        session.receive_binary(data)
+                    case wsevents.Ping():
+                        conn.send_frame(event.pong_frame())  # after the frames queued before
+                        continue
+                    case wsevents.Pong():
+                        continue  # proof of life: seen() above was all it is for
+                    case wsevents.Close(code):
+                        self._closed_by_client(conn, code)
+                        return
                 await self._run_commands(conn)
                 conn.drain_session()
             backlog = self._backlog
             if not backlog:
                 return
-            messages, self._backlog = backlog, None
+            events, self._backlog = backlog, None
 
     async def _run_commands(self, conn: ClientConnection) -> None:
         """Run what the session asks, until answering it asks nothing more."""

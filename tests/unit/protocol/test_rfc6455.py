@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import random
 import struct
+import tracemalloc
 
 import pytest
 
 from tests.reliability.rawws import frame
 from tidings.protocol import rfc6455
 from tidings.protocol.rfc6455 import FrameReader, ProtocolViolation
+from tidings.protocol.wsevents import Binary, Close, Ping, Pong, Text
 
 
 def violation(reader: FrameReader, data: bytes) -> tuple[int, str]:
@@ -23,10 +26,10 @@ def test_text_binary_ping_pong_in_one_read() -> None:
         frame(0x1, "héllo".encode()) + frame(0x2, b"\x00\xff") + frame(0x9, b"p") + frame(0xA, b"")
     )
     assert FrameReader(1000).feed(data) == [
-        (rfc6455.TEXT, "héllo"),
-        (rfc6455.BINARY, b"\x00\xff"),
-        (rfc6455.PING, b"p"),
-        (rfc6455.PONG, b""),
+        Text("héllo"),
+        Binary(b"\x00\xff"),
+        Ping(b"p"),
+        Pong(b""),
     ]
 
 
@@ -38,7 +41,7 @@ def test_every_length_encoding_round_trips_split_anywhere(size: int) -> None:
     for cut in sorted(c for c in cuts if c < len(data)):
         reader = FrameReader(100_000)
         assert reader.feed(data[:cut]) == []
-        assert reader.feed(data[cut:]) == [(rfc6455.BINARY, payload)]
+        assert reader.feed(data[cut:]) == [Binary(payload)]
 
 
 def test_byte_by_byte_keeps_every_message() -> None:
@@ -47,7 +50,7 @@ def test_byte_by_byte_keeps_every_message() -> None:
     got = []
     for i in range(len(data)):
         got += reader.feed(data[i : i + 1])
-    assert got == [(rfc6455.TEXT, '{"event":"pusher:ping"}')] * 3
+    assert got == [Text('{"event":"pusher:ping"}')] * 3
 
 
 def test_fragments_are_joined_with_control_frames_between() -> None:
@@ -57,14 +60,14 @@ def test_fragments_are_joined_with_control_frames_between() -> None:
         + frame(0x0, b"ll", fin=False)
         + frame(0x0, b"o")
     )
-    assert FrameReader(1000).feed(data) == [(rfc6455.PING, b"x"), (rfc6455.TEXT, "hello")]
+    assert FrameReader(1000).feed(data) == [Ping(b"x"), Text("hello")]
 
 
 def test_close_frames() -> None:
     reader = FrameReader(1000)
-    assert reader.feed(frame(0x8, b"")) == [(rfc6455.CLOSE, (1005, ""))]
+    assert reader.feed(frame(0x8, b"")) == [Close(1005, "")]
     assert FrameReader(1000).feed(frame(0x8, struct.pack("!H", 4000) + b"bye")) == [
-        (rfc6455.CLOSE, (4000, "bye"))
+        Close(4000, "bye")
     ]
 
 
@@ -114,3 +117,86 @@ def test_an_idle_reader_holds_no_buffer() -> None:
     reader.feed(data[:3])
     reader.feed(data[3:])
     assert reader._buffer is None
+
+
+class TestWhatOneMessageMayHold:
+    """Defect 2 of issue 25: fragments counted toward no limit and kept in a list.
+
+    RFC 6455 5.4 lets a message come in any number of fragments; the reader
+    bounds both the bytes it holds (the message limit, plus one frame header)
+    and the fragments (``max_fragments``), and says which limit was passed (1009).
+    """
+
+    def test_empty_continuation_frames_end_with_1009_naming_the_fragments(self) -> None:
+        """A flood of empty fragments (no bytes toward the size limit) is cut, not kept."""
+        reader = FrameReader(1000)
+        data = frame(0x1, b"", fin=False) + frame(0x0, b"", fin=False) * 5000
+        code, reason = violation(reader, data)
+        assert code == 1009
+        assert f"more than {rfc6455.MAX_FRAGMENTS} fragments" in reason
+
+    def test_a_message_of_exactly_max_fragments_fragments_is_read(self) -> None:
+        """The limit is the last accepted count: max_fragments frames make one message."""
+        fragments = [frame(0x1, b"a", fin=False)]
+        fragments += [frame(0x0, b"b", fin=False)] * 6 + [frame(0x0, b"c")]
+        assert FrameReader(1000, max_fragments=8).feed(b"".join(fragments)) == [
+            Text("a" + "b" * 6 + "c")
+        ]
+        code, reason = violation(FrameReader(1000, max_fragments=7), b"".join(fragments))
+        assert (code, "more than 7 fragments" in reason) == (1009, True)
+
+    def test_control_frames_between_fragments_do_not_count_as_fragments(self) -> None:
+        """Pings interleaved with a message's fragments are answered, not counted."""
+        data = frame(0x1, b"a", fin=False) + (frame(0x9, b"") + frame(0x0, b"b", fin=False)) * 3
+        data += frame(0x0, b"c")
+        events = FrameReader(1000, max_fragments=5).feed(data)
+        assert events == [Ping(b""), Ping(b""), Ping(b""), Text("abbbc")]
+
+    def test_one_byte_fragments_hold_their_bytes_not_an_object_each(self) -> None:
+        """1 000 one-byte fragments hold about 1 000 bytes (a list of bytes objects: ~40 KB)."""
+        count = 1000
+        data = frame(0x2, b"x", fin=False) + frame(0x0, b"y", fin=False) * (count - 1)
+        reader = FrameReader(100_000, max_fragments=count + 1)
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            assert reader.feed(data) == []
+            held = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+        assert reader.held_bytes == count
+        assert held < 4 * count, held  # the bytearray, with its growth slack
+        assert reader.feed(frame(0x0, b"z")) == [Binary(b"x" + b"y" * (count - 1) + b"z")]
+        assert reader.held_bytes == 0
+
+    @pytest.mark.parametrize("limit", [5_000, 50_000])
+    @pytest.mark.parametrize("seed", range(3))
+    def test_held_bytes_never_pass_the_message_limit_plus_a_header(
+        self, seed: int, limit: int
+    ) -> None:
+        """Any split of any fragmentation: at most max_message + 14 bytes held between reads."""
+        rng = random.Random(seed)
+        reader = FrameReader(limit)
+        sizes = [rng.randrange(0, 400) for _ in range(60)]
+        data = b"".join(
+            frame(0x2 if i == 0 else 0x0, os.urandom(size), fin=False)
+            for i, size in enumerate(sizes)
+        )
+        pos = 0
+        try:
+            while pos < len(data):
+                step = rng.randrange(1, 3000)
+                reader.feed(data[pos : pos + step])
+                pos += step
+                assert reader.held_bytes <= limit + 14
+        except ProtocolViolation as exc:
+            assert exc.code == 1009 and sum(sizes) > limit
+        else:
+            assert sum(sizes) <= limit and reader.held_bytes == sum(sizes)
+
+
+def test_a_ping_event_knows_its_pong() -> None:
+    """The pong echoes the ping's payload (RFC 6455 5.5.3), unmasked from the server."""
+    (ping,) = FrameReader(1000).feed(frame(0x9, b"beat"))
+    assert isinstance(ping, Ping)
+    assert ping.pong_frame() == b"\x8a\x04beat"
