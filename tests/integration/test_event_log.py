@@ -25,7 +25,7 @@ from tests.integration.conftest import (
 from tidings.admin.counters import EventCounters
 from tidings.domain import events
 from tidings.logs import configure_logging
-from tidings.server.eventlog import summary_fields
+from tidings.eventlog import summary_fields
 
 SECRET_DATA = "card-4242-never-logged"
 

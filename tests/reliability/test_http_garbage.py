@@ -139,3 +139,15 @@ async def test_client_hanging_up_mid_body_logs_no_error(serve: ServeProcess) -> 
     assert status == 200
     await serve.wait_for_line(b"client left mid-request")
     assert errors_logged(serve) == []
+
+
+async def test_tls_on_the_plain_port_is_one_warning_with_the_fix(serve: ServeProcess) -> None:
+    """ClientHellos on the plain port: each is closed; one warning says how to fix it."""
+    for _ in range(5):
+        status, _, body = await exchange(serve.port, GARBAGE["not http"])
+        assert status == 400 and "TLS" in orjson.loads(body)["error"]
+    await serve.wait_for_line(b"tls on a plain port")
+    warned = [r for r in serve.records() if r.get("event") == "tls on a plain port"]
+    assert len(warned) == 1, warned
+    assert warned[0]["level"] == "warning"
+    assert "ws://" in warned[0]["hint"] and "--tls-cert" in warned[0]["hint"]

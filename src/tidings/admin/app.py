@@ -19,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from tidings.admin.apps_api import add_app_routes, error_middleware
 from tidings.admin.counters import EventCounters
 from tidings.admin.dashboard import add_dashboard_routes
+from tidings.admin.keys import STATE
 from tidings.admin.metrics import MetricsExporter
 from tidings.admin.webhook_metrics import WebhookCollector
 from tidings.admin.webhooks_api import WEBHOOKS
@@ -26,7 +27,7 @@ from tidings.admin.webhooks_api import routes as webhook_routes
 from tidings.security import is_loopback
 from tidings.typing import AppId
 from tidings.version import __version__
-from tidings.web.state import STATE, ServerState
+from tidings.web.state import ServerState
 from tidings.webhooks.service import WebhookService
 
 __all__ = ["build_admin_app"]

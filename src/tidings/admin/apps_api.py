@@ -18,13 +18,13 @@ from typing import Any, TypeVar
 import orjson
 from aiohttp import web
 
+from tidings.admin.keys import STATE
 from tidings.admin.openapi import openapi_document
 from tidings.admin.webhooks_api import WEBHOOKS
 from tidings.apps.catalog import AppCatalog
 from tidings.apps.manage import AppManager, InputError, app_view
 from tidings.errors import NotFoundError, TidingsError, UnavailableError
 from tidings.web.app_sync import apply_app_changes
-from tidings.web.state import STATE
 
 __all__ = ["add_app_routes", "error_middleware"]
 

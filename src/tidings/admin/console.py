@@ -25,11 +25,11 @@ from typing import Any, Final
 import orjson
 from aiohttp import web
 
+from tidings.admin.keys import STATE
 from tidings.admin.webhooks_api import WEBHOOKS
 from tidings.core.bus import EventBus
 from tidings.domain import events
 from tidings.typing import AppId
-from tidings.web.state import STATE
 from tidings.webhooks.service import WebhookService
 
 __all__ = ["CONSOLES", "MAX_CONSOLES", "MAX_PENDING", "Console", "Consoles", "console_stream"]

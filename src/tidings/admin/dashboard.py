@@ -15,11 +15,11 @@ import orjson
 from aiohttp import web
 
 from tidings.admin.console import CONSOLES, Consoles, console_stream
+from tidings.admin.keys import STATE
 from tidings.apps.base import App
 from tidings.domain.channels import ChannelKind, channel_kind, name_problem
 from tidings.domain.messages import Publication
 from tidings.typing import ChannelName
-from tidings.web.state import STATE
 
 __all__ = ["add_dashboard_routes"]
 

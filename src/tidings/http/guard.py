@@ -3,32 +3,24 @@
 Order, for every signed endpoint: the app named in the URL (404 naming no other app:
 ids are not for strangers), duplicated query keys (400: the signature covers one value
 of each), the signature (401), the app's switch (403), then the app's per-second
-budgets (429 with ``Retry-After``). Budgets are only spent by correctly signed
-requests, so nobody without the secret can use up a backend's allowance.
-
-Budgets are per app and per process: with ``--workers N`` or N nodes the cluster
-accepts up to N times the rate (a proxy limits per client address; see docs/security.md).
+budgets (429 with ``Retry-After``, ``tidings.http.ratelimits``). Budgets are only
+spent by correctly signed requests, so nobody without the secret can use up a
+backend's allowance. Every endpoint goes through here: the checks exist once.
 """
 
 from __future__ import annotations
 
-import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Final
 
-from aiohttp import web
-
 from tidings.apps.base import App
-from tidings.errors import NotFoundError, RateLimitError, TidingsError, echoed
+from tidings.errors import NotFoundError, TidingsError, echoed
 from tidings.http.auth import verify_request
-from tidings.protocol.ratelimit import TokenBucket
-from tidings.typing import AppId
-from tidings.web.state import STATE
+from tidings.http.router import Api
+from tidings.protocol.http1 import Request
 
 __all__ = [
-    "RATE_LIMITS",
-    "RateLimits",
     "check_signature",
     "keyed_app",
     "refuse_duplicated_keys",
@@ -43,65 +35,6 @@ class _Forbidden(TidingsError):
     http_status = 403
 
 
-class RateLimits:
-    """Per-app token buckets for backend events and for reads, made on first use.
-
-    A bucket follows its app's current rate: an app whose limit changed gets a new one.
-
-    Args:
-        clock: a monotonic clock in seconds.
-    """
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._buckets: dict[tuple[AppId, str], TokenBucket] = {}
-
-    def charge_events(self, app: App, count: int) -> None:
-        """Spend ``count`` backend events of ``app``'s budget.
-
-        Raises:
-            RateLimitError: over ``max_backend_events_per_second``.
-        """
-        rate = app.max_backend_events_per_second
-        if rate and not self._bucket(app.id, "events", rate).allow(count):
-            raise RateLimitError(
-                f"rate limit: app {app.id} may publish {rate} events per second "
-                "(max_backend_events_per_second)",
-                hint="publish less often or batch events, wait for Retry-After seconds, "
-                "or raise the app's max_backend_events_per_second",
-                retry_after=self._retry_after(app.id, "events"),
-            )
-
-    def charge_read(self, app: App) -> None:
-        """Spend one read of ``app``'s budget.
-
-        Raises:
-            RateLimitError: over ``max_read_requests_per_second``.
-        """
-        rate = app.max_read_requests_per_second
-        if rate and not self._bucket(app.id, "reads", rate).allow():
-            raise RateLimitError(
-                f"rate limit: app {app.id} may make {rate} read requests per second "
-                "(max_read_requests_per_second)",
-                hint="cache channel lists and counts (webhooks tell you when they change), "
-                "wait for Retry-After seconds, or raise the app's max_read_requests_per_second",
-                retry_after=self._retry_after(app.id, "reads"),
-            )
-
-    def _bucket(self, app_id: AppId, kind: str, rate: int) -> TokenBucket:
-        bucket = self._buckets.get((app_id, kind))
-        if bucket is None or bucket.rate != rate:
-            bucket = self._buckets[(app_id, kind)] = TokenBucket(rate, self._clock)
-        return bucket
-
-    def _retry_after(self, app_id: AppId, kind: str) -> int:
-        return max(1, math.ceil(self._buckets[(app_id, kind)].retry_after()))
-
-
-#: The main application's rate limits (one per process).
-RATE_LIMITS = web.AppKey("rate_limits", RateLimits)
-
-
 def refuse_duplicated_keys(query: Iterable[tuple[str, str]]) -> None:
     """Refuse a query naming a key twice (case-insensitively): 400.
 
@@ -109,7 +42,7 @@ def refuse_duplicated_keys(query: Iterable[tuple[str, str]]) -> None:
     appended after signing must not ride along unsigned.
 
     Args:
-        query: every (key, value) pair, as sent (a multidict's ``items()``).
+        query: every (key, value) pair, as sent.
     """
     seen: set[str] = set()
     for key, _ in query:
@@ -136,7 +69,7 @@ def signed_paths(path: str, raw_path: str, prefix: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(candidates))
 
 
-def check_signature(request: web.Request, app: App, body: bytes) -> None:
+def check_signature(request: Request, api: Api, app: App) -> None:
     """Verify ``request`` was signed with ``app``'s secret, and that the app is enabled.
 
     Raises:
@@ -144,21 +77,20 @@ def check_signature(request: web.Request, app: App, body: bytes) -> None:
         AuthError: 401, the signature check failed.
         TidingsError: 403, the app is disabled.
     """
-    refuse_duplicated_keys(request.query.items())  # items(), not keys(): those are unique
-    prefix = request.app[STATE].settings.path_prefix
+    refuse_duplicated_keys(request.query)
     verify_request(
         app,
         method=request.method,
-        paths=signed_paths(request.path, request.raw_path.split("?", 1)[0], prefix),
-        params=request.query,
-        body=body,
+        paths=signed_paths(request.path, request.raw_path, api.state.settings.path_prefix),
+        params=dict(request.query),
+        body=request.body,
         now=time.time(),
     )
     if not app.enabled:
         raise _Forbidden(f"app {app.id} is disabled", hint="enable the app to use the API")
 
 
-async def signed_app(request: web.Request, body: bytes, *, read: bool = False) -> App:
+async def signed_app(request: Request, api: Api, *, read: bool = False) -> App:
     """The app named in the URL, after its request signature verified.
 
     Args:
@@ -169,28 +101,28 @@ async def signed_app(request: web.Request, body: bytes, *, read: bool = False) -
         TidingsError / AuthError / RateLimitError: see :func:`check_signature`, then
             ``max_read_requests_per_second`` for reads.
     """
-    app_id = request.match_info["app_id"]
-    app = await request.app[STATE].node.apps.by_id(app_id)
+    app_id = request.params["app_id"]
+    app = await api.state.node.apps.by_id(app_id)
     if app is None:
         raise NotFoundError(f"app {echoed(app_id)!r} does not exist", hint=_APPS_HINT)
-    check_signature(request, app, body)
+    check_signature(request, api, app)
     if read:
-        request.app[RATE_LIMITS].charge_read(app)
+        api.limits.charge_read(app)
     return app
 
 
-async def keyed_app(request: web.Request, body: bytes) -> App:
+async def keyed_app(request: Request, api: Api) -> App:
     """The app whose key is ``auth_key`` (endpoints without the app in the path).
 
     Raises:
         NotFoundError: no app has that key.
     """
-    key = request.query.get("auth_key", "")
-    app = await request.app[STATE].node.apps.by_key(key)
+    key = request.query_value("auth_key") or ""
+    app = await api.state.node.apps.by_key(key)
     if app is None:
         raise NotFoundError(
             f"no app has the key {echoed(key)!r}",
             hint="sign the request with an app's key and secret",
         )
-    check_signature(request, app, body)
+    check_signature(request, api, app)
     return app

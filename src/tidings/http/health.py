@@ -1,28 +1,47 @@
-"""Health endpoints and the hints shown to lost clients."""
+"""Health endpoints, the index, and the hint shown to lost pusher-js clients."""
 
 from __future__ import annotations
 
-from aiohttp import web
+from typing import Final
 
+from tidings.http.router import ANY, Api, Route
+from tidings.protocol.http1 import Request
 from tidings.version import __version__
-from tidings.web.state import STATE
+from tidings.web.reply import Reply, json_reply
 
 __all__ = ["routes"]
 
-routes = web.RouteTableDef()
+_DRAINING: Final = json_reply({"status": "draining"}, 503)
+_BROKER_DOWN: Final = json_reply({"status": "broker unreachable"}, 503)
+_READY: Final = json_reply({"status": "ready"})
+_UP: Final = Reply(200, b"OK", content_type="text/plain; charset=utf-8")
+_INDEX: Final = json_reply(
+    {
+        "name": "tidings",
+        "version": __version__,
+        "websocket": "/app/{key}?protocol=7",
+        "http_api": "/apps/{app_id}/events",
+        "health": ["/health", "/ready", "/up"],
+    }
+)
+_TRANSPORTS: Final = Reply(
+    404,
+    b'{"error":"tidings serves WebSocket transports only",'
+    b"\"hint\":\"set enabledTransports: ['ws', 'wss'] in the pusher-js options\"}",
+    error="tidings serves WebSocket transports only",
+)
 
 
-@routes.get("/health")
-async def health(request: web.Request) -> web.Response:
+async def health(request: Request, api: Api) -> Reply:
     """Alive: the process answers. Always 200 while serving.
 
     Also names this node, the live peers seen through heartbeats (just this
     node without Redis, or while Redis is unreachable) and the broker state.
     """
-    state = request.app[STATE]
+    state = api.state
     node = state.node
     healthy = node.broker.healthy
-    return web.json_response(
+    return json_reply(
         {
             "status": "ok",
             "node_id": node.node_id,
@@ -36,44 +55,37 @@ async def health(request: web.Request) -> web.Response:
     )
 
 
-@routes.get("/ready")
-async def ready(request: web.Request) -> web.Response:
+async def ready(request: Request, api: Api) -> Reply:
     """Ready for traffic: 503 while draining or while the broker is unreachable."""
-    state = request.app[STATE]
-    if state.draining:
-        return web.json_response({"status": "draining"}, status=503)
-    if not state.node.broker.healthy:
-        return web.json_response({"status": "broker unreachable"}, status=503)
-    return web.json_response({"status": "ready"})
+    if api.state.draining:
+        return _DRAINING
+    if not api.state.node.broker.healthy:
+        return _BROKER_DOWN
+    return _READY
 
 
-@routes.get("/up")
-async def up(request: web.Request) -> web.Response:
+async def up(request: Request, api: Api) -> Reply:
     """Plain ``OK`` for load balancers that want a body, like Soketi's ``/``."""
-    return web.Response(text="OK")
+    return _UP
 
 
-@routes.get("/")
-async def index(request: web.Request) -> web.Response:
+async def index(request: Request, api: Api) -> Reply:
     """What this server is and where its endpoints are."""
-    return web.json_response(
-        {
-            "name": "tidings",
-            "version": __version__,
-            "websocket": "/app/{key}?protocol=7",
-            "http_api": "/apps/{app_id}/events",
-            "health": ["/health", "/ready", "/up"],
-        }
-    )
+    return _INDEX
 
 
-@routes.route("*", "/pusher/{tail:.*}")
-async def pusher_fallback_hint(request: web.Request) -> web.Response:
+async def pusher_fallback_hint(request: Request, api: Api) -> Reply:
     """pusher-js falls back to HTTP streaming/polling here; tidings serves WebSockets only."""
-    return web.json_response(
-        {
-            "error": "tidings serves WebSocket transports only",
-            "hint": "set enabledTransports: ['ws', 'wss'] in the pusher-js options",
-        },
-        status=404,
-    )
+    return _TRANSPORTS
+
+
+def routes() -> list[Route]:
+    """Health, the index and the ``/pusher/*`` hint (every method)."""
+    get = frozenset(("GET",))
+    return [
+        Route(get, "/health", health),
+        Route(get, "/ready", ready),
+        Route(get, "/up", up),
+        Route(get, "/", index),
+        Route(ANY, "/pusher/{tail:.*}", pusher_fallback_hint),
+    ]

@@ -4,7 +4,7 @@
 through the same hub as everything else, so v3 clients on ``channelId`` get it as sent
 and Pusher clients on the channel of the same name get ``event`` with ``data``.
 Rejections are ``{"error", "hint"}`` JSON (401 for a wrong key or secret, 400 for a bad
-body), answered by the app's error middleware.
+body), rendered by the main port's one error renderer.
 """
 
 from __future__ import annotations
@@ -13,18 +13,16 @@ import hmac
 from typing import Any
 
 import orjson
-from aiohttp import web
 
 from tidings.domain.messages import Publication
 from tidings.errors import AuthError, LimitError, TidingsError
-from tidings.http.guard import RATE_LIMITS
+from tidings.http.router import Api, Route
+from tidings.protocol.http1 import Request
 from tidings.protocol.piesocket.codec import RESERVED_PREFIXES, channel_problem
 from tidings.typing import ChannelName
-from tidings.web.state import STATE
+from tidings.web.reply import Reply, json_reply
 
 __all__ = ["routes"]
-
-routes = web.RouteTableDef()
 
 _SHAPE = '{"key", "secret", "channelId", "message": {"event", "data", "meta"}}'
 
@@ -40,12 +38,11 @@ def _object(value: Any, what: str) -> dict[str, Any]:
     return value
 
 
-@routes.post("/api/publish")
-async def publish(request: web.Request) -> web.Response:
+async def publish(request: Request, api: Api) -> Reply:
     """Publish one message to a channel of the app whose key and secret are given."""
-    node = request.app[STATE].node
+    node = api.state.node
     try:
-        body = orjson.loads(await request.read())
+        body = orjson.loads(request.body)
     except orjson.JSONDecodeError as exc:
         raise TidingsError(
             f"request body is not valid JSON: {exc}", hint=f"send {_SHAPE}"
@@ -86,6 +83,11 @@ async def publish(request: web.Request) -> web.Response:
             hint="send less data or raise the app's max_payload_bytes",
         )
     meta = orjson.dumps(message.get("meta")).decode()
-    request.app[RATE_LIMITS].charge_events(app, 1)
+    api.limits.charge_events(app, 1)
     await node.publish(Publication(app.id, ChannelName(channel), event, data, meta=meta))
-    return web.json_response({"success": True})
+    return json_reply({"success": True})
+
+
+def routes() -> list[Route]:
+    """PieSocket's REST API."""
+    return [Route(frozenset(("POST",)), "/api/publish", publish)]

@@ -2,10 +2,15 @@
 
 Every handler looks the app up and verifies the request signature
 (``tidings.http.guard``, which also applies the per-app rate limits), validates
-limits and answers JSON exactly as Pusher documents it. Every rejection is
-``{"error", "hint"}`` with a proper status (aiohttp's own 404/405/413 too),
-never a 500. The routes are also served under ``settings.path_prefix``, for
-proxies that forward the prefixed path unchanged (see docs/http-api.md).
+limits and answers JSON exactly as Pusher documents it. Every rejection is a
+``TidingsError``, rendered as ``{"error", "hint"}`` with its status by the one
+error renderer (``tidings.web.reply``), never a 500. The routes are also served
+under ``settings.path_prefix``, for proxies that forward the prefixed path
+unchanged (see docs/http-api.md).
+
+A publish is the request a backend sends most, often for one subscriber
+(``private-user-123``): its handler awaits nothing but the node, so on the
+in-memory broker the shell answers it inside the ``data_received`` that read it.
 """
 
 from __future__ import annotations
@@ -14,39 +19,26 @@ from collections.abc import Iterable
 from typing import Any, Final
 
 import orjson
-from aiohttp import web
 
 from tidings.apps.base import App
 from tidings.domain.channels import ChannelKind, channel_kind, name_problem
 from tidings.domain.messages import Publication
 from tidings.errors import LimitError, TidingsError
-from tidings.http.guard import RATE_LIMITS, keyed_app, signed_app
+from tidings.http.guard import keyed_app, signed_app
+from tidings.http.router import Api, Route
+from tidings.protocol.http1 import Request
 from tidings.typing import AppId, ChannelName, SocketId, UserId
-from tidings.web.state import STATE
+from tidings.web.reply import EMPTY_REPLY, Reply, json_reply
 
 __all__ = [
     "batch_publications",
     "event_publications",
     "info_attributes",
     "parse_json_object",
-    "prefixed_routes",
     "routes",
 ]
 
-routes = web.RouteTableDef()
-
 INFO_ATTRIBUTES: Final = ("user_count", "subscription_count")
-
-
-def prefixed_routes(prefix: str) -> list[web.RouteDef]:
-    """The HTTP API routes again, under ``prefix`` (``""`` gives none)."""
-    if not prefix:
-        return []
-    result = []
-    for route in routes:
-        assert isinstance(route, web.RouteDef)
-        result.append(web.RouteDef(route.method, prefix + route.path, route.handler, route.kwargs))
-    return result
 
 
 # -- validation ---------------------------------------------------------------------
@@ -193,13 +185,13 @@ def batch_publications(
 
 
 async def channel_attributes(
-    request: web.Request, app_id: AppId, channels: Iterable[ChannelName], wanted: Iterable[str]
+    api: Api, app_id: AppId, channels: Iterable[ChannelName], wanted: Iterable[str]
 ) -> dict[ChannelName, dict[str, int]]:
     """The requested counts of each channel; ``user_count`` only on presence channels.
 
     One cluster round trip per kind of count, not one per channel.
     """
-    node = request.app[STATE].node
+    node = api.state.node
     return await node.channel_stats(app_id, list(dict.fromkeys(channels)), frozenset(wanted))
 
 
@@ -214,120 +206,127 @@ def _presence_only(channel: ChannelName, what: str) -> None:
 # -- handlers -------------------------------------------------------------------------
 
 
-@routes.post("/apps/{app_id}/events")
-async def trigger_event(request: web.Request) -> web.Response:
+async def trigger_event(request: Request, api: Api) -> Reply:
     """Publish one event to 1-100 channels; ``info`` returns per-channel counts."""
-    body = await request.read()
-    app = await signed_app(request, body)
-    event = parse_json_object(body)
+    app = await signed_app(request, api)
+    event = parse_json_object(request.body)
     pubs = event_publications(app, event)
-    wanted = info_attributes(event.get("info", request.query.get("info")))
-    request.app[RATE_LIMITS].charge_events(app, len(pubs))  # one event per channel
-    node = request.app[STATE].node
+    wanted = info_attributes(event["info"] if "info" in event else request.query_value("info"))
+    api.limits.charge_events(app, len(pubs))  # one event per channel
+    node = api.state.node
     for pub in pubs:
         await node.publish(pub)
     if not wanted:
-        return web.json_response({})
-    channels = await channel_attributes(request, app.id, (p.channel for p in pubs), wanted)
-    return web.json_response({"channels": channels})
+        return EMPTY_REPLY
+    channels = await channel_attributes(api, app.id, (p.channel for p in pubs), wanted)
+    return json_reply({"channels": channels})
 
 
-@routes.post("/apps/{app_id}/batch_events")
-async def trigger_batch(request: web.Request) -> web.Response:
+async def trigger_batch(request: Request, api: Api) -> Reply:
     """Publish up to ``max_batch_size`` events, each with its own channel, socket_id and info."""
-    body = await request.read()
-    app = await signed_app(request, body)
-    checked = batch_publications(app, parse_json_object(body))
+    app = await signed_app(request, api)
+    checked = batch_publications(app, parse_json_object(request.body))
     # Everything is validated before anything is published: a batch is all or nothing.
-    request.app[RATE_LIMITS].charge_events(app, len(checked))
-    node = request.app[STATE].node
+    api.limits.charge_events(app, len(checked))
+    node = api.state.node
     for pub, _ in checked:
         await node.publish(pub)
     if not any(wanted for _, wanted in checked):
-        return web.json_response({})
+        return EMPTY_REPLY
     every = frozenset().union(*(wanted for _, wanted in checked))
-    stats = await channel_attributes(request, app.id, (p.channel for p, _ in checked), every)
+    stats = await channel_attributes(api, app.id, (p.channel for p, _ in checked), every)
     replies = [
         {name: n for name, n in stats[pub.channel].items() if name in wanted}
         for pub, wanted in checked
     ]
-    return web.json_response({"batch": replies})
+    return json_reply({"batch": replies})
 
 
-@routes.get("/apps/{app_id}/channels")
-async def list_channels(request: web.Request) -> web.Response:
+async def list_channels(request: Request, api: Api) -> Reply:
     """Occupied channels, optionally by prefix, with ``user_count``/``subscription_count``."""
-    app = await signed_app(request, b"", read=True)
-    prefix = request.query.get("filter_by_prefix", "")
-    wanted = info_attributes(request.query.get("info"))
+    app = await signed_app(request, api, read=True)
+    prefix = request.query_value("filter_by_prefix") or ""
+    wanted = info_attributes(request.query_value("info"))
     if "user_count" in wanted and not prefix.startswith("presence-"):
         raise TidingsError(
             "info=user_count is only available for presence channels",
             hint="add filter_by_prefix=presence- to the query",
         )
-    occupied = await request.app[STATE].node.channels(app.id)
+    occupied = await api.state.node.channels(app.id)
     names = [name for name in sorted(occupied) if name.startswith(prefix)]
-    channels = await channel_attributes(request, app.id, names, wanted) if wanted else {}
-    return web.json_response({"channels": {name: channels.get(name, {}) for name in names}})
+    channels = await channel_attributes(api, app.id, names, wanted) if wanted else {}
+    return json_reply({"channels": {name: channels.get(name, {}) for name in names}})
 
 
-@routes.get("/apps/{app_id}/channels/{channel}")
-async def channel_info(request: web.Request) -> web.Response:
+async def channel_info(request: Request, api: Api) -> Reply:
     """One channel: ``occupied``, plus ``user_count`` (presence) and ``subscription_count``."""
-    app = await signed_app(request, b"", read=True)
-    channel = _valid_channel(request.match_info["channel"])
-    wanted = info_attributes(request.query.get("info"))
+    app = await signed_app(request, api, read=True)
+    channel = _valid_channel(request.params["channel"])
+    wanted = info_attributes(request.query_value("info"))
     if "user_count" in wanted:
         _presence_only(channel, "info=user_count")
-    node = request.app[STATE].node
+    node = api.state.node
     occupied = await node.subscription_count(app.id, channel) > 0
     if not occupied and channel_kind(channel) is ChannelKind.PRESENCE:
         occupied = await node.user_count(app.id, channel) > 0  # members on other nodes
     reply: dict[str, Any] = {"occupied": occupied}
     if wanted:
-        reply.update((await channel_attributes(request, app.id, [channel], wanted))[channel])
-    return web.json_response(reply)
+        reply.update((await channel_attributes(api, app.id, [channel], wanted))[channel])
+    return json_reply(reply)
 
 
-@routes.get("/apps/{app_id}/channels/{channel}/users")
-async def channel_users(request: web.Request) -> web.Response:
+async def channel_users(request: Request, api: Api) -> Reply:
     """The user ids on a presence channel."""
-    app = await signed_app(request, b"", read=True)
-    channel = _valid_channel(request.match_info["channel"])
+    app = await signed_app(request, api, read=True)
+    channel = _valid_channel(request.params["channel"])
     _presence_only(channel, "the users list")
-    members = await request.app[STATE].node.members(app.id, channel)
-    return web.json_response({"users": [{"id": uid} for uid in members]})
+    members = await api.state.node.members(app.id, channel)
+    return json_reply({"users": [{"id": uid} for uid in members]})
 
 
-@routes.get("/apps/{app_id}/connections")
-async def connection_count(request: web.Request) -> web.Response:
+async def connection_count(request: Request, api: Api) -> Reply:
     """``{"connections": N}``: the app's open connections on every node (Reverb's endpoint,
     which Laravel Pulse's Reverb recorder polls). Other nodes count as of their last heartbeat."""
-    app = await signed_app(request, b"", read=True)
-    count = request.app[STATE].node.cluster_connection_count(app.id)
-    return web.json_response({"connections": count})
+    app = await signed_app(request, api, read=True)
+    return json_reply({"connections": api.state.node.cluster_connection_count(app.id)})
 
 
-@routes.post("/apps/{app_id}/users/{user_id}/terminate_connections")
-async def terminate_connections(request: web.Request) -> web.Response:
+async def terminate_connections(request: Request, api: Api) -> Reply:
     """Close every connection signed in (``pusher:signin``) as the user, with 4009."""
-    body = await request.read()
-    app = await signed_app(request, body)
-    await request.app[STATE].node.terminate_user_connections(
-        app.id, UserId(request.match_info["user_id"])
-    )
-    return web.json_response({})
+    app = await signed_app(request, api)
+    await api.state.node.terminate_user_connections(app.id, UserId(request.params["user_id"]))
+    return EMPTY_REPLY
 
 
-@routes.post("/users/{user_id}/terminate_connections")
-async def terminate_connections_keyed(request: web.Request) -> web.Response:
+async def terminate_connections_keyed(request: Request, api: Api) -> Reply:
     """The same, without the app in the path: the PyPI ``pusher`` 3.x library calls this.
 
     The app is the one whose key is ``auth_key``.
     """
-    body = await request.read()
-    app = await keyed_app(request, body)
-    await request.app[STATE].node.terminate_user_connections(
-        app.id, UserId(request.match_info["user_id"])
-    )
-    return web.json_response({})
+    app = await keyed_app(request, api)
+    await api.state.node.terminate_user_connections(app.id, UserId(request.params["user_id"]))
+    return EMPTY_REPLY
+
+
+_POST: Final = frozenset(("POST",))
+_GET: Final = frozenset(("GET",))
+
+
+def routes(prefix: str = "") -> list[Route]:
+    """The Pusher HTTP API, under ``prefix`` (``""``: at the root); publishes first."""
+    return [
+        Route(_POST, prefix + "/apps/{app_id}/events", trigger_event),
+        Route(_POST, prefix + "/apps/{app_id}/batch_events", trigger_batch),
+        Route(_GET, prefix + "/apps/{app_id}/channels", list_channels),
+        Route(_GET, prefix + "/apps/{app_id}/channels/{channel}", channel_info),
+        Route(_GET, prefix + "/apps/{app_id}/channels/{channel}/users", channel_users),
+        Route(_GET, prefix + "/apps/{app_id}/connections", connection_count),
+        Route(
+            _POST,
+            prefix + "/apps/{app_id}/users/{user_id}/terminate_connections",
+            terminate_connections,
+        ),
+        Route(
+            _POST, prefix + "/users/{user_id}/terminate_connections", terminate_connections_keyed
+        ),
+    ]

@@ -1,104 +1,99 @@
-"""The front door of the main port: one ``asyncio.Protocol`` per TCP connection.
+"""The main port's HTTP shell: one ``asyncio.Protocol`` per TCP connection, every route.
 
-It reads the request head (parsed by ``httptools``, the C parser uvicorn uses)
-and decides who serves the connection:
+A connection starts here and stays here until it is closed or upgraded. The
+shell is glue, in the order the bytes go:
 
-- a WebSocket upgrade on a wire's path (``/app/{key}``, ``/v3/{channel}``) with
-  a handshake RFC 6455 accepts: ``tidings.web.websocket`` from here on, with no
-  HTTP machinery left behind (an idle connection costs a few KiB, not aiohttp's
-  ~15 KiB);
-- a request the fast path serves (the HTTP API's publishes): answered here,
-  and the next request on the connection is read here again;
-- anything else, from the first byte of that request on: aiohttp
-  (``tidings.web.http_protocol``), which serves the whole HTTP API, health and
-  every error answer, exactly as before. The fast path hands a request over
-  too whenever it would answer with an error, so every refusal comes from one
-  place.
+1. ``data_received`` feeds the sans-I/O ``RequestReader`` (``protocol/http1``),
+   which returns the complete requests (head and body) and, on garbage, the
+   ``HttpError`` to answer.
+2. Each request goes, in order, to ``Reception.serve`` (the router and the
+   handlers, ``tidings.http``), run at once (``tidings.web.eager``): a publish
+   on the in-memory broker is answered inside this ``data_received``. A
+   request that has to wait (a Redis round trip) becomes a task, and the
+   requests behind it wait, in order.
+3. The answer is a ``Reply`` (written, and the next request is served) or an
+   ``Upgrade`` (the connection becomes ``WebSocketProtocol``'s, with the bytes
+   that came behind the upgrade request: the first frames).
 
-A connection that sends no complete request head within ``handshake_timeout``
-is closed (aiohttp's ``keepalive_timeout`` does the same once it has one).
+Bounds, so that no client can make the server hold more than a few requests:
+
+- time: a request head must be complete within ``handshake_timeout`` of the
+  connection's start or of the previous answer (an idle keep-alive connection
+  is closed after as long); a body within ``request_body_timeout`` of its
+  head (408);
+- pipelining: past ``PIPELINE_LIMIT`` requests waiting, the socket is not read;
+- write backpressure: while the transport's buffer is over its high-water mark
+  (``pause_writing``), no request is served and the socket is not read, so a
+  client that does not read its answers stops being read.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
-import time
-from collections.abc import Callable, Sequence
-from typing import Final, cast
-from urllib.parse import unquote
+from collections import deque
+from collections.abc import Callable, Coroutine
+from typing import Any, Final, cast
 
-import httptools
 import structlog
-from multidict import CIMultiDict, MultiDict
 
-from tidings.protocol import rfc6455
+from tidings.protocol.http1 import HttpError, Request, RequestReader
 from tidings.web.eager import start_eagerly
-from tidings.web.fast_http import BUG_REPLY, FastPath, HttpRequest, query_pairs, render_reply
+from tidings.web.noise import NoiseLog, network_noise
+from tidings.web.reply import BUG_REPLY, Reply, error_reply, render_reply
 from tidings.web.state import ServerState
 from tidings.web.transports import break_transport_cycle, socket_transport
+from tidings.web.upgrade import Upgrade
 from tidings.web.websocket import WebSocketProtocol
-from tidings.wires.base import Handshake, Wire
 
-__all__ = ["FrontDoor", "Reception"]
+__all__ = ["PIPELINE_LIMIT", "FrontDoor", "Reception", "Serve"]
 
 log = structlog.get_logger(__name__)
 
-#: Request heads longer than this go to aiohttp, which answers them (or refuses
-#: them with its own limits: 8190-byte lines).
-MAX_HEAD: Final = 8 * 1024
-_WS_VERSIONS: Final = frozenset(("13", "8", "7"))  # what aiohttp accepted
-# A request with one of these is aiohttp's: a chunked body, a 100-continue.
-_NOT_FAST_HEADERS: Final = frozenset((b"transfer-encoding", b"expect"))
+#: Requests read but not answered before the socket stops being read.
+PIPELINE_LIMIT: Final = 16
+
+_CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
+_TLS_RECORD: Final = 0x16  # the first byte of a TLS ClientHello
+
+#: One warning a minute at most: a browser or SDK told to use https/wss on this port.
+_tls_noise = NoiseLog(interval=60.0, level="warning")
+
+_TLS_ERROR: Final = HttpError(
+    400,
+    "TLS on a plain-HTTP port: this listener speaks http:// and ws://",
+    hint="connect with ws:// (http://), or start tidings with --tls-cert and --tls-key",
+    close=True,
+)
 
 
-class _Head:
-    """Collects one request head from httptools' callbacks."""
-
-    __slots__ = ("headers", "url")
-
-    def __init__(self) -> None:
-        self.url = b""
-        self.headers: list[tuple[bytes, bytes]] = []
-
-    def on_url(self, url: bytes) -> None:
-        self.url += url
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
-
-
-def _route_pattern(path: str) -> re.Pattern[str]:
-    """``/app/{key}`` as a regex on the raw path (aiohttp's ``{name}``: no ``/``)."""
-    return re.compile(re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^{}/]+)", re.escape(path)))
+#: Answers one request: a reply, or the upgrade to perform. Never raises
+#: ``TidingsError`` (it renders those); anything else it raises is a bug.
+Serve = Callable[[Request], Coroutine[Any, Any, Reply | Upgrade]]
 
 
 class Reception:
-    """What every front door of one listener shares.
+    """What every connection of one listener shares, and its protocol factory.
 
     Args:
-        fallback: makes aiohttp's protocol for a connection handed over.
-        fast: the fast path, or ``None`` to hand every plain request over.
-        max_body: how much the fast path reads ahead behind a request that waits.
+        serve: the router and handlers (``tidings.http.service.MainPort``).
+        max_body: the largest request body (413 over it).
+        tls: the listener decrypts TLS (a ClientHello is then never seen here).
     """
 
     def __init__(
-        self,
-        state: ServerState,
-        wires: Sequence[Wire],
-        fallback: Callable[[], asyncio.Protocol],
-        fast: FastPath | None = None,
-        max_body: int = 1024 * 1024,
+        self, state: ServerState, serve: Serve, *, max_body: int, tls: bool = False
     ) -> None:
         self.state = state
-        self.routes = [(_route_pattern(wire.path), wire) for wire in wires]
-        self.fallback = fallback
-        self.fast = fast
+        self.serve = serve
         self.max_body = max_body
-        self.timeout = state.settings.handshake_timeout
+        self.tls = tls
+        self.head_timeout = state.settings.handshake_timeout
+        self.body_timeout = state.settings.request_body_timeout
         # Kept: asyncio.get_running_loop() costs a getpid() system call on 3.11.
         self.loop = asyncio.get_running_loop()
-        self.doors: set[FrontDoor] = set()  # connections still reading request heads
+        #: Connections at the front door (not upgraded): their count is bounded by
+        #: the open connections, and a closed one leaves at once.
+        self.doors: set[FrontDoor] = set()
 
     def __call__(self) -> FrontDoor:
         """The protocol factory for ``loop.create_server``."""
@@ -111,38 +106,83 @@ class Reception:
 
 
 class FrontDoor(asyncio.Protocol):
-    """Reads request heads until the connection is a WebSocket or aiohttp's."""
+    """One connection until it is closed or upgraded; see the module docstring."""
 
-    __slots__ = ("_buffer", "_busy", "_deadline", "_reception", "_timer", "_transport")
+    __slots__ = (
+        "_busy",
+        "_continued",
+        "_deadline",
+        "_eof",
+        "_queue",
+        "_reader",
+        "_reading_paused",
+        "_reception",
+        "_timer",
+        "_timing_body",
+        "_transport",
+        "_writing_paused",
+    )
 
     def __init__(self, reception: Reception) -> None:
         self._reception = reception
-        self._buffer = bytearray()
-        self._busy = False  # the fast path is serving a request
+        self._reader = RequestReader(max_body=reception.max_body)
+        # Requests read and not yet served, then the reader's refusal if any.
+        self._queue: deque[Request | HttpError] = deque()
+        self._busy = False  # a request is being served (its task waits)
+        self._reading_paused = False
+        self._writing_paused = False
+        self._eof = False
+        self._continued = False  # 100 Continue sent for the body being read
         self._timer: asyncio.TimerHandle | None = None
         self._deadline = 0.0
+        self._timing_body = False
         self._transport: asyncio.Transport | None = None
+
+    # -- asyncio.Protocol ------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports do not subclass asyncio's ABCs; they have the same methods.
         self._transport = cast(asyncio.Transport, transport)
         self._reception.doors.add(self)
-        self._arm()
+        self._arm(self._reception.head_timeout)
 
     def data_received(self, data: bytes) -> None:
-        self._buffer += data
-        if not self._busy:
-            self._advance()
-        elif len(self._buffer) > self._reception.max_body + MAX_HEAD and self._transport:
-            # Pipelined requests behind one that waits: read no more until it is answered.
-            self._transport.pause_reading()
+        reader = self._reader
+        if not self._reception.tls and data[0] == _TLS_RECORD and not reader.mid_request:
+            # No HTTP method starts with 0x16: a client speaking TLS to a plain port.
+            _tls_noise("tls on a plain port", peer=self._peer(), hint=_TLS_ERROR.hint)
+            self._queue.append(_TLS_ERROR)
+        else:
+            self._queue.extend(reader.feed(data))
+            if reader.failed is not None:
+                network_noise("bad http request", peer=self._peer(), problem=reader.failed.message)
+                self._queue.append(reader.failed)
+        if reader.in_body and not self._timing_body:
+            # The head is in: the body has request_body_timeout from now.
+            self._timing_body = True
+            self._arm(self._reception.body_timeout)
+        self._advance()
 
     def eof_received(self) -> bool | None:
-        return None  # close: the client will send no (more) request
+        self._eof = True
+        # Keep the write side open until what was asked is answered.
+        return True if self._busy or self._queue else None
+
+    def pause_writing(self) -> None:
+        # The client does not read its answers: serve and read nothing more until it does.
+        self._writing_paused = True
+        self._pause_reading()
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        self._advance()
 
     def connection_lost(self, exc: BaseException | None) -> None:
+        pending = self._reader.pending
+        if pending is not None:
+            network_noise("client left mid-request", peer=self._peer(), path=pending.path)
         self._leave()
-        self._buffer.clear()
+        self._queue.clear()
         if self._transport is not None:
             break_transport_cycle(socket_transport(self._transport))
             self._transport = None
@@ -152,199 +192,147 @@ class FrontDoor(asyncio.Protocol):
         if self._transport is not None:
             self._transport.close()
 
-    def _leave(self) -> None:
-        """The connection is no longer this door's: it went elsewhere or it is gone."""
-        self._disarm()
-        self._reception.doors.discard(self)
+    # -- serving ---------------------------------------------------------------------
 
-    # -- timing ----------------------------------------------------------------------
+    def _advance(self) -> None:
+        """Serve the queued requests in order, until one waits or the client must read."""
+        queue = self._queue
+        while queue and not self._busy and not self._writing_paused:
+            transport = self._transport
+            if transport is None or transport.is_closing():
+                return
+            item = queue.popleft()
+            if isinstance(item, HttpError):
+                self._write(error_reply(item), close=True, head_only=False)
+                return
+            task = start_eagerly(self._respond(item))
+            if task is not None:
+                self._busy = True
+                task.add_done_callback(self._served)
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        if self._busy or self._writing_paused or len(queue) >= PIPELINE_LIMIT:
+            self._pause_reading()
+            return
+        if self._eof:
+            transport.close()  # the client sends nothing more and everything is answered
+            return
+        if self._reading_paused:
+            self._reading_paused = False
+            transport.resume_reading()
+        reader = self._reader
+        if reader.expect_continue and not self._continued:
+            self._continued = True  # curl waits a second for this before a large body
+            transport.write(_CONTINUE)
 
-    def _arm(self) -> None:
-        """Start the wait for a (next) request head; one timer, moved on, not remade."""
+    def _served(self, task: asyncio.Task[None]) -> None:
+        """A request that had to wait is answered: serve the ones that came meanwhile."""
+        self._busy = False
+        self._advance()
+
+    async def _respond(self, request: Request) -> None:
+        try:
+            answer = await self._reception.serve(request)
+        except Exception:
+            log.exception("http request failed", method=request.method, path=request.path)
+            answer = BUG_REPLY
+        if self._transport is None:
+            return  # the client left meanwhile
+        if isinstance(answer, Upgrade):
+            self._upgrade(answer)
+            return
+        # A refused upgrade request leaves the parser switched: no request can follow.
+        close = answer.close or not request.keep_alive or request.upgrade
+        self._write(answer, close=close, head_only=request.method == "HEAD")
+
+    def _write(self, reply: Reply, *, close: bool, head_only: bool) -> None:
+        transport = self._transport
+        assert transport is not None
+        transport.write(render_reply(reply, close=close, head_only=head_only))
+        if close:
+            self._leave()
+            self._queue.clear()
+            transport.close()
+            return
+        self._continued = False
+        self._timing_body = False
+        self._arm(self._reception.head_timeout)  # the next request's head starts now
+
+    def _upgrade(self, upgrade: Upgrade) -> None:
+        """Give the connection to a wire's WebSocket endpoint, with the bytes behind the head."""
+        transport = self._transport
+        assert transport is not None
+        tail = self._reader.tail
+        self._leave()
+        self._transport = None  # the connection is the WebSocket's now
+        protocol = WebSocketProtocol(self._reception.state, transport)
+        transport.set_protocol(protocol)
+        if self._reading_paused:
+            transport.resume_reading()
+        protocol.start(
+            upgrade.wire,
+            upgrade.handshake,
+            upgrade.accept,
+            upgrade.origin,
+            self._peer_of(transport),
+        )
+        if tail:
+            protocol.data_received(tail)
+
+    # -- timing and flow ---------------------------------------------------------------
+
+    def _arm(self, seconds: float) -> None:
+        """Wait ``seconds`` for what is expected next; one timer, moved on, not remade."""
         loop = self._reception.loop
-        self._deadline = loop.time() + self._reception.timeout
-        if self._timer is None:
-            self._timer = loop.call_at(self._deadline, self._timed_out)
-
-    def _disarm(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._deadline = deadline = loop.time() + seconds
+        timer = self._timer
+        if timer is not None and timer.when() > deadline:
+            timer.cancel()  # a shorter wait (the body's) than the one timed
+            timer = None
+        if timer is None:
+            self._timer = loop.call_at(deadline, self._timed_out)
 
     def _timed_out(self) -> None:
         self._timer = None
-        if self._transport is None:
+        transport = self._transport
+        if transport is None:
             return
         loop = self._reception.loop
-        if self._busy:  # a request is being served: the wait starts after it
-            self._deadline = loop.time() + self._reception.timeout
+        if self._busy:  # a request is being served: the wait starts after its answer
+            self._deadline = loop.time() + self._reception.head_timeout
         if self._deadline > loop.time():
             self._timer = loop.call_at(self._deadline, self._timed_out)
             return
-        if self._buffer:
-            self._hand_over()  # aiohttp's own timeouts and answers from here
-        else:
-            self._transport.close()
-
-    # -- requests ----------------------------------------------------------------------
-
-    def _advance(self) -> None:
-        """Serve what the buffer holds: a head, then the body the fast path needs."""
-        transport = self._transport
-        while transport is not None and self._buffer and not transport.is_closing():
-            buffer = self._buffer
-            end = buffer.find(b"\r\n\r\n", 0, MAX_HEAD)
-            if end < 0:
-                if len(buffer) >= MAX_HEAD:
-                    self._hand_over()
-                return
-            head_size = end + 4
-            head = _Head()
-            parser = httptools.HttpRequestParser(head)
-            upgrade = False
-            try:
-                parser.feed_data(bytes(buffer[:head_size]))
-            except httptools.HttpParserUpgrade:
-                upgrade = True
-            except httptools.HttpParserError:
-                self._hand_over()
-                return
-            method = parser.get_method().decode()
-            if parser.get_http_version() != "1.1":
-                self._hand_over()
-                return
-            raw_path, _, query_string = head.url.decode("latin-1").partition("?")
-            if upgrade:
-                if not self._upgrade(method, raw_path, query_string, head.headers, head_size):
-                    self._hand_over()
-                return
-            if not self._fast(method, raw_path, query_string, head.headers, head_size, parser):
-                return
-
-    def _fast(
-        self,
-        method: str,
-        raw_path: str,
-        query_string: str,
-        headers: list[tuple[bytes, bytes]],
-        head_size: int,
-        parser: httptools.HttpRequestParser,
-    ) -> bool:
-        """Serve one request on the fast path; whether the next one may be read now."""
-        reception = self._reception
-        lengths = []
-        plain = reception.fast is not None and method == "POST"
-        for name, value in headers:
-            lowered = name.lower()
-            if lowered == b"content-length":
-                lengths.append(value)
-            elif lowered in _NOT_FAST_HEADERS:
-                plain = False
-        if not plain or len(lengths) != 1 or not lengths[0].isdigit():
-            self._hand_over()
-            return False
-        size = head_size + int(lengths[0])
-        if len(self._buffer) < size:
-            # A body not in with its head (big, slow or stalled) is aiohttp's: it
-            # has the body deadline (408) and the size limit (413). SDKs send a
-            # publish's head and body in one write.
-            self._hand_over()
-            return False
-        body = bytes(self._buffer[head_size:size])
-        path = unquote(raw_path) if "%" in raw_path else raw_path
-        request = HttpRequest(method, path, raw_path, query_pairs(query_string), body)
-        self._busy = True
-        task = start_eagerly(self._serve(request, size, parser.should_keep_alive()))
-        if task is None:
-            return True
-        task.add_done_callback(self._served)
-        return False
-
-    def _served(self, task: asyncio.Task[None]) -> None:
-        """A request that had to wait is answered: read the ones that came meanwhile."""
-        if self._transport is not None:
-            self._transport.resume_reading()  # a no-op unless data_received paused it
-        self._advance()
-
-    async def _serve(self, request: HttpRequest, size: int, keep_alive: bool) -> None:
-        fast = self._reception.fast
-        assert fast is not None
-        try:
-            reply = await fast(request)
-        except Exception:
-            log.exception("http fast path failed", path=request.path)
-            reply, keep_alive = BUG_REPLY, False
-        finally:
-            self._busy = False
-        transport = self._transport
-        if transport is None:
+        if self._reader.in_body and not self._writing_paused:
+            timeout = self._reception.body_timeout
+            network_noise("http request body too slow", peer=self._peer(), timeout=timeout)
+            error = HttpError(
+                408,
+                f"the request body did not arrive within {timeout:g} s",
+                hint="send the whole body at once (TIDINGS_REQUEST_BODY_TIMEOUT sets the limit)",
+                close=True,
+            )
+            self._write(error_reply(error), close=True, head_only=False)
             return
-        if reply is None:
-            self._hand_over()
-            return
-        del self._buffer[:size]
-        transport.write(render_reply(reply, close=not keep_alive))
-        if not keep_alive:
-            transport.close()
-            return
-        self._arm()
+        transport.close()  # no (complete) request head in time, or an idle keep-alive
 
-    def _upgrade(
-        self,
-        method: str,
-        raw_path: str,
-        query_string: str,
-        raw_headers: list[tuple[bytes, bytes]],
-        head_size: int,
-    ) -> bool:
-        """Hand the connection to a wire's WebSocket endpoint; ``False`` if it is not one."""
-        transport = self._transport
-        assert transport is not None
-        headers = CIMultiDict(
-            (name.decode("latin-1"), value.decode("latin-1")) for name, value in raw_headers
-        )
-        key = headers.get("Sec-WebSocket-Key", "")
-        if (
-            method != "GET"
-            or headers.get("Upgrade", "").lower().strip() != "websocket"
-            or "upgrade" not in headers.get("Connection", "").lower()
-            or headers.get("Sec-WebSocket-Version") not in _WS_VERSIONS
-            or not rfc6455.valid_client_key(key)
-        ):
-            return False
-        found = next(
-            ((m, wire) for p, wire in self._reception.routes if (m := p.fullmatch(raw_path))),
-            None,
-        )
-        if found is None:
-            return False
-        match, wire = found
-        params = {name: unquote(value) for name, value in match.groupdict().items()}
-        query = MultiDict(query_pairs(query_string))
-        handshake = Handshake(params, query, headers, time.time())
-        tail = bytes(self._buffer[head_size:])
-        self._leave()
-        self._buffer = bytearray()
-        self._transport = None  # the connection is the WebSocket's now
-        peer = transport.get_extra_info("peername")
-        remote = peer[0] if isinstance(peer, tuple) else None
-        protocol = WebSocketProtocol(self._reception.state, transport)
-        transport.set_protocol(protocol)
-        protocol.start(wire, handshake, rfc6455.accept_key(key), headers.get("Origin"), remote)
-        if tail:
-            protocol.data_received(tail)
-        return True
+    def _pause_reading(self) -> None:
+        if not self._reading_paused and self._transport is not None:
+            self._reading_paused = True
+            self._transport.pause_reading()
 
-    def _hand_over(self) -> None:
-        """Give the connection to aiohttp, from the first byte of the current request on."""
-        transport = self._transport
-        if transport is None:
-            return
-        self._leave()
-        self._transport = None
-        data, self._buffer = bytes(self._buffer), bytearray()
-        handler = self._reception.fallback()
-        transport.set_protocol(handler)
-        handler.connection_made(transport)
-        if data:
-            handler.data_received(data)
+    def _leave(self) -> None:
+        """The connection is no longer this door's: it went elsewhere or it is gone."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._reception.doors.discard(self)
+
+    def _peer(self) -> str | None:
+        return self._peer_of(self._transport)
+
+    @staticmethod
+    def _peer_of(transport: asyncio.BaseTransport | None) -> str | None:
+        peer = transport.get_extra_info("peername") if transport is not None else None
+        return peer[0] if isinstance(peer, tuple) else None

@@ -26,12 +26,20 @@ class NoiseLog:
     Args:
         interval: seconds between two lines.
         clock: a monotonic clock in seconds.
+        level: the lines' level (``info``; ``warning`` for what an operator must fix).
     """
 
-    __slots__ = ("_clock", "_interval", "_log", "_next_at", "_suppressed")
+    __slots__ = ("_clock", "_interval", "_level", "_log", "_next_at", "_suppressed")
 
-    def __init__(self, interval: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        interval: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        level: str = "info",
+    ) -> None:
         self._interval = interval
+        self._level = level
         self._clock = clock
         self._next_at = 0.0
         self._suppressed = 0
@@ -51,7 +59,7 @@ class NoiseLog:
         suppressed, self._suppressed = self._suppressed, 0
         if suppressed:
             fields["suppressed"] = suppressed
-        self._log.info(event, **fields)
+        getattr(self._log, self._level)(event, **fields)
         return True
 
 

@@ -1,11 +1,9 @@
-"""What the shell's handlers share: the node, settings, the flusher and the live connections."""
+"""What the main port's shell and handlers share: node, settings, flusher, connections."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-
-from aiohttp import web
 
 from tidings.core.node import Node
 from tidings.web.stats import HttpStats
@@ -15,12 +13,12 @@ if TYPE_CHECKING:
     from tidings.config import Settings
     from tidings.web.connection import ClientConnection
 
-__all__ = ["STATE", "ServerState"]
+__all__ = ["ServerState"]
 
 
 @dataclass(eq=False)
 class ServerState:
-    """Shared by every handler of one server; lives in the aiohttp app as ``STATE``.
+    """Shared by every connection and handler of one server (and the admin listener).
 
     Attributes:
         draining: set on shutdown: ``/ready`` answers 503 and new WebSockets are refused.
@@ -35,6 +33,3 @@ class ServerState:
     draining: bool = False
     connections: set[ClientConnection] = field(default_factory=set)
     http: HttpStats = field(default_factory=HttpStats)
-
-
-STATE: web.AppKey[ServerState] = web.AppKey("tidings_state", ServerState)

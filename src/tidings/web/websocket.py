@@ -14,12 +14,10 @@ behind it, in order. Protocol decisions live in ``tidings.protocol`` and
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Coroutine
 from typing import Any, Final, cast
 
 import structlog
-from aiohttp import web
 
 from tidings.apps.base import App
 from tidings.domain import events
@@ -40,11 +38,11 @@ from tidings.typing import ChannelName, UserId
 from tidings.web.connection import NO_APP, ClientConnection, admit_app, new_socket_id
 from tidings.web.eager import start_eagerly
 from tidings.web.noise import network_noise
-from tidings.web.state import STATE, ServerState
+from tidings.web.state import ServerState
 from tidings.web.transports import break_transport_cycle, socket_transport
 from tidings.wires.base import Handshake, Wire
 
-__all__ = ["WebSocketProtocol", "stray_upgrade"]
+__all__ = ["WebSocketProtocol"]
 
 log = structlog.get_logger(__name__)
 
@@ -77,7 +75,6 @@ class WebSocketProtocol(asyncio.Protocol):
         "_state",
         "_transport",
         "conn",
-        "finished",
     )
 
     def __init__(self, state: ServerState, transport: asyncio.BaseTransport) -> None:
@@ -92,8 +89,6 @@ class WebSocketProtocol(asyncio.Protocol):
         self._backlog: list[wsevents.Event] | None = None
         self._lost = False
         self._paused = False
-        #: Set when the connection is lost, if someone waits for that (``stray_upgrade``).
-        self.finished: asyncio.Future[None] | None = None
 
     # -- the upgrade --------------------------------------------------------------
 
@@ -101,19 +96,15 @@ class WebSocketProtocol(asyncio.Protocol):
         self,
         wire: Wire,
         handshake: Handshake,
-        accept: str | None,
+        accept: str,
         origin: str | None,
         remote: str | None,
     ) -> None:
-        """Answer the upgrade with ``Sec-WebSocket-Accept: accept`` and admit the client.
-
-        ``accept`` is ``None`` when the 101 was sent already (by aiohttp).
-        """
-        if accept is not None:
-            self._transport.write(
-                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept.encode() + b"\r\n\r\n"
-            )
+        """Answer the upgrade with ``Sec-WebSocket-Accept: accept`` and admit the client."""
+        self._transport.write(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept.encode() + b"\r\n\r\n"
+        )
         self._spawn(self._accept(wire, handshake, origin, remote))
 
     async def _accept(
@@ -212,8 +203,6 @@ class WebSocketProtocol(asyncio.Protocol):
             self._socket = None
         if self._busy is None:
             self._detach()
-        if self.finished is not None and not self.finished.done():
-            self.finished.set_result(None)
 
     # -- messages ------------------------------------------------------------------
 
@@ -402,28 +391,3 @@ async def _run(conn: ClientConnection, command: Command, state: ServerState) -> 
             # The session queued its own last words: send them, then only the close frame.
             conn.drain_session()
             conn.close(code, reason, last_words=False)
-
-
-async def stray_upgrade(request: web.Request, *, wire: Wire) -> web.StreamResponse:
-    """aiohttp's handler of ``wire``'s path: for the upgrades the front door did not see.
-
-    A connection that served HTTP requests first is aiohttp's (an HTTP client's
-    pooled connection: aiohttp's own ``ws_connect`` reuses them). A malformed
-    upgrade gets the HTTP error aiohttp always gave (``prepare`` raises it); a
-    valid one is answered by aiohttp, then the connection is taken back:
-    ``WebSocketProtocol`` serves it as any other, and this handler only waits
-    for its end, so aiohttp neither reads nor times it out meanwhile.
-    """
-    ws = web.WebSocketResponse(compress=False, autoping=False)
-    await ws.prepare(request)
-    transport = request.transport
-    if transport is None or transport.is_closing():
-        return ws
-    state = request.app[STATE]
-    protocol = WebSocketProtocol(state, transport)
-    protocol.finished = asyncio.get_running_loop().create_future()
-    transport.set_protocol(protocol)
-    handshake = Handshake(request.match_info, request.query, request.headers, time.time())
-    protocol.start(wire, handshake, None, request.headers.get("Origin"), request.remote)
-    await protocol.finished
-    return ws

@@ -1,22 +1,18 @@
-"""The composition root: the only place where configuration becomes implementations.
+"""The engine's parts from configuration: node, app catalogue, webhooks, routes.
 
 ``build_node`` picks the broker, presence store and liveness for the broker URL,
-the app store, and the hub with every wire's encoders. ``build_app`` mounts the
-HTTP API and the health checks on the main port, and ``build_reception`` puts
-the front door before it, which takes each wire's WebSocket upgrades and the
-HTTP API's publishes. Adding a wire protocol is one entry in ``WIRES``; adding a broker is one
-branch in ``_cluster``.
+the app store, and the hub with every wire's encoders. ``build_router`` is the
+main port's one route table: every wire's WebSocket endpoint, the Pusher HTTP
+API (also under ``path_prefix``), PieSocket's REST API and health. Adding a wire
+protocol is one entry in ``WIRES``; adding a broker is one branch in ``_cluster``;
+adding an HTTP endpoint is one ``Route`` in its module's ``routes()``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import secrets
-from collections.abc import Callable, Sequence
-from typing import Any, Final
-
-from aiohttp import web
+from collections.abc import Sequence
+from typing import Final
 
 from tidings.apps.catalog import AppCatalog
 from tidings.apps.database import AppDatabase
@@ -27,15 +23,8 @@ from tidings.core.hub import Hub
 from tidings.core.node import Node
 from tidings.errors import ConfigError
 from tidings.http import health, piesocket_api, pusher_api
-from tidings.http.bad_requests import body_deadline
-from tidings.http.fast_publish import FastPublish
-from tidings.http.guard import RATE_LIMITS, RateLimits
-from tidings.http.middleware import WEBSOCKET_HANDLERS, error_middleware
-from tidings.http.observe import observe_middleware
+from tidings.http.router import Route, Router
 from tidings.typing import NodeId
-from tidings.web.front import Reception
-from tidings.web.state import STATE, ServerState
-from tidings.web.websocket import stray_upgrade
 from tidings.webhooks.batcher import Batcher
 from tidings.webhooks.service import WebhookService
 from tidings.webhooks.store import MemoryDeliveryStore
@@ -45,10 +34,9 @@ from tidings.wires.pusher import PusherWire
 
 __all__ = [
     "WIRES",
-    "build_app",
     "build_app_catalog",
     "build_node",
-    "build_reception",
+    "build_router",
     "build_webhooks",
     "max_request_body",
     "open_app_database",
@@ -188,43 +176,16 @@ def max_request_body(settings: Settings) -> int:
     return payload * max(1, batch) + 64 * 1024
 
 
-def build_reception(
-    state: ServerState, app: web.Application, fallback: Callable[[], asyncio.Protocol]
-) -> Reception:
-    """The main port's protocol factory: each connection's front door.
+def build_router(settings: Settings, wires: Sequence[Wire] = WIRES) -> Router:
+    """The main port's routes: each wire's WebSocket endpoint, the HTTP API and health.
 
-    WebSocket upgrades go to the wires' endpoints, publishes to the HTTP API's
-    fast path, and everything else to ``fallback`` (aiohttp serving ``app``).
+    The Pusher HTTP API is also served under ``settings.path_prefix`` when one is set.
     """
-    fast = FastPublish(state, app[RATE_LIMITS])
-    return Reception(state, WIRES, fallback, fast, max_body=max_request_body(state.settings))
-
-
-def build_app(state: ServerState) -> web.Application:
-    """The main-port application: every wire's WebSocket route, the HTTP API and health.
-
-    The HTTP API is also served under ``settings.path_prefix`` when one is set.
-    """
-    settings = state.settings
-    max_body = max_request_body(settings)
-    middlewares = [
-        observe_middleware,
-        error_middleware,
-        body_deadline(settings.request_body_timeout),
-    ]
-    app = web.Application(client_max_size=max_body, middlewares=middlewares)
-    app[STATE] = state
-    app[RATE_LIMITS] = RateLimits()
-    # The front door (build_reception) takes WebSocket upgrades before aiohttp
-    # sees them; what reaches aiohttp on these paths gets aiohttp's own answers.
-    upgrades: list[Callable[..., Any]] = [
-        functools.partial(stray_upgrade, wire=wire) for wire in WIRES
-    ]
-    app[WEBSOCKET_HANDLERS] = frozenset(upgrades)
-    for wire, upgrade in zip(WIRES, upgrades, strict=True):
-        app.router.add_get(wire.path, upgrade)
-    app.router.add_routes(pusher_api.routes)
-    app.router.add_routes(pusher_api.prefixed_routes(settings.path_prefix))
-    app.router.add_routes(piesocket_api.routes)
-    app.router.add_routes(health.routes)
-    return app
+    get = frozenset(("GET",))
+    routes = [Route(get, wire.path, wire=wire) for wire in wires]
+    routes += pusher_api.routes()
+    if settings.path_prefix:
+        routes += pusher_api.routes(settings.path_prefix)
+    routes += piesocket_api.routes()
+    routes += health.routes()
+    return Router(routes)
