@@ -106,7 +106,8 @@ async def test_a_client_that_does_not_read_its_replies_stops_being_read(
     writer.write(request)
     assert (await read_reply(reader))[0] == 200  # the server has the connection now
     (door,) = server.reception.doors
-    transport = door._transport  # type: ignore[attr-defined]
+    transport = door._transport
+    assert transport is not None
     transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
     sent = 3000
     try:

@@ -28,6 +28,8 @@ SERVER_TYPES = {
     "ClientConnection",
     "Outbox",
     "FrontDoor",
+    "RequestReader",
+    "HttpRequestParser",
     "WebSocketProtocol",
     "FrameReader",
     "RequestHandler",
@@ -113,7 +115,7 @@ async def test_refused_connections_leave_no_reference_cycles(
             type(o).__name__
             for o in gc.garbage
             if type(o).__name__ in SERVER_TYPES
-            and type(o).__module__.startswith(("tidings.", "asyncio.", "aiohttp."))
+            and type(o).__module__.startswith(("tidings.", "asyncio.", "aiohttp.", "httptools."))
         )
     finally:
         gc.set_debug(0)

@@ -127,7 +127,8 @@ class Router:
         raw_path = request.raw_path
         first = raw_path.split("/", 2)[1] if raw_path.startswith("/") else ""
         refused: Route | None = None
-        for route in (*self._groups.get(first, ()), *self._open):
+        candidates: list[Route] = self._groups.get(first, [])
+        for route in (*candidates, *self._open):
             found = route.pattern.fullmatch(raw_path)
             if found is None:
                 continue

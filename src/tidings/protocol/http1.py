@@ -155,7 +155,7 @@ class RequestReader:
     def __init__(self, *, max_body: int, max_head: int = MAX_HEAD) -> None:
         self._max_body = max_body
         self._max_head = max_head
-        self._parser = httptools.HttpRequestParser(self)
+        self._parser: httptools.HttpRequestParser | None = httptools.HttpRequestParser(self)
         self._ready: list[Request] = []
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
@@ -174,6 +174,16 @@ class RequestReader:
         self.upgraded = False
         self.tail = b""
 
+    def release(self) -> None:
+        """Drop the parser: the connection is gone or upgraded, and nothing more is read.
+
+        The parser holds this reader for its callbacks and this reader holds the
+        parser: a reference cycle that only a full collection would free.
+        """
+        self._parser = None
+        self._head = None
+        self.upgraded = True  # feed() reads nothing from now on
+
     @property
     def mid_request(self) -> bool:
         """Part of a request (head or body) is in, the rest is not."""
@@ -191,14 +201,15 @@ class RequestReader:
 
     def feed(self, data: bytes) -> list[Request]:
         """The requests ``data`` completes, in order; see ``failed`` and ``tail`` after it."""
-        if self.failed is not None or self.upgraded:
+        parser = self._parser
+        if parser is None or self.failed is not None or self.upgraded:
             return []
         # Whether all of ``data`` is inside one head: it was open before, and no
         # other began meanwhile (a new head is counted by the callbacks).
         head_before = self._in_head
         self._raw_head_began = False
         try:
-            self._parser.feed_data(data)
+            parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
             self.upgraded = True
             self.tail = data[upgrade.args[0] :]
@@ -260,6 +271,7 @@ class RequestReader:
     def on_headers_complete(self) -> None:
         self._in_head = False
         parser = self._parser
+        assert parser is not None  # callbacks only come from it
         headers: dict[str, str] = {}
         for raw_name, raw_value in self._headers:
             name = raw_name.decode("latin-1").lower()

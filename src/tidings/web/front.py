@@ -324,6 +324,7 @@ class FrontDoor(asyncio.Protocol):
 
     def _leave(self) -> None:
         """The connection is no longer this door's: it went elsewhere or it is gone."""
+        self._reader.release()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
