@@ -24,8 +24,8 @@ from tests.integration.conftest import (
 )
 from tidings.admin.counters import EventCounters
 from tidings.domain import events
-from tidings.logs import configure_logging
 from tidings.eventlog import summary_fields
+from tidings.logs import configure_logging
 
 SECRET_DATA = "card-4242-never-logged"
 

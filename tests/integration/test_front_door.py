@@ -145,7 +145,9 @@ async def test_an_unfinished_head_is_cut_after_the_handshake_timeout(
     writer.close()
 
 
-async def test_an_upgrade_on_a_connection_that_served_a_request_works(server: RunningServer) -> None:
+async def test_an_upgrade_on_a_connection_that_served_a_request_works(
+    server: RunningServer,
+) -> None:
     """HTTP clients reuse pooled connections for WebSockets (aiohttp's ws_connect does)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     writer.write(b"GET /ready HTTP/1.1\r\nHost: x\r\n\r\n")
