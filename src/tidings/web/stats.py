@@ -1,6 +1,6 @@
 """HTTP API request totals and latencies of one server, for the metrics.
 
-Plain dictionaries updated once per HTTP request (``tidings.http.middleware``);
+Plain dictionaries updated once per HTTP request (``tidings.http.observe``);
 the admin listener turns them into Prometheus series when it is scraped. The
 WebSocket traffic totals are ``tidings.web.writer.Traffic``.
 """
