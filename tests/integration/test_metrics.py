@@ -193,7 +193,9 @@ async def test_grafana_series_have_a_value_from_the_first_scrape(
     """A fresh server on the in-memory broker, before any traffic, exports a sample of
     every series the Grafana dashboard queries (0 where nothing happened yet), so no panel
     says "No data"."""
-    running = await server_factory(admin_port=0)  # memory broker, no client, no request
+    # Memory broker, no client, no request, and no app database: the session's shared one
+    # holds the apps other tests created (test_http_garbage POSTs {} to /api/apps).
+    running = await server_factory(admin_port=0, database_url="")
     found = samples(await scrape(running))
     wanted = _dashboard_series()
     assert "tidings_broker_reconnects_total" in wanted  # the dashboard parsed as expected
