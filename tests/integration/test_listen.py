@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.integration.conftest import TIMEOUT, publish
+from tests.integration.conftest import TIMEOUT, ServerFactory, publish
 from tidings.server.runner import RunningServer
 
 TIDINGS = [sys.executable, "-m", "tidings"]
@@ -115,6 +115,32 @@ async def test_listen_text_and_protocol_events(
     assert when[:4].isdigit() and when.endswith("Z")
     listener.process.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(listener.process.wait(), TIMEOUT) == 0
+
+
+async def test_listen_reports_the_close_code_of_a_server_that_stops(
+    server_factory: ServerFactory, start_listen: Callable[..., Any]
+) -> None:
+    """A server shutting down closes with 4200; each listener says 4200, never 1006.
+
+    The server's FIN comes right after its close frame, so aiohttp's own close code
+    turned into 1006 whenever both were read before its close reply went out (most
+    runs); listen reports the code of the close frame it read. Three listeners make
+    the race near certain to show if it came back."""
+    server = await server_factory()
+    ready = await subscribed(server, {"news"})
+    listeners = [await start_listen(server, "news") for _ in range(3)]
+    await asyncio.wait_for(ready.wait(), TIMEOUT)
+    for listener in listeners:
+        assert (await listener.line()).startswith("# listening on news")
+    await server.shutdown()
+    for listener in listeners:
+        assert await asyncio.wait_for(listener.process.wait(), TIMEOUT) == 1
+        assert listener.process.stderr is not None
+        err = (await listener.process.stderr.read()).decode()
+        assert err == (
+            "error: the server closed the connection "
+            "(code 4200: Server is shutting down; reconnect)\n"
+        )
 
 
 async def test_listen_refused_subscription_fails_with_the_reason(

@@ -134,7 +134,10 @@ async def _print_until(
             message = receiving.result()
             if message is None:
                 if sock.ws.closed:
-                    raise _ListenError(f"the server closed the connection (code {sock.close_code})")
+                    reason = f": {sock.server_close_reason}" if sock.server_close_reason else ""
+                    raise _ListenError(
+                        f"the server closed the connection (code {sock.close_code}{reason})"
+                    )
                 continue
             event = str(message.get("event", ""))
             internal = event.startswith(("pusher:", "pusher_internal:"))

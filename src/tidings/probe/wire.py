@@ -75,6 +75,9 @@ class PusherSocket:
     #: Whether the last message's ``data`` came as a JSON-encoded string (Pusher's wire
     #: form for server events) rather than an object.
     raw_data_was_string: bool = False
+    #: The code and reason of the close frame the server sent, once one was read.
+    server_close_code: int | None = None
+    server_close_reason: str = ""
 
     async def send(self, event: str, data: Any, channel: str | None = None) -> None:
         """Send one message (``data`` as given: a dict for pusher:*, a string is sent as is)."""
@@ -99,6 +102,9 @@ class PusherSocket:
             except TimeoutError:
                 return None
             if frame.type != aiohttp.WSMsgType.TEXT:
+                if frame.type == aiohttp.WSMsgType.CLOSE and isinstance(frame.data, int):
+                    self.server_close_code = frame.data
+                    self.server_close_reason = str(frame.extra or "")
                 return None
             try:
                 message: dict[str, Any] = orjson.loads(frame.data)
@@ -152,7 +158,17 @@ class PusherSocket:
 
     @property
     def close_code(self) -> int | None:
-        """The close code once the server closed the connection."""
+        """The close code once the server closed the connection.
+
+        It is the code of the server's close frame when one was read. aiohttp's own
+        ``close_code`` is not: when the server's FIN comes with its close frame (a
+        server that closes TCP right after it, as tidings does on shutdown), aiohttp's
+        automatic close reply fails on the closing transport and it replaces the
+        server's code with 1006. Without a close frame (the connection dropped), it is
+        aiohttp's code (1006).
+        """
+        if self.server_close_code is not None:
+            return self.server_close_code
         return self.ws.close_code
 
 
