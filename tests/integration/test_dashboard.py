@@ -146,6 +146,57 @@ async def test_console_streams_an_api_publish_and_pauses(
         await asyncio.sleep(0.1)
 
 
+async def test_console_shows_what_was_sent_and_who_joined(
+    browser: Browser, dashboard: RunningServer
+) -> None:
+    """An API publish shows its data and size, a large one cut at 1 KiB with its full size;
+    a client event shows its data; a presence join shows the member's info."""
+    page = await open_page(browser, dashboard, "console")
+    await expect(page.locator("#console-state")).to_contain_text("connected")
+    rows = page.locator("#console-table tbody tr")
+    await publish(dashboard, ["orders"], "order-paid", '{"id": 7, "total": "12.50"}')
+    paid = rows.filter(has_text="order-paid").locator("td").nth(3)
+    await expect(paid).to_have_text(
+        'event=order-paid  size=27 B  data={"id": 7, "total": "12.50"}', timeout=WAIT_MS
+    )
+    big = "é" + "x" * 5000  # 5 002 bytes of UTF-8
+    await publish(dashboard, ["orders"], "bulk", big)
+    bulk = rows.filter(has_text="event=bulk").locator("td").nth(3)
+    await expect(bulk).to_contain_text("size=4.9 KiB", timeout=WAIT_MS)
+    await expect(bulk).to_contain_text("… (first 1 KiB of 4.9 KiB)")
+    shown = (await bulk.text_content() or "").split("data=")[1].split("…")[0]
+    assert shown == "é" + "x" * 1022  # 1 024 bytes, cut on a character boundary
+
+    ann, bob = await client_of(dashboard), await client_of(dashboard)
+    member = orjson.dumps({"user_id": "ann", "user_info": {"name": "Ann"}}).decode()
+    await ann.subscribe("presence-room", channel_data=member)
+    joined = rows.filter(has_text="member_added")
+    await expect(joined.locator("td").nth(2)).to_have_text("presence-room", timeout=WAIT_MS)
+    await expect(joined.locator("td").nth(3)).to_have_text('user_id=ann  info={"name":"Ann"}')
+    await bob.subscribe("private-chat")
+    await ann.subscribe("private-chat")
+    await ann.send("client-typing", {"text": "hi"}, channel="private-chat")
+    await bob.expect("client-typing")
+    typed = rows.filter(has_text="client-typing").locator("td").nth(3)
+    await expect(typed).to_contain_text('data={"text":"hi"}', timeout=WAIT_MS)
+    await expect(typed).to_contain_text("size=13 B")
+
+
+async def test_shutdown_ends_a_console_while_members_leave(server_factory: ServerFactory) -> None:
+    """An open console's stream ends when the server stops, even while the presence members
+    leaving at that moment keep it gathering a batch (that batch swallowed the shutdown's
+    wake-up, and the admin listener waited 60 s for the stream)."""
+    running = await server_factory(admin_port=0, shutdown_grace_period=1.0)
+    async with aiohttp.ClientSession() as http:
+        stream = await http.get(f"{running.admin_url}/api/apps/{APP_ID}/console")
+        await stream.content.readuntil(b"event: batch")  # the opening batch: listening
+        client = await client_of(running)
+        member = orjson.dumps({"user_id": "ann", "user_info": {}}).decode()
+        await client.subscribe("presence-room", channel_data=member)
+        await asyncio.wait_for(running.shutdown(), TIMEOUT)
+        stream.close()
+
+
 async def test_console_shows_errors_and_closes(browser: Browser, dashboard: RunningServer) -> None:
     """A refused subscription and a closed connection appear with what the client was told."""
     page = await open_page(browser, dashboard, "console")

@@ -11,11 +11,21 @@ dropped and counted, and the count goes out with the next batch (the page
 shows it). Listeners never block and never
 run per subscriber: one record per connection, subscription, publish, client
 event or refusal.
+
+What was sent is shown as Pusher's debug console shows it: the data of an API
+publish (the string the backend sent) or of a client event (its JSON text) up
+to ``MAX_DATA_BYTES`` of UTF-8,
+with its full ``size`` in bytes and ``truncated`` when it was cut; a presence
+member's ``info`` on ``member_added`` (bounded by the app's member info limit).
+The bus events carry the publication's own data string (no copy, no encoding);
+only a console's listener measures and cuts it, so none of it is done while
+nobody watches.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import Callable
@@ -32,14 +42,25 @@ from tidings.domain import events
 from tidings.typing import AppId
 from tidings.webhooks.service import WebhookService
 
-__all__ = ["CONSOLES", "MAX_CONSOLES", "MAX_PENDING", "Console", "Consoles", "console_stream"]
+__all__ = [
+    "CONSOLES",
+    "MAX_CONSOLES",
+    "MAX_DATA_BYTES",
+    "MAX_PENDING",
+    "Console",
+    "Consoles",
+    "console_stream",
+    "cut_data",
+]
 
 #: Records a console holds for its browser; more are dropped (and counted).
 MAX_PENDING: Final = 1000
 #: Consoles open at once on one node; one more is answered 429.
 MAX_CONSOLES: Final = 16
-#: Client event data shown, in characters (the rest is cut, and says so).
-MAX_DATA_CHARS: Final = 2000
+#: Event data shown, in bytes of its UTF-8 JSON text; the rest is cut (the record says
+#: so and gives the full size). 1 KiB: a line or two of the table, enough to recognise a
+#: payload, while a 100 KB publish does not flood the page.
+MAX_DATA_BYTES: Final = 1024
 #: Seconds between keep-alive comments on an idle stream.
 KEEPALIVE_S: Final = 15.0
 #: Seconds between checks that the browser is still there.
@@ -55,15 +76,34 @@ _WATCHED: Final = tuple(
 )
 
 
+def cut_data(text: str) -> tuple[str, int, bool]:
+    """``text`` cut to at most ``MAX_DATA_BYTES`` of UTF-8 (never inside a character).
+
+    Returns:
+        The text shown, the full size in bytes, and whether it was cut.
+    """
+    size = len(text) if text.isascii() else len(text.encode())
+    if size <= MAX_DATA_BYTES:
+        return text, size, False
+    shown = text[:MAX_DATA_BYTES].encode()[:MAX_DATA_BYTES].decode(errors="ignore")
+    return shown, size, True
+
+
 def _record(event: events.Event) -> dict[str, Any]:
     record: dict[str, Any] = {"time_ms": int(time.time() * 1000), "type": event.name}
     for field in fields(event):
-        if field.name == "app_id":
-            continue
-        value = getattr(event, field.name)
-        if field.name == "data" and isinstance(value, str) and len(value) > MAX_DATA_CHARS:
-            value = value[:MAX_DATA_CHARS] + f"... ({len(value)} characters)"
-        record[field.name] = value
+        if field.name != "app_id":
+            record[field.name] = getattr(event, field.name)
+    data = record.get("data")
+    if isinstance(data, str):
+        if isinstance(event, events.Published) and data.startswith('"'):
+            # The HTTP API carries data as a JSON string: show the string the backend sent.
+            with contextlib.suppress(orjson.JSONDecodeError):
+                decoded = orjson.loads(data)
+                data = decoded if isinstance(decoded, str) else data
+        record["data"], record["size"], cut = cut_data(data)
+        if cut:
+            record["truncated"] = True
     return record
 
 
@@ -166,7 +206,11 @@ async def console_stream(request: web.Request) -> web.StreamResponse:
         await response.write(b"retry: 2000\n\n")
         await response.write(_message(console.take()))  # the opening batch: "connected"
         idle = 0.0
-        while True:
+        # ``closing`` is tested on every round, not only on a wake-up: the shutdown hook's
+        # wake-up can land while a batch is being gathered, and that batch's take()
+        # clears it (with presence members leaving at shutdown, it usually did, and the
+        # admin listener then waited for this stream until its 60 s shutdown timeout).
+        while not consoles.closing:
             try:
                 await asyncio.wait_for(console.ready.wait(), _CHECK_S)
             except TimeoutError:

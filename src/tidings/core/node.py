@@ -297,7 +297,8 @@ class Node(NodeQueries):
         await self.broker.publish(pub)
         bus = self.bus
         if bus.wants(events.Published):
-            bus.emit(events.Published(pub.app_id, pub.channel, pub.event, len(pub.data)))
+            data = pub.data
+            bus.emit(events.Published(pub.app_id, pub.channel, pub.event, len(data), data))
 
     async def publish_from_client(self, sender: SocketId, pub: Publication) -> None:
         """Relay a message the connection ``sender`` sent (a client event or a v3 message).

@@ -158,7 +158,9 @@ class ClientEventSent:
 class Published:
     """The app's backend published an event through an API (local: the receiving node).
 
-    ``size`` is the length of the data's JSON text; the data itself is not carried.
+    ``size`` is the length of the data's JSON text; ``data`` is that text, the
+    publication's own string (nothing is copied or encoded for the event). A
+    listener that keeps it should bound it (the debug console cuts it at 1 KiB).
     """
 
     name: ClassVar[str] = "published"
@@ -166,6 +168,7 @@ class Published:
     channel: ChannelName
     event: str
     size: int
+    data: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -382,11 +382,22 @@ function receive(record) {
   addRow(record);
 }
 
+function bytes(n) {
+  return n < 1024 ? `${n} B` : `${(n / 1024).toFixed(1)} KiB`;
+}
+
+// One line of key=value pairs. Event data comes cut at 1 KiB by the server, with its full
+// size; a cut one says so.
 function details(record) {
-  const skip = new Set(["time_ms", "type", "channel"]);
+  const skip = new Set(["time_ms", "type", "channel", "truncated"]);
   return Object.entries(record)
     .filter(([key, value]) => !skip.has(key) && value !== null && value !== undefined)
-    .map(([key, value]) => `${key}=${typeof value === "string" ? value : JSON.stringify(value)}`)
+    .map(([key, value]) => {
+      if (key === "size") return `size=${bytes(value)}`;
+      const text = typeof value === "string" ? value : JSON.stringify(value);
+      if (key === "data" && record.truncated) return `data=${text}… (first 1 KiB of ${bytes(record.size)})`;
+      return `${key}=${text}`;
+    })
     .join("  ");
 }
 
