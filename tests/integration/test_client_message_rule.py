@@ -46,6 +46,7 @@ async def v3_open() -> AsyncIterator[V3Open]:
         query = "&".join(f"{k}={v}" for k, v in {"api_key": KEY, **params}.items())
         ws = await websockets.connect(f"{server.ws_url}/v3/{channel}?{query}")
         opened.append(ws)
+        assert await v3_recv(ws) == {"event": "system:boot"}  # accepted: ready
         return ws
 
     yield open_v3

@@ -87,6 +87,7 @@ async def test_forged_piesocket_tokens_are_refused(server: RunningServer) -> Non
     good = jwt.encode({"sub": "private-ops"}, SECRET, algorithm="HS256")
     control = f"{server.ws_url}/v3/private-ops?api_key={KEY}&jwt={good}&notify_self=1"
     async with websockets.connect(control) as ws:  # the right token works
+        assert orjson.loads(await asyncio.wait_for(ws.recv(), TIMEOUT)) == {"event": "system:boot"}
         await ws.send('{"event": "e", "data": 1}')
         assert orjson.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))["event"] == "e"
 

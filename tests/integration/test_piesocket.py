@@ -48,12 +48,15 @@ async def v3(server: RunningServer) -> AsyncIterator[V3Connect]:
     """Open raw v3 clients to ``server``; closed after the test."""
     opened: list[ClientConnection] = []
 
-    async def open_v3(channel: str, **params: str) -> ClientConnection:
+    async def open_v3(channel: str, *, refused: bool = False, **params: str) -> ClientConnection:
+        """Connect; unless ``refused``, the first message must be ``system:boot``."""
         headers = {"jwt": params.pop("jwt_header")} if "jwt_header" in params else None
         query = {"api_key": KEY, **params}
         url = f"{server.ws_url}/v3/{channel}?" + "&".join(f"{k}={v}" for k, v in query.items())
         ws = await websockets.connect(url, additional_headers=headers, max_size=None)
         opened.append(ws)
+        if not refused:
+            assert await recv(ws) == {"event": "system:boot"}
         return ws
 
     yield open_v3
@@ -145,7 +148,7 @@ async def test_jwt_private_channel_query_and_header(v3: V3Connect, server: Runni
     ids=["forged", "wrong-sub", "expired", "garbage", "missing"],
 )
 async def test_bad_jwt_is_refused(v3: V3Connect, token: str | None) -> None:
-    ws = await v3("private-ops", **({"jwt": token} if token else {}))
+    ws = await v3("private-ops", refused=True, **({"jwt": token} if token else {}))
     assert await recv(ws) == {"error": AUTH_FAILED}
     assert await closed_with(ws) == 4009
 
@@ -163,7 +166,7 @@ async def test_bad_jwt_is_refused(v3: V3Connect, token: str | None) -> None:
 async def test_bad_connection_is_refused_with_error(
     v3: V3Connect, channel: str, params: dict[str, str], code: int, words: str
 ) -> None:
-    ws = await v3(channel, **params)
+    ws = await v3(channel, refused=True, **params)
     message = await recv(ws)
     assert words in message["error"], message
     assert await closed_with(ws) == code
@@ -271,7 +274,7 @@ async def test_presence_identity_comes_only_from_the_token(
     data = orjson.dumps({"user_id": "pat"}).decode()
     await pusher.subscribe("presence-team", channel_data=data)
     bare = make_token(secret=SECRET, channel="presence-team", now=time.time())  # no user
-    refused = await v3("presence-team", jwt=bare, user="admin")
+    refused = await v3("presence-team", refused=True, jwt=bare, user="admin")
     assert await closed_with(refused) == 4009
     vic = make_token(secret=SECRET, channel="presence-team", now=time.time(), user="vic")
     ws = await v3("presence-team", jwt=vic, user="admin")
@@ -298,7 +301,10 @@ async def test_silent_client_is_pinged_then_closed(server_factory: Any) -> None:
         b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
     )
     await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
-    frames = await asyncio.wait_for(reader.read(2), TIMEOUT)
+    boot = b'{"event":"system:boot"}'
+    first = await asyncio.wait_for(reader.readexactly(2 + len(boot)), TIMEOUT)
+    assert first == b"\x81" + bytes([len(boot)]) + boot  # ready
+    frames = await asyncio.wait_for(reader.readexactly(2), TIMEOUT)
     assert frames == b"\x89\x00"  # the server's ping
     rest = await asyncio.wait_for(reader.read(), TIMEOUT)  # error, close, then EOF
     assert rest[0] == 0x81, rest  # a short unmasked text frame: header is 2 bytes
@@ -315,6 +321,7 @@ async def test_tls_serves_wss_and_https(server_factory: Any, tmp_path: Path) -> 
     context = client_context(cert)
     url = f"{server.ws_url}/v3/secure?api_key={KEY}&notify_self=1"
     async with websockets.connect(url, ssl=context) as ws:
+        assert await recv(ws) == {"event": "system:boot"}
         await send(ws, "over-tls", 1)
         assert (await recv(ws))["event"] == "over-tls"
     pusher_url = f"{server.ws_url}/app/{KEY}?protocol=7"

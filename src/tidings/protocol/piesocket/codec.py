@@ -10,6 +10,11 @@ Decisions (piesocket-js 5.1.0's source checked; it is what real apps run):
   ``channel.members`` with it on ``member_list``, ``member_joined`` and ``member_left``)
   and the member concerned in ``data.member``. A member is ``{"uuid", "user"}`` plus
   ``user_info`` when a Pusher presence client brought one.
+- ``{"event":"system:boot"}`` (nothing else) is the first message of an accepted connection,
+  sent once its channel is joined: PieSocket's Flutter and Android SDKs report the channel
+  connected (``system:connected``) only when it arrives, not on the WebSocket's open.
+  piesocket-js ignores it (it fires its ``connected`` event on open), except that a ``*``
+  listener sees it, as it would on PieSocket.
 - Publications from the Pusher side have no ``meta``; their ``data`` is the string the
   HTTP API carried. Like pusher-js, a string holding a JSON object or array reaches v3
   clients decoded; anything else is passed as it is. v3 messages keep their data as sent.
@@ -27,6 +32,7 @@ import orjson
 from tidings.errors import MessageError
 
 __all__ = [
+    "BOOT",
     "CHANNEL_PATTERN",
     "ClientMessage",
     "PresenceChange",
@@ -42,6 +48,8 @@ __all__ = [
     "publication_text",
 ]
 
+#: The first message of an accepted v3 connection (see the module's decisions).
+BOOT = '{"event":"system:boot"}'
 CHANNEL_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,30}")
 RESERVED_PREFIXES = ("system:", "pusher:", "pusher_internal:")
 _MEMBER_ADDED = "pusher_internal:member_added"

@@ -23,6 +23,9 @@ Decisions:
   distinct members).
 - ``notify_self`` defaults to off (piesocket-js sends ``0``): a sender does not get its
   own messages unless it asks.
+- Once its channel is joined the connection is ready: ``{"event":"system:boot"}`` goes
+  first (PieSocket's mobile SDKs wait for it), then the member list, then a cache
+  channel's last event. A refused connection never gets it.
 - Bad messages (not JSON, no ``event``, reserved names, too large, binary) get an
   ``{"error"}`` reply and the connection stays open.
 """
@@ -39,6 +42,7 @@ from tidings.errors import AuthError, ConnectionRejected, MessageError, Subscrip
 from tidings.protocol.commands import ClientEvent, Close, Command, Refusal, Subscribe
 from tidings.protocol.piesocket.auth import AUTH_FAILED, TokenClaims, verify_token
 from tidings.protocol.piesocket.codec import (
+    BOOT,
     channel_problem,
     decode_client_message,
     encode_error,
@@ -235,7 +239,9 @@ class V3Session:
         cached: Publication | None = None,
         cache_miss: bool = False,
     ) -> None:
-        """Queue ``system:member_list`` for members, then a cache channel's last event."""
+        """Queue ``system:boot`` (the connection is ready), then ``system:member_list`` for
+        members, then a cache channel's last event."""
+        self._out.append(BOOT)
         if members is not None:
             self._out.append(encode_member_list(members))
         if cached is not None:

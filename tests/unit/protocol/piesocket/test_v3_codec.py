@@ -228,8 +228,11 @@ def test_session_starts_by_subscribing_its_channel() -> None:
     assert member.commands_received() == [Subscribe("presence-room", "ann", {"uuid": "1.2"})]
     assert dict(member.channels) == {"presence-room": "ann"}
     member.subscribed("presence-room", {"ann": {"uuid": "1.2"}})
-    (listing,) = member.data_to_send()
+    boot, listing = member.data_to_send()
+    assert boot == '{"event":"system:boot"}'  # ready, before the channel's state
     assert orjson.loads(listing)["event"] == "system:member_list"
+    plain.subscribed("chat", None)
+    assert plain.data_to_send() == ['{"event":"system:boot"}']
 
 
 def test_refused_subscription_errors_then_closes_with_4100() -> None:
