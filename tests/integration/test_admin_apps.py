@@ -147,6 +147,7 @@ async def test_create_list_show_update_delete(
     [
         ("POST", "/api/apps", {"colour": "red"}, 400, "unknown field 'colour'"),
         ("POST", "/api/apps", {"max_connections": "many"}, 400, "invalid max_connections"),
+        ("POST", "/api/apps", {"history_size": 5000}, 400, "invalid history_size"),
         ("POST", "/api/apps", [1, 2], 400, "JSON object"),
         ("POST", "/api/apps", {"id": "1"}, 409, "configuration"),
         ("POST", "/api/apps", {"key": "app-key"}, 409, "configuration"),

@@ -32,6 +32,9 @@ def test_inherited_limits_and_default_app_flags_are_global_settings() -> None:
         "default_app_enable_client_messages",
         "default_app_enable_subscription_count",
         "default_app_webhooks",
+        "default_app_history_channels",
+        "default_app_history_size",
+        "default_app_history_ttl",
     }
     assert flags <= set(Settings.model_fields)
     for name in inherited:
@@ -63,3 +66,14 @@ def test_build_app_inherits_unset_limits_and_keeps_given_ones() -> None:
     assert app.max_connections is None
     assert build_app({"id": "1", "key": "k", "secret": "s", "allowed_origins": ["a"]}, inherited)
     assert app.secrets == ("s",)
+
+
+def test_keeps_history_by_prefix_star_and_never_internal_channels() -> None:
+    """history_channels prefixes select channels; "*" every one but the server's own."""
+    assert not APP.keeps_history("chat")
+    some = dataclasses.replace(APP, history_channels=("chat-", "private-chat-"))
+    assert some.keeps_history("chat-1") and some.keeps_history("private-chat-x")
+    assert not some.keeps_history("news")
+    every = dataclasses.replace(APP, history_channels=("*",))
+    assert every.keeps_history("news") and every.keeps_history("presence-x")
+    assert not every.keeps_history("#server-to-user-1")

@@ -58,10 +58,22 @@ def test_every_setting_has_a_flag() -> None:
         "https://b.example",
         "--max-client-events-per-second",
         "0",
+        "--history-channels",
+        "chat-",
+        "--history-size",
+        "1000",
+        "--history-ttl",
+        "86400",
     )
     assert made["enable_client_messages"] is False and made["enable_subscription_count"]
     assert made["allowed_origins"] == ["https://a.example", "https://b.example"]
     assert made["max_client_events_per_second"] == 0
+    assert made["history_channels"] == ["chat-"]
+    assert (made["history_size"], made["history_ttl"]) == (1000, 86400)
+    shown = run_json("show", "99")
+    assert shown["history_channels"] == ["chat-"] and shown["history_size"] == 1000
+    changed = run_json("update", "99", "--history-size", "5", "--history-channels", "*")
+    assert changed["history_size"] == 5 and changed["history_channels"] == ["*"]
 
 
 def test_webhooks_by_url_or_json_table() -> None:
@@ -107,6 +119,9 @@ def test_update_rotate_disable_enable_delete() -> None:
         (["show", "404"], "no app has the id '404'"),
         (["create", "--id", "1"], "belongs to an app of the configuration"),
         (["create", "--max-batch-size", "0"], "invalid max_batch_size"),
+        (["create", "--history-size", "1001"], "invalid history_size"),
+        (["create", "--history-ttl", "0"], "invalid history_ttl"),
+        (["create", "--history-channels", "a b"], "invalid history_channels"),
         (["create", "--id", "a b"], "invalid id"),
         (["update", "1", "--inherit", "name"], "not a limit"),
         (["rotate-secret", "404"], "no app has the id"),

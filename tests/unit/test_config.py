@@ -283,6 +283,26 @@ def test_bad_app_value_is_numbered_from_one(tmp_path: Path) -> None:
         Settings.load(toml)
 
 
+def test_history_settings_out_of_range_name_the_key(tmp_path: Path) -> None:
+    """history_size/history_ttl bounds hold in [[apps]] tables and the default app's env."""
+    toml = write(
+        tmp_path / "t.toml", '[[apps]]\nid = "1"\nkey = "a"\nsecret = "s"\nhistory_ttl = 86401\n'
+    )
+    with pytest.raises(ConfigError, match=r"\[\[apps\]\] #1 key 'history_ttl'"):
+        Settings.load(toml)
+    with pytest.raises(ConfigError, match="default_app_history_size"):
+        Settings.load(default_app_history_size=1001)
+
+
+def test_default_app_history_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """TIDINGS_DEFAULT_APP_HISTORY_* reach the default app; the list is JSON."""
+    monkeypatch.setenv("TIDINGS_DEFAULT_APP_HISTORY_CHANNELS", '["chat-", "news"]')
+    monkeypatch.setenv("TIDINGS_DEFAULT_APP_HISTORY_SIZE", "20")
+    (app,) = Settings.load().app_list()
+    assert app.history_channels == ("chat-", "news") and app.history_size == 20
+    assert app.history_ttl == 120
+
+
 @pytest.mark.parametrize(
     ("host", "public"),
     [("127.0.0.1", False), ("localhost", False), ("::1", False), ("0.0.0.0", True), ("::", True)],

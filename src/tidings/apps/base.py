@@ -18,12 +18,13 @@ import functools
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from tidings.apps.webhooks import Webhook, dump_webhooks, parse_webhooks
 from tidings.typing import AppId, AppKey
 
 __all__ = [
+    "HISTORY_PREFIX_PATTERN",
     "App",
     "AppField",
     "AppStore",
@@ -33,6 +34,10 @@ __all__ = [
     "build_app",
     "session_arguments",
 ]
+
+
+#: A ``history_channels`` item: ``*`` (every channel) or a channel-name prefix.
+HISTORY_PREFIX_PATTERN: Final = r"^(\*|[-a-zA-Z0-9_=@,.;]{1,200})$"
 
 
 class Role(enum.Enum):
@@ -52,6 +57,8 @@ class Setting:
         help: one line for users (config docs, ``--help``, OpenAPI).
         role: how the field may be given and changed.
         minimum: the smallest integer accepted.
+        maximum: the largest integer accepted.
+        item_pattern: a regular expression every item of a list field must match.
         inherits: a global setting of the same name (``TIDINGS_<NAME>``) is the
             value of every app that leaves it unset; the database stores NULL then.
         default_app: the default app takes it from ``default_app_<name>``.
@@ -66,6 +73,8 @@ class Setting:
     help: str
     role: Role = Role.SETTING
     minimum: int | None = None
+    maximum: int | None = None
+    item_pattern: str | None = None
     inherits: bool = False
     default_app: bool = False
     policy: str | None = None
@@ -194,12 +203,48 @@ class App:
         },
     )
 
+    history_channels: tuple[str, ...] = field(
+        default_factory=tuple,
+        metadata={
+            "setting": Setting(
+                'Channel-name prefixes whose events are kept for recovery ("*": every channel; '
+                "empty: none). See docs/history.md.",
+                default_app=True,
+                item_pattern=HISTORY_PREFIX_PATTERN,
+            )
+        },
+    )
+    history_size: int = _s(
+        100,
+        "Events kept per history channel.",
+        minimum=1,
+        maximum=1000,
+        default_app=True,
+    )
+    history_ttl: int = _s(
+        120,
+        "Seconds a history channel's events are kept after its last publication.",
+        minimum=1,
+        maximum=86_400,
+        default_app=True,
+    )
+
     @property
     def secrets(self) -> tuple[str, ...]:
         """Every secret that verifies a signature now: the current one first."""
         if self.previous_secret is None:
             return (self.secret,)
         return (self.secret, self.previous_secret)
+
+    def keeps_history(self, channel: str) -> bool:
+        """Whether the app's events on ``channel`` are kept (``history_channels``).
+
+        The server's own channels (``#...``) never are.
+        """
+        prefixes = self.history_channels
+        if not prefixes or channel.startswith("#"):
+            return False
+        return "*" in prefixes or channel.startswith(prefixes)
 
 
 @dataclass(frozen=True, slots=True)

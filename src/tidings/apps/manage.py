@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
 
 from tidings.apps.base import App, Role, app_fields, build_app
+from tidings.apps.constraints import bounds, list_kind
 from tidings.apps.database import AppDatabase
 from tidings.errors import ConflictError, NotFoundError, TidingsError
 
@@ -57,14 +58,13 @@ def _input_model(name: str, roles: set[Role]) -> type[BaseModel]:
             kind = Annotated[Any, BeforeValidator(setting.dump)]
             fields[f.name] = (kind, Field(None, description=setting.help))
             continue
-        kind = list[str] if f.type == tuple[str, ...] else f.type
+        kind = list_kind(f) if f.type == tuple[str, ...] else f.type
         constraints: dict[str, Any] = {"description": setting.help}
         if setting.role is Role.IDENTITY:
             constraints["pattern"] = NAME_PATTERN
         elif setting.role is Role.SECRET:
             constraints["min_length"] = 8
-        if setting.minimum is not None:
-            constraints["ge"] = setting.minimum
+        constraints.update(bounds(setting))
         optional = f.required or setting.inherits
         fields[f.name] = (kind | None if optional else kind, Field(None, **constraints))
     model: type[BaseModel] = create_model(

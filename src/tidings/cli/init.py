@@ -75,6 +75,7 @@ def render_template(app_id: str, key: str, secret: str) -> str:
         "# enable_client_messages = false",
         "# max_connections = 1000",
         '# allowed_origins = ["https://example.com", "https://*.example.com"]',
+        '# history_channels = ["chat-"]  # docs/history.md',
         "#   [[apps.webhooks]]  (docs/webhooks.md)",
         '#   url = "http://127.0.0.1:8000/pusher/webhook"',
         '#   event_types = ["member_added", "member_removed"]',

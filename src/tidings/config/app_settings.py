@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from tidings.apps.base import AppField, Role, app_fields
+from tidings.apps.constraints import bounds, list_kind
 
 __all__ = ["LIMIT_FIELDS", "AppConfig", "global_app_fields"]
 
@@ -40,16 +41,16 @@ def _app_config_fields() -> dict[str, Any]:
         if setting.parse is not None:
             fields[f.name] = _parsed(f)
             continue
-        kind: Any = list[str] if f.type == tuple[str, ...] else f.type
+        kind: Any = list_kind(f) if f.type == tuple[str, ...] else f.type
         if f.required:
             hidden = setting.role is Role.SECRET  # never in a repr (tracebacks, logs)
             fields[f.name] = (kind, Field(min_length=1, description=setting.help, repr=not hidden))
         elif setting.inherits:
             fields[f.name] = (int | None, Field(None, ge=setting.minimum, description=setting.help))
-        elif kind == list[str]:
+        elif f.type == tuple[str, ...]:
             fields[f.name] = (kind, Field(default_factory=list, description=setting.help))
         else:
-            fields[f.name] = (kind, Field(f.default, ge=setting.minimum, description=setting.help))
+            fields[f.name] = (kind, Field(f.default, description=setting.help, **bounds(setting)))
     return fields
 
 
@@ -68,7 +69,14 @@ def global_app_fields() -> dict[str, Any]:
             if setting.parse is not None:
                 fields[f"default_app_{f.name}"] = _parsed(f, help)
                 continue
-            fields[f"default_app_{f.name}"] = (f.type, Field(f.default, description=help))
+            if f.type == tuple[str, ...]:
+                listed: Any = Field(default_factory=list, description=help)
+                fields[f"default_app_{f.name}"] = (list_kind(f), listed)
+                continue
+            fields[f"default_app_{f.name}"] = (
+                f.type,
+                Field(f.default, description=help, **bounds(setting)),
+            )
     return fields
 
 
