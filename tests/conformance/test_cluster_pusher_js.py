@@ -144,7 +144,7 @@ async def test_watchlist_across_nodes_and_a_node_dying(
     await signed_in(on_b, "cy-b", {"id": "cy"})
     await on_a.expect("watchlist", "ada", name="online", user_ids=["cy"])
 
-    serve_process.by_port[port_b].kill()  # SIGKILL: no clean exit, the survivor must reap it
+    await serve_process.by_port[port_b].kill()  # SIGKILL: no clean exit, the survivor must reap it
     offline = await on_a.expect("watchlist", "ada", name="offline", timeout=15)
     assert offline["user_ids"] == ["cy"]
     # Bob still has a tab on node A: a publish to ada after the reap shows no offline for bob.

@@ -16,7 +16,7 @@ import pusher.errors
 import pytest
 import websockets
 
-from tests.integration.conftest import TIMEOUT, PusherClient
+from tests.support.pusher import TIMEOUT, PusherClient
 from tidings.client import Client
 from tidings.config import Settings
 from tidings.protocol.signing import user_auth

@@ -14,8 +14,8 @@ import aiohttp
 import orjson
 import pytest
 
-from tests.conftest import free_port
 from tests.integration.conftest import ServerFactory, eventually, signed_url
+from tests.support.ports import closed_port
 from tidings.apps.base import App
 from tidings.apps.database import AppDatabase
 from tidings.apps.manage import AppManager
@@ -31,12 +31,13 @@ class TcpProxy:
 
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
-        self.port = free_port()
+        self.port = 0  # the OS's pick at the first start; the same port afterwards
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
         """Refuse new connections and cut the open ones (the database 'goes away')."""
@@ -120,15 +121,15 @@ async def test_an_outage_while_running_serves_from_memory_and_catches_up(
         async def caught_up() -> bool:
             return await status_of(running, during) == 200
 
-        await eventually(caught_up, seconds=10)
+        await eventually(caught_up, timeout=10)
     finally:
         direct.close()
 
 
 async def test_an_unreachable_database_at_start_stops_the_server() -> None:
     """start_server raises UnavailableError naming the database (password masked)."""
-    url = f"postgresql://postgres:hunter2@127.0.0.1:{free_port()}/nothing"
-    with pytest.raises(UnavailableError) as error:
+    with closed_port() as port, pytest.raises(UnavailableError) as error:
+        url = f"postgresql://postgres:hunter2@127.0.0.1:{port}/nothing"
         await start_server(Settings.load(database_url=url, http_port=0))
     assert "unreachable" in error.value.message and "hunter2" not in error.value.message
     assert "database_url" in error.value.hint
@@ -137,15 +138,16 @@ async def test_an_unreachable_database_at_start_stops_the_server() -> None:
 @pytest.mark.parametrize("command", [["serve", "--port", "0"], ["apps", "list"]])
 async def test_the_cli_exits_1_with_one_line(command: list[str]) -> None:
     """`tidings serve` and `tidings apps` print one error line and exit 1."""
-    env = {
-        **os.environ,
-        "TIDINGS_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/nothing",
-    }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tidings", *command,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
-    )  # fmt: skip
-    _, err = await asyncio.wait_for(proc.communicate(), 60)
+    with closed_port() as port:
+        env = {
+            **os.environ,
+            "TIDINGS_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{port}/nothing",
+        }
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tidings", *command,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+        )  # fmt: skip
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 1
     lines = err.decode().strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: the app database"), lines

@@ -20,7 +20,6 @@ import redis.asyncio
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from tests.conftest import delete_redis_keys
 from tests.integration.conftest import (
     KEY,
     SECRET,
@@ -30,6 +29,7 @@ from tests.integration.conftest import (
     client,
     publish,
 )
+from tests.support.redis import delete_redis_keys
 from tidings.broker.redis_keys import channel_key
 from tidings.protocol.piesocket.auth import make_token
 from tidings.server.runner import RunningServer

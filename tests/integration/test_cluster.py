@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -17,20 +14,20 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from tests.conftest import free_port
 from tests.integration.conftest import (
     APP_ID,
     KEY,
     SECRET,
     TIMEOUT,
-    OwnRedis,
     PusherClient,
+    RedisServer,
     ServerFactory,
     client,
     eventually,
     publish,
     signed_url,
 )
+from tests.support.serve import StartServe
 from tidings.broker.redis import RedisBroker
 from tidings.protocol.signing import user_auth
 from tidings.server.runner import RunningServer
@@ -141,54 +138,35 @@ async def test_terminate_on_a_closes_connection_on_b(node_factory: NodeFactory) 
 
 
 async def test_killed_node_members_removed_by_survivor(
-    node_factory: NodeFactory, redis_url: str
+    node_factory: NodeFactory, redis_url: str, serve: StartServe
 ) -> None:
     """kill -9 of a node process: the survivor emits member_removed within the heartbeat TTL."""
     survivor = await node_factory()
     prefix = survivor.state.settings.redis_prefix
-    port = free_port()
     env = {
-        **os.environ,
         "TIDINGS_BROKER_URL": redis_url,
         "TIDINGS_REDIS_PREFIX": prefix,
         "TIDINGS_CLUSTER_HEARTBEAT_TTL": str(TTL),
     }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tidings", "serve", "--port", str(port), "--log-format", "json",
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL, env=env,
-    )  # fmt: skip
-    try:
-        victim_url = f"ws://127.0.0.1:{port}/app/{KEY}?protocol=7"
-        deadline = time.monotonic() + 20
-        while True:  # bounded wait for the process to listen
-            try:
-                ws = await websockets.connect(victim_url)
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the node process did not start"
-                await asyncio.sleep(0.1)
-        established = orjson.loads(await ws.recv())
-        doomed = PusherClient(ws, orjson.loads(established["data"])["socket_id"], {})
-        watcher = await client(survivor)
-        await watcher.subscribe("presence-x", channel_data='{"user_id":"watcher"}')
-        await doomed.subscribe("presence-x", channel_data='{"user_id":"doomed"}')
-        await watcher.expect("pusher_internal:member_added")
-        proc.send_signal(signal.SIGKILL)
-        await proc.wait()
-        started = time.monotonic()
-        removed = await watcher.expect("pusher_internal:member_removed", timeout=TTL * 4 + 5)
-        assert removed["data"]["user_id"] == "doomed"
-        assert time.monotonic() - started < TTL * 4 + 5
-        with pytest.raises(ConnectionClosed):
-            await asyncio.wait_for(ws.recv(), TIMEOUT)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+    proc = await serve(env)
+    ws = await websockets.connect(f"{proc.ws_url}/app/{KEY}?protocol=7")
+    established = orjson.loads(await ws.recv())
+    doomed = PusherClient(ws, orjson.loads(established["data"])["socket_id"], {})
+    watcher = await client(survivor)
+    await watcher.subscribe("presence-x", channel_data='{"user_id":"watcher"}')
+    await doomed.subscribe("presence-x", channel_data='{"user_id":"doomed"}')
+    await watcher.expect("pusher_internal:member_added")
+    await proc.kill()
+    started = time.monotonic()
+    removed = await watcher.expect("pusher_internal:member_removed", timeout=TTL * 4 + 5)
+    assert removed["data"]["user_id"] == "doomed"
+    assert time.monotonic() - started < TTL * 4 + 5
+    with pytest.raises(ConnectionClosed):
+        await asyncio.wait_for(ws.recv(), TIMEOUT)
 
 
 async def test_redis_restart_ready_and_delivery_resume(
-    node_factory: NodeFactory, own_redis: OwnRedis
+    node_factory: NodeFactory, own_redis: RedisServer
 ) -> None:
     """Redis dies: /ready turns 503 and local delivery goes on; it returns: A→B resumes."""
     a, b = await node_factory(own_redis.url), await node_factory(own_redis.url)
@@ -215,7 +193,7 @@ async def test_redis_restart_ready_and_delivery_resume(
 
 
 async def test_presence_during_outage_is_refused_cleanly(
-    node_factory: NodeFactory, own_redis: OwnRedis
+    node_factory: NodeFactory, own_redis: RedisServer
 ) -> None:
     """A presence subscribe while Redis is down gets a subscription_error; the node survives."""
     a = await node_factory(own_redis.url)

@@ -9,8 +9,8 @@ from typing import Any
 import orjson
 import websockets
 
-from tests.conftest import delete_redis_keys
 from tests.integration.conftest import KEY, SECRET, TIMEOUT, ServerFactory, eventually
+from tests.support.redis import delete_redis_keys
 from tidings.server.runner import RunningServer
 
 TTL = 1.5  # cluster_heartbeat_ttl of test nodes: they beat every 0.5 s

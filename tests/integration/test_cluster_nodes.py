@@ -17,8 +17,8 @@ import pytest
 
 from tests.integration.conftest import (
     APP_ID,
-    OwnRedis,
     PusherClient,
+    RedisServer,
     ServerFactory,
     client,
     eventually,
@@ -132,7 +132,7 @@ async def test_cache_channel_last_event_across_nodes(nodes: NodeFactory) -> None
 
 
 async def test_member_leaving_during_outage_is_removed_after_it(
-    nodes: NodeFactory, own_redis: OwnRedis
+    nodes: NodeFactory, own_redis: RedisServer
 ) -> None:
     """Redis pauses (keeping its data) while a presence member leaves B: B's removal fails,
     and once Redis answers again B removes the member, so A's users list is right."""

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
 from tests.fixtures.tls import client_context, self_signed
 from tests.integration.conftest import APP_ID, KEY, SECRET, ServerFactory
+from tests.support.ports import closed_port
+from tests.support.redis import delete_redis_keys
 from tidings.probe.doctor import run_doctor
 from tidings.probe.result import Result, Status
 from tidings.probe.wire import Target
@@ -47,16 +49,17 @@ async def test_healthy_server_passes_every_check(server_factory: ServerFactory) 
 async def test_cli_exit_codes_and_one_line_per_check(server_factory: ServerFactory) -> None:
     """The command prints a header and one line per check; exit 0 when healthy, 1 when not."""
     running = await server_factory()
-    for url, expected in ((running.http_url, 0), (f"http://127.0.0.1:{free_port()}", 1)):
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tidings", "doctor", url, "--timeout", "3",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        stdout, stderr = await asyncio.wait_for(proc.communicate(), 30)
-        lines = stdout.decode().splitlines()
-        assert proc.returncode == expected, (stdout, stderr)
-        assert lines[0] == f"tidings doctor: {url} (app 1, key app-key)"
-        assert [line.split()[1] for line in lines[1:]] == NAMES
+    with closed_port() as nothing:
+        for url, expected in ((running.http_url, 0), (f"http://127.0.0.1:{nothing}", 1)):
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "tidings", "doctor", url, "--timeout", "3",
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            stdout, stderr = await asyncio.wait_for(proc.communicate(), 30)
+            lines = stdout.decode().splitlines()
+            assert proc.returncode == expected, (stdout, stderr)
+            assert lines[0] == f"tidings doctor: {url} (app 1, key app-key)"
+            assert [line.split()[1] for line in lines[1:]] == NAMES
     assert stderr.decode() == "1 check(s) failed: reachable\n"
     assert lines[1].startswith("FAIL  reachable")
     assert "(connection refused); fix: start it (tidings serve" in lines[1]
@@ -106,8 +109,9 @@ async def test_unknown_app_id_is_named(server_factory: ServerFactory) -> None:
 
 async def test_unreachable_redis_fails_ready_and_broker(server_factory: ServerFactory) -> None:
     """Redis down: ready and broker fail with how to start it; local delivery still works."""
-    running = await server_factory(broker_url=f"redis://127.0.0.1:{free_port()}/0")
-    results = by_name(await run_doctor(target(running.http_url)))
+    with closed_port() as nothing:
+        running = await server_factory(broker_url=f"redis://127.0.0.1:{nothing}/0")
+        results = by_name(await run_doctor(target(running.http_url)))
     assert results["ready"].status is Status.FAIL
     assert results["ready"].detail == "/ready: 503 broker unreachable"
     assert results["broker"].status is Status.FAIL
@@ -120,7 +124,7 @@ async def test_unreachable_redis_fails_ready_and_broker(server_factory: ServerFa
 @pytest.mark.redis
 async def test_redis_broker_lists_the_nodes(server_factory: ServerFactory, redis_url: str) -> None:
     """With Redis up the broker line names the kind and the live nodes."""
-    prefix = f"doctor-{free_port()}"
+    prefix = f"doctor-{uuid.uuid4().hex[:12]}"
     running = await server_factory(broker_url=redis_url, redis_prefix=prefix, node_id="n1")
     try:
         results = by_name(await run_doctor(target(running.http_url)))
@@ -128,6 +132,4 @@ async def test_redis_broker_lists_the_nodes(server_factory: ServerFactory, redis
         assert results["broker"].detail == "redis up, 1 node(s): n1"
     finally:
         await running.shutdown()
-        from tests.conftest import delete_redis_keys
-
         delete_redis_keys(redis_url, prefix)

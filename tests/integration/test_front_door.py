@@ -16,7 +16,7 @@ from tests.integration.conftest import (
     eventually,
     signed_url,
 )
-from tests.reliability.rawws import RawWebSocket, frame
+from tests.support.rawws import RawWebSocket, frame
 from tidings.server.runner import RunningServer
 
 

@@ -106,7 +106,7 @@ async def test_metrics_follow_traffic(server_factory: ServerFactory, redis_url: 
     prefix = f"test-{uuid.uuid4().hex[:8]}"
     running = await server_factory(admin_port=0, broker_url=redis_url, redis_prefix=prefix)
     await traffic(running)
-    await eventually(lambda: _measured(running, "tidings_broker_round_trip_seconds"), seconds=10)
+    await eventually(lambda: _measured(running, "tidings_broker_round_trip_seconds"), timeout=10)
     text = await scrape(running)
     families = {f.name for f in text_string_to_metric_families(text)}
     assert REQUIRED <= families, REQUIRED - families
@@ -156,7 +156,7 @@ async def test_grafana_dashboard_names_only_live_series(
     prefix = f"test-{uuid.uuid4().hex[:8]}"
     running = await server_factory(admin_port=0, broker_url=redis_url, redis_prefix=prefix)
     await traffic(running)
-    await eventually(lambda: _measured(running, "tidings_broker_round_trip_seconds"), seconds=10)
+    await eventually(lambda: _measured(running, "tidings_broker_round_trip_seconds"), timeout=10)
     live = set(samples(await scrape(running)))
     dashboard: dict[str, Any] = json.loads(GRAFANA.read_text())
     assert dashboard["panels"], "the dashboard has no panels"
@@ -213,7 +213,7 @@ async def test_docs_table_lists_every_series(server_factory: ServerFactory, redi
     prefix = f"test-{uuid.uuid4().hex[:8]}"
     running = await server_factory(admin_port=0, broker_url=redis_url, redis_prefix=prefix)
     await traffic(running)
-    await eventually(lambda: _measured(running, "tidings_broker_round_trip_seconds"), seconds=10)
+    await eventually(lambda: _measured(running, "tidings_broker_round_trip_seconds"), timeout=10)
     exported = set()
     for family in text_string_to_metric_families(await scrape(running)):
         if family.name.startswith("tidings_"):

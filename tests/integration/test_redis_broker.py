@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 import redis
 import structlog
 
-from tests.contract.harness import RecordingHandler
-from tests.integration.conftest import OwnRedis
+from tests.support.recording import RecordingHandler
+from tests.support.redis import RedisServer
+from tests.support.waiting import eventually
 from tidings.broker.redis import RedisBroker, RedisPresenceStore, encode_message
 from tidings.broker.redis_keys import channel_key
 from tidings.domain.messages import Member, Publication
@@ -29,15 +29,6 @@ TIMEOUT = 10.0
 
 def pub(channel: ChannelName, data: str) -> Publication:
     return Publication(app_id=APP, channel=channel, event="update", data=data)
-
-
-async def until(check: Callable[[], bool], what: str, timeout: float = TIMEOUT) -> None:
-    """Poll a state flag (health has no event to await) for at most ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not reached within {timeout}s")
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture
@@ -242,7 +233,7 @@ async def test_clean_shutdown_removes_own_members(
 # -- Redis restart -----------------------------------------------------------
 
 
-async def test_start_without_redis_then_redis_appears(own_redis: OwnRedis) -> None:
+async def test_start_without_redis_then_redis_appears(own_redis: RedisServer) -> None:
     """A broker started while Redis is down returns unhealthy, then recovers by itself."""
     own_redis.kill()
     broker = RedisBroker(
@@ -267,7 +258,7 @@ async def test_start_without_redis_then_redis_appears(own_redis: OwnRedis) -> No
         await broker.close()
 
 
-async def test_redis_restart_resumes_delivery(own_redis: OwnRedis) -> None:
+async def test_redis_restart_resumes_delivery(own_redis: RedisServer) -> None:
     """Redis dies: both nodes turn unhealthy, A still serves its own subscribers and holds
     what it publishes; it comes back on the same port: both reconnect, resubscribe, call
     ``broker_recovered``, and B gets A's publications of the outage, in order, then new ones."""
@@ -284,12 +275,14 @@ async def test_redis_restart_resumes_delivery(own_redis: OwnRedis) -> None:
 
         with structlog.testing.capture_logs() as logs:
             own_redis.kill()
-            await until(lambda: not a.healthy and not b.healthy, "both nodes unhealthy")
+            await eventually(
+                lambda: not a.healthy and not b.healthy, TIMEOUT, "both nodes unhealthy"
+            )
             for i in range(20):  # local delivery goes on, and is not logged per message
                 await a.publish(pub(NEWS, f'"during {i}"'))
             assert len(on_a.received) == 21
             own_redis.start()
-            await until(lambda: a.healthy and b.healthy, "both nodes healthy again")
+            await eventually(lambda: a.healthy and b.healthy, TIMEOUT, "both nodes healthy again")
             await asyncio.wait_for(on_b.recovered.wait(), TIMEOUT)
 
         events = [entry["event"] for entry in logs]
@@ -304,7 +297,7 @@ async def test_redis_restart_resumes_delivery(own_redis: OwnRedis) -> None:
         await b.close()
 
 
-async def test_a_message_sent_twice_is_delivered_once(own_redis: OwnRedis) -> None:
+async def test_a_message_sent_twice_is_delivered_once(own_redis: RedisServer) -> None:
     """A batch sent again after a failure that Redis had executed after all: receivers
     drop what they already had from that node (its sequence numbers only grow)."""
     broker = RedisBroker(own_redis.url, node_id="node-a", ping_interval=0.1, ping_timeout=0.5)

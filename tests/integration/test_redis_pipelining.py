@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import redis
 
-from tests.contract.harness import RecordingHandler
+from tests.support.recording import RecordingHandler
 from tidings.broker.redis import RedisBroker
 from tidings.broker.redis_codec import decode_message, encode_message, origin_prefix
 from tidings.domain.messages import Control, Publication

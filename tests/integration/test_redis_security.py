@@ -3,20 +3,17 @@ against a redis-server this test starts (and stops by PID)."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import tempfile
-import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 
-from tests.conftest import free_port
 from tests.fixtures.tls import self_signed
-from tests.integration.conftest import TIMEOUT, ServerFactory, client, publish
+from tests.integration.conftest import ServerFactory, client, publish
+from tests.support.redis import RedisServer
 from tidings.config import Settings
 from tidings.errors import ConfigError
 from tidings.redis_url import connection_options, redacted
@@ -24,52 +21,33 @@ from tidings.redis_url import connection_options, redacted
 PASSWORD = "-".join(["redis", "pass", str(uuid.uuid4().hex[:6])])
 
 
-class SecuredRedis:
-    """A redis-server with extra arguments; ``admin`` is a redis-py client that gets in."""
-
-    def __init__(self, args: list[str], admin: dict[str, object]) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.fail("redis-server is not on PATH (apt-get install redis-server)")
-        self.port = free_port()
-        self._log = tempfile.TemporaryFile()
-        base = [binary, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        if "--tls-port" in args:
-            args = [*args[:1], str(self.port), *args[1:]]
-            base += ["--port", "0"]
-        else:
-            base += ["--port", str(self.port)]
-        self.proc = subprocess.Popen([*base, *args], stdout=self._log, stderr=subprocess.STDOUT)
-        self.admin = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1, **admin)  # type: ignore[arg-type]
-        deadline = time.monotonic() + TIMEOUT
-        while True:  # redis-server gives no readiness signal but answering PING
-            try:
-                self.admin.ping()
-                return
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    self.stop()
-                    pytest.fail(f"redis-server did not start: {self.output()[-800:]}")
-                time.sleep(0.02)
-
-    def output(self) -> str:
-        self._log.seek(0)
-        return self._log.read().decode(errors="replace")
-
-    def stop(self) -> None:
-        self.admin.close()
-        if self.proc.poll() is None:
-            self.proc.terminate()  # our own child, by its PID
-            self.proc.wait(timeout=TIMEOUT)
-        self._log.close()
+Secured = Callable[..., RedisServer]
 
 
 @pytest.fixture
-def secured() -> Iterator[list[SecuredRedis]]:
-    started: list[SecuredRedis] = []
-    yield started
+def secured() -> Iterator[Secured]:
+    """Start redis-servers with extra arguments (``secured(args, client_options, tls=)``);
+    stopped (SIGTERM, SIGKILL after a bound) after the servers that use them."""
+    started: list[RedisServer] = []
+
+    def start(args: list[str], client_options: dict[str, Any], *, tls: bool = False) -> RedisServer:
+        server = RedisServer(args, client_options=client_options, tls=tls)
+        started.append(server)
+        try:
+            return server.start()
+        except RuntimeError as exc:
+            pytest.fail(str(exc), pytrace=False)
+
+    yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def server_factory(secured: Secured, server_factory: ServerFactory) -> ServerFactory:
+    """The usual factory, set up after ``secured`` so that its servers shut down (at
+    teardown) before the redis-servers they use are stopped."""
+    return server_factory
 
 
 async def _works(server_factory: ServerFactory, url: str, prefix: str) -> None:
@@ -85,14 +63,13 @@ async def _works(server_factory: ServerFactory, url: str, prefix: str) -> None:
     assert (await on_b.expect("hello"))["data"] == "over redis"
 
 
-async def test_requirepass_url(server_factory: ServerFactory, secured: list[SecuredRedis]) -> None:
-    server = SecuredRedis(["--requirepass", PASSWORD], {"password": PASSWORD})
-    secured.append(server)
+async def test_requirepass_url(server_factory: ServerFactory, secured: Secured) -> None:
+    server = secured(["--requirepass", PASSWORD], {"password": PASSWORD})
     await _works(server_factory, f"redis://:{PASSWORD}@127.0.0.1:{server.port}/0", "sec-pw")
 
 
 async def test_acl_user_limited_to_the_prefix(
-    server_factory: ServerFactory, secured: list[SecuredRedis]
+    server_factory: ServerFactory, secured: Secured
 ) -> None:
     """The ACL docs/cluster.md shows is enough: keys and channels under the prefix only."""
     acl = [
@@ -104,11 +81,10 @@ async def test_acl_user_limited_to_the_prefix(
         "+@all",
         "-@dangerous",
     ]
-    server = SecuredRedis(
+    server = secured(
         ["--user", "default", "off", "--user", *acl],
         {"username": "tidings", "password": PASSWORD},
     )
-    secured.append(server)
     url = f"redis://tidings:{PASSWORD}@127.0.0.1:{server.port}/0"
     await _works(server_factory, url, "tidings-acl")
     with pytest.raises(redis.exceptions.NoPermissionError):
@@ -116,10 +92,9 @@ async def test_acl_user_limited_to_the_prefix(
 
 
 async def test_wrong_password_is_an_unhealthy_broker_not_a_crash(
-    server_factory: ServerFactory, secured: list[SecuredRedis]
+    server_factory: ServerFactory, secured: Secured
 ) -> None:
-    server = SecuredRedis(["--requirepass", PASSWORD], {"password": PASSWORD})
-    secured.append(server)
+    server = secured(["--requirepass", PASSWORD], {"password": PASSWORD})
     running = await server_factory(
         broker_url=f"redis://:wrong@127.0.0.1:{server.port}/0", redis_prefix="sec-bad"
     )
@@ -127,14 +102,14 @@ async def test_wrong_password_is_an_unhealthy_broker_not_a_crash(
 
 
 async def test_rediss_with_the_servers_ca(
-    server_factory: ServerFactory, secured: list[SecuredRedis], tmp_path: Path
+    server_factory: ServerFactory, secured: Secured, tmp_path: Path
 ) -> None:
     cert, key = self_signed(tmp_path)
-    tls = ["--tls-port", "--tls-cert-file", str(cert), "--tls-key-file", str(key)]
+    tls = ["--tls-cert-file", str(cert), "--tls-key-file", str(key)]
     tls += ["--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no"]
     tls += ["--requirepass", PASSWORD]
-    server = SecuredRedis(tls, {"password": PASSWORD, "ssl": True, "ssl_ca_certs": str(cert)})
-    secured.append(server)
+    options = {"password": PASSWORD, "ssl": True, "ssl_ca_certs": str(cert)}
+    server = secured(tls, options, tls=True)
     url = f"rediss://:{PASSWORD}@127.0.0.1:{server.port}/0?ssl_ca_certs={cert}"
     await _works(server_factory, url, "sec-tls")
     # Without the CA the server's certificate does not verify: unhealthy, not connected.

@@ -3,7 +3,6 @@ app secrets to a terminal only (a pipe is journald or a log shipper)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import pty
 import signal
@@ -12,8 +11,8 @@ import sys
 
 import pytest
 
-from tests.conftest import free_port
 from tests.integration.conftest import TIMEOUT, ServerFactory
+from tests.support.serve import StartServe
 from tidings.errors import ConfigError
 
 _START_S = 20.0
@@ -23,24 +22,21 @@ _SECRET = "-".join(["banner", "secret", "value"])
 def _env(**extra: str) -> dict[str, str]:
     return {
         **os.environ,
-        "TIDINGS_HTTP_PORT": str(free_port()),
+        "TIDINGS_HTTP_PORT": "0",  # the OS picks a free port
         "TIDINGS_SHUTDOWN_GRACE_PERIOD": "0",
         **extra,
     }
 
 
-async def test_open_admin_listener_is_refused_with_exit_2() -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tidings", "serve",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env=_env(TIDINGS_ADMIN_HOST="0.0.0.0"),
-    )  # fmt: skip
-    stdout, stderr = await asyncio.wait_for(proc.communicate(), _START_S)
-    assert proc.returncode == 2, stderr
-    line = stderr.decode().strip()
+async def test_open_admin_listener_is_refused_with_exit_2(serve: StartServe) -> None:
+    proc = await serve(_env(TIDINGS_ADMIN_HOST="0.0.0.0"), ready=False, json_logs=False)
+    code = await proc.wait(_START_S)
+    stderr = b"".join(proc.stderr).decode()
+    assert code == 2, stderr
+    line = stderr.strip()
     assert line.startswith("error: admin_host '0.0.0.0' is not a loopback address")
     assert "TIDINGS_ADMIN_PASSWORD" in line and "\n" not in line
-    assert stdout == b""
+    assert proc.stdout == []
 
 
 async def test_start_server_refuses_it_too(server_factory: ServerFactory) -> None:
@@ -69,7 +65,11 @@ def _banner(stdout: int | None, read: int) -> bytes:
         return seen
     finally:
         proc.send_signal(signal.SIGTERM)  # our own child, by its PID
-        proc.wait(timeout=TIMEOUT * 3)
+        try:
+            proc.wait(timeout=TIMEOUT * 3)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def test_banner_shows_secrets_on_a_terminal_only() -> None:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import signal
 import socket
 import sys
 
@@ -15,67 +13,45 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from tests.conftest import free_port
 from tests.integration.conftest import TIMEOUT
+from tests.support.ports import closed_port
+from tests.support.serve import ServeProcess, StartServe
 from tidings.client import AsyncClient
 
 _WS_LINE = re.compile(rb"WebSocket\s+(ws://127\.0\.0\.1:(\d+))/app/app-key")
 
 
 @pytest.mark.parametrize("uvloop", ["false", "true"])
-async def test_serve_prints_banner_and_drains_on_sigterm(uvloop: str) -> None:
+async def test_serve_prints_banner_and_drains_on_sigterm(serve: StartServe, uvloop: str) -> None:
     """The banner names the bound port; a published event arrives; SIGTERM sends 4200
     to clients and exits 0. On the stock asyncio loop and on uvloop."""
-    env = {**os.environ, "TIDINGS_SHUTDOWN_GRACE_PERIOD": "2", "TIDINGS_UVLOOP": uvloop}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tidings",
-        "serve",
-        "--port",
-        "0",
-        "--log-format",
-        "json",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        env=env,
-    )
-    assert proc.stdout is not None
-    try:
-        base = None
-        output = b""
-        while base is None:
-            line = await asyncio.wait_for(proc.stdout.readline(), 20)
-            assert line, f"tidings serve exited early: {output.decode()}"
-            output += line
-            match = _WS_LINE.search(line)
-            if match:
-                base = match.group(1).decode()
-        async with websockets.connect(f"{base}/app/app-key?protocol=7") as ws:
-            established = orjson.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
-            assert established["event"] == "pusher:connection_established"
-            await ws.send(
-                orjson.dumps({"event": "pusher:subscribe", "data": {"channel": "news"}}).decode()
-            )
-            ok = orjson.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
-            assert ok["event"] == "pusher_internal:subscription_succeeded"
-            http_url = base.replace("ws://", "http://")
-            async with AsyncClient("1", "app-key", "app-secret", url=http_url) as client:
-                await client.trigger("news", "headline", {"n": 1})
-            event = orjson.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
-            assert (event["event"], orjson.loads(event["data"])) == ("headline", {"n": 1})
-            proc.send_signal(signal.SIGTERM)
-            error = orjson.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
-            assert error["event"] == "pusher:error"
-            assert error["data"]["code"] == 4200
-            with pytest.raises(ConnectionClosed) as closed:
-                await asyncio.wait_for(ws.recv(), TIMEOUT)
-            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4200
-        assert await asyncio.wait_for(proc.wait(), 15) == 0
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+    env = {"TIDINGS_SHUTDOWN_GRACE_PERIOD": "2", "TIDINGS_UVLOOP": uvloop}
+    proc = await serve(env)
+    match = _WS_LINE.search(await proc.wait_for_line(b"WebSocket "))
+    assert match is not None
+    base = match.group(1).decode()
+    assert int(match.group(2)) == proc.port  # the banner names the port it bound
+    async with websockets.connect(f"{base}/app/app-key?protocol=7") as ws:
+        established = orjson.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+        assert established["event"] == "pusher:connection_established"
+        await ws.send(
+            orjson.dumps({"event": "pusher:subscribe", "data": {"channel": "news"}}).decode()
+        )
+        ok = orjson.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+        assert ok["event"] == "pusher_internal:subscription_succeeded"
+        http_url = base.replace("ws://", "http://")
+        async with AsyncClient("1", "app-key", "app-secret", url=http_url) as client:
+            await client.trigger("news", "headline", {"n": 1})
+        event = orjson.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+        assert (event["event"], orjson.loads(event["data"])) == ("headline", {"n": 1})
+        proc.terminate()
+        error = orjson.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+        assert error["event"] == "pusher:error"
+        assert error["data"]["code"] == 4200
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), TIMEOUT)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4200
+    assert await proc.wait(15) == 0
 
 
 async def test_serve_rejects_bad_flag_with_one_line() -> None:
@@ -96,79 +72,58 @@ async def test_serve_rejects_bad_flag_with_one_line() -> None:
     assert b"error" in stderr.lower()
 
 
-async def _banner(*args: str) -> tuple[asyncio.subprocess.Process, list[str]]:
+async def _banner(serve: StartServe, *args: str) -> tuple[ServeProcess, list[str]]:
     """Start `tidings serve --port 0 ARGS`; return it and its banner up to the Admin line."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tidings",
-        "serve",
-        "--port",
-        "0",
-        "--log-format",
-        "json",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    assert proc.stdout is not None
+    proc = await serve(args=args)
+    await proc.wait_for_line(b"  Admin ")
     lines: list[str] = []
-    while not lines or not lines[-1].lstrip().startswith("Admin"):
-        raw = await asyncio.wait_for(proc.stdout.readline(), 20)
-        assert raw, f"tidings serve exited early: {lines}"
+    for raw in proc.stdout:
         if not raw.startswith(b"{"):  # skip JSON log lines
             lines.append(raw.decode().rstrip("\n"))
+        if lines and lines[-1].lstrip().startswith("Admin"):
+            break
     return proc, lines
 
 
-async def _stop(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is None:
-        proc.send_signal(signal.SIGTERM)  # our own child, by its PID
-        try:
-            await asyncio.wait_for(proc.wait(), 15)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-
-
-async def test_unreachable_redis_is_named_in_the_banner_and_ready_is_503() -> None:
+async def test_unreachable_redis_is_named_in_the_banner_and_ready_is_503(
+    serve: StartServe,
+) -> None:
     """--broker at a port where nothing listens: the banner's first line says NOT ready with
-    the URL and how to start Redis; /ready answers 503. --admin-port moves the admin listener."""
-    redis_port, admin_port = free_port(), free_port()
-    url = f"redis://127.0.0.1:{redis_port}/0"
-    proc, lines = await _banner("--broker", url, "--admin-port", str(admin_port))
-    try:
+    the URL and how to start Redis; /ready answers 503. --admin-port moves the admin listener
+    (to a port the OS picks: the banner names it and the dashboard answers there)."""
+    with closed_port() as redis_port:
+        url = f"redis://127.0.0.1:{redis_port}/0"
+        proc, lines = await _banner(serve, "--broker", url, "--admin-port", "0")
         assert lines[0].endswith(f"is running but NOT ready: Redis at {url} is unreachable")
         assert any(f"redis-server --port {redis_port}" in line for line in lines)
-        assert (
-            lines[-1]
-            == f"  Admin      http://127.0.0.1:{admin_port}/   (dashboard; Prometheus: /metrics)"
+        admin = re.fullmatch(
+            r"  Admin      (http://127\.0\.0\.1:(\d+))/   \(dashboard; Prometheus: /metrics\)",
+            lines[-1],
         )
+        assert admin is not None, lines[-1]
+        assert int(admin.group(2)) not in (0, 9601, proc.port)
         match = next(m for line in lines if (m := _WS_LINE.search(line.encode())))
         http_url = match.group(1).decode().replace("ws://", "http://")
         async with aiohttp.ClientSession() as session:
             async with session.get(f"{http_url}/ready") as response:
                 assert response.status == 503
                 assert await response.json() == {"status": "broker unreachable"}
-    finally:
-        await _stop(proc)
+            async with session.get(f"{admin.group(1)}/") as response:
+                assert response.status == 200  # the dashboard is on the banner's port
 
 
-async def test_busy_admin_port_is_said_in_words() -> None:
+async def test_busy_admin_port_is_said_in_words(serve: StartServe) -> None:
     """A second server whose admin port is taken still serves and says so in one clean line."""
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        proc, lines = await _banner("--admin-port", str(port))
-        try:
-            assert lines[0].endswith(" is ready")
-            assert lines[-1] == (
-                f"  Admin      not started: 127.0.0.1:{port} is taken "
-                "(another port: --admin-port N or TIDINGS_ADMIN_PORT)"
-            )
-        finally:
-            await _stop(proc)
+        _, lines = await _banner(serve, "--admin-port", str(port))
+        assert lines[0].endswith(" is ready")
+        assert lines[-1] == (
+            f"  Admin      not started: 127.0.0.1:{port} is taken "
+            "(another port: --admin-port N or TIDINGS_ADMIN_PORT)"
+        )
 
 
 async def test_busy_port_advice_names_flag_env_and_make() -> None:

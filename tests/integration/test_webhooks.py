@@ -28,6 +28,14 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 
 @pytest.fixture
+async def idle_receiver() -> AsyncIterator[Receiver]:
+    """A receiver that is not listening (yet): its port refuses connections."""
+    receiver = Receiver()
+    yield receiver
+    await receiver.stop()
+
+
+@pytest.fixture
 async def clients() -> AsyncIterator[list[PusherClient]]:
     """Pusher clients the test opens with :func:`open_client`; closed after it."""
     opened: list[PusherClient] = []
@@ -154,11 +162,11 @@ async def test_filters_event_types_headers_and_several_webhooks(
 
 
 async def test_receiver_down_then_back_gets_it_re_signed(
-    server_factory: ServerFactory, clients: list[PusherClient]
+    server_factory: ServerFactory, clients: list[PusherClient], idle_receiver: Receiver
 ) -> None:
     """While the receiver is down attempts fail and are logged; once it is back the retry
     arrives with a fresh time_ms and signature that validate_webhook accepts."""
-    receiver = Receiver()  # not listening yet
+    receiver = idle_receiver  # not listening yet
     server = await server_factory(admin_port=0, default_app_webhooks=webhook_json(receiver.url()))
     c = await open_client(server, clients)
     await c.subscribe("news")
@@ -289,11 +297,11 @@ async def test_no_webhooks_configured_sends_nothing(
 
 
 async def test_full_queue_drops_count_and_are_exported(
-    server_factory: ServerFactory, clients: list[PusherClient]
+    server_factory: ServerFactory, clients: list[PusherClient], idle_receiver: Receiver
 ) -> None:
     """With the receiver down, an app holds at most webhook_queue_limit events; the rest
     are dropped, counted and exported, and clients are served as usual."""
-    receiver = Receiver()  # never listening
+    receiver = idle_receiver  # never listening
     server = await server_factory(
         admin_port=0, default_app_webhooks=webhook_json(receiver.url()), webhook_queue_limit=2
     )

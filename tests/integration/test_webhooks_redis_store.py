@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from tests.conftest import delete_redis_keys
+from tests.support.redis import delete_redis_keys
 from tidings.webhooks.delivery import Delivery
 from tidings.webhooks.redis_store import RedisWebhookStore
 

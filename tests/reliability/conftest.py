@@ -11,12 +11,9 @@ import os
 
 import pytest
 
-from tests.integration.conftest import (  # noqa: F401  (fixtures used by this folder)
-    connect,
-    own_redis,
-    server,
-    server_factory,
-)
+from tests.support.pusher import connect as connect
+from tests.support.pusher import server as server
+from tests.support.pusher import server_factory as server_factory
 
 LONG = os.environ.get("TIDINGS_RELIABILITY_LONG", "") not in ("", "0")
 

@@ -19,11 +19,16 @@ import pytest
 from websockets.sync.client import connect as sync_connect
 
 from tests.fixtures.tls import self_signed
-from tests.integration.conftest import KEY, ServerFactory, eventually
 from tests.reliability.conftest import LONG
-from tests.reliability.processes import ServeProcess
+from tests.support.pusher import KEY, ServerFactory
+from tests.support.serve import ServeProcess
+from tests.support.timing import bound
+from tests.support.waiting import eventually
 
-# Objects of a server-side connection; none may be left for the cyclic collector.
+# Objects of a server-side connection; none may be left for the cyclic collector. Only
+# the server's modules count: the blocking websockets client of these tests has classes
+# of the same names (ClientConnection, Request) whose cycles are not the server's.
+SERVER_MODULES = ("tidings.", "asyncio.", "aiohttp.", "httptools.")
 SERVER_TYPES = {
     "ClientConnection",
     "Outbox",
@@ -38,6 +43,37 @@ SERVER_TYPES = {
     "_SSLProtocolTransport",
     "SSLProtocol",
 }
+
+
+def _is_server_object(o: object) -> bool:
+    kind = type(o)
+    return kind.__name__ in SERVER_TYPES and kind.__module__.startswith(SERVER_MODULES)
+
+
+def _server_garbage() -> Counter[str]:
+    """Server objects the cyclic collector found unreachable (kept by DEBUG_SAVEALL)."""
+    return Counter(type(o).__name__ for o in gc.garbage if _is_server_object(o))
+
+
+def _server_objects() -> Counter[str]:
+    return Counter(type(o).__name__ for o in gc.get_objects() if _is_server_object(o))
+
+
+async def _until_freed(baseline: Counter[str]) -> Counter[str]:
+    """Wait (bounded) until the closed connections' server objects are gone, freed by
+    reference counting once their last callbacks ran (TLS takes several loop iterations,
+    more on a busy machine); then the server objects the collector found in cycles.
+
+    No fixed wait: a real cycle shows up in ``gc.garbage`` as soon as its objects are
+    unreachable (the wait ends at once), and objects still alive keep it waiting.
+    """
+
+    def settled() -> bool:
+        gc.collect()
+        return bool(_server_garbage()) or not (_server_objects() - baseline)
+
+    await eventually(settled, 30, "the closed connections' server objects are freed")
+    return _server_garbage()
 
 
 def one_connection(url: str, context: ssl.SSLContext | None) -> None:
@@ -63,7 +99,9 @@ async def test_closed_connections_leave_no_reference_cycles(
     running = await server_factory(**overrides)
     url = f"{running.ws_url}/app/{KEY}?protocol=7"
     await asyncio.to_thread(one_connection, url, context)  # warm up: first-use caches
+    await eventually(lambda: not running.state.connections)
     gc.collect()
+    baseline = _server_objects()
     gc.set_debug(gc.DEBUG_SAVEALL)
     try:
         for _ in range(20):
@@ -73,13 +111,7 @@ async def test_closed_connections_leave_no_reference_cycles(
             return not running.state.connections
 
         await eventually(all_gone)
-        # Let connection_lost callbacks scheduled by TLS run: the SSL shutdown takes
-        # several loop iterations, more on a loaded machine (one sleep(0) failed there
-        # 2 runs in 5). A real cycle is still caught: it survives any wait.
-        for _ in range(20):
-            await asyncio.sleep(0.01)
-        gc.collect()
-        left = Counter(type(o).__name__ for o in gc.garbage if type(o).__name__ in SERVER_TYPES)
+        left = await _until_freed(baseline)
     finally:
         gc.set_debug(0)
         gc.garbage.clear()
@@ -103,28 +135,24 @@ async def test_refused_connections_leave_no_reference_cycles(
     running = await server_factory()
     url = f"{running.ws_url}/app/no-such-key?protocol=7"
     await asyncio.to_thread(one_refused_connection, url)
+    await eventually(lambda: not running.state.connections)
     gc.collect()
+    baseline = _server_objects()
     gc.set_debug(gc.DEBUG_SAVEALL)
     try:
         for _ in range(10):
             await asyncio.to_thread(one_refused_connection, url)
-        for _ in range(20):
-            await asyncio.sleep(0.01)
-        gc.collect()
-        left = Counter(
-            type(o).__name__
-            for o in gc.garbage
-            if type(o).__name__ in SERVER_TYPES
-            and type(o).__module__.startswith(("tidings.", "asyncio.", "aiohttp.", "httptools."))
-        )
+        left = await _until_freed(baseline)
     finally:
         gc.set_debug(0)
         gc.garbage.clear()
     assert left == Counter(), f"refused connections left reference cycles: {dict(left)}"
 
 
+@pytest.mark.timing
 async def test_rss_stays_flat_under_churn() -> None:
-    """Rounds of connections opened and closed against `tidings serve`: RSS levels off.
+    """Rounds of connections opened and closed against `tidings serve`: RSS levels off
+    (the bound is asserted by make reliability; make test prints the figure).
 
     Short: 6 rounds of 300. ``make reliability``: 20 rounds of 1 000 (the battery's run).
     """
@@ -144,6 +172,7 @@ async def test_rss_stays_flat_under_churn() -> None:
         # 1 KiB per closed connection (it was 6.6 KiB before the cycles were broken).
         growth = curve[-1] - curve[0]
         closed_after_first = (rounds - 1) * per_round
-        assert growth < closed_after_first * 1024, [round(r / 2**20, 1) for r in curve]
+        print("RSS MiB per round:", [round(r / 2**20, 1) for r in curve])
+        bound("RSS growth per closed connection", growth / closed_after_first, 1024, "B")
     finally:
         await process.stop()

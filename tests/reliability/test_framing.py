@@ -7,8 +7,8 @@ import struct
 import orjson
 import pytest
 
-from tests.integration.conftest import KEY
-from tests.reliability.rawws import RawWebSocket, close_body, frame
+from tests.support.pusher import KEY
+from tests.support.rawws import RawWebSocket, close_body, frame
 from tidings.protocol.rfc6455 import MAX_FRAGMENTS
 from tidings.server.runner import RunningServer
 

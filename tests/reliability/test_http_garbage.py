@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import orjson
 import pytest
 
-from tests.reliability.processes import ServeProcess
+from tests.support.serve import ServeProcess
 
 TIMEOUT = 10.0
 # `exchange` reads to EOF: without Connection: close the server keeps the connection for

@@ -7,13 +7,16 @@ import time
 import uuid
 
 import orjson
+import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from tests.conformance.conftest import publish_to
-from tests.integration.conftest import KEY, TIMEOUT, OwnRedis, PusherClient
-from tests.reliability.processes import ServeProcess
+from tests.support.node import publish_to
+from tests.support.pusher import KEY, TIMEOUT, PusherClient
+from tests.support.redis import RedisServer
+from tests.support.serve import ServeProcess
+from tests.support.timing import bound
 
 CLIENTS = 200
 EVENTS = 50
@@ -45,9 +48,11 @@ async def until_closed(ws: ClientConnection) -> tuple[list[str], list[int], int 
         return events, errors, closed.rcvd.code if closed.rcvd else None
 
 
+@pytest.mark.timing
 async def test_sigterm_under_load_drains_every_client_and_loses_nothing() -> None:
     """200 subscribers, 50 accepted events, SIGTERM: each client got all 50 in order, then
-    one pusher:error 4200 and close 4200; the process exits 0 well within its grace period."""
+    one pusher:error 4200 and close 4200; the process exits 0 (well within its grace
+    period: asserted by make reliability)."""
     process = await ServeProcess({"TIDINGS_SHUTDOWN_GRACE_PERIOD": "10"}).start()
     try:
         clients = [await subscribed(process.ws_url, "load") for _ in range(CLIENTS)]
@@ -65,12 +70,14 @@ async def test_sigterm_under_load_drains_every_client_and_loses_nothing() -> Non
     for events, errors, code in results:
         assert events == expected
         assert errors == [4200] and code == 4200
-    assert drained < 5, f"SIGTERM to exit took {drained:.2f} s"
+    bound("SIGTERM to exit, 200 clients drained", drained, 5)
 
 
-async def test_killed_node_under_load_costs_the_survivor_nothing(own_redis: OwnRedis) -> None:
+@pytest.mark.timing
+async def test_killed_node_under_load_costs_the_survivor_nothing(own_redis: RedisServer) -> None:
     """Node B is killed (-9) while node A publishes: A's subscriber gets every event A
-    accepted, and member_removed for B's user within the heartbeat bound."""
+    accepted, and member_removed for B's user (within the heartbeat bound: asserted by
+    make reliability)."""
     ttl = 1.5
     env = {
         "TIDINGS_BROKER_URL": own_redis.url,
@@ -109,7 +116,7 @@ async def test_killed_node_under_load_costs_the_survivor_nothing(own_redis: OwnR
                 assert message["data"]["user_id"] == "doomed"
                 removed_at = time.monotonic()
         assert [int(x) for x in seen] == list(range(EVENTS))
-        assert removed_at - killed < 4 / 3 * ttl + 2
+        bound("member_removed after kill -9 of its node", removed_at - killed, 4 / 3 * ttl + 2)
         await watcher_ws.close()
     finally:
         await b.kill()

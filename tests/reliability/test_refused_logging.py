@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 import websockets
 
-from tests.reliability.processes import ServeProcess
+from tests.support.serve import ServeProcess
 
 _ATTEMPTS = 30
 

@@ -9,8 +9,8 @@ from typing import cast
 
 import orjson
 
-from tests.integration.conftest import KEY, TIMEOUT, ServerFactory, publish
-from tests.reliability.rawws import RawWebSocket, frame
+from tests.support.pusher import KEY, TIMEOUT, ServerFactory, publish
+from tests.support.rawws import RawWebSocket, frame
 from tidings.web.connection import KERNEL_UNSENT_BYTES
 
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import shlex
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TypedDict
 from urllib.parse import parse_qsl, urlsplit
@@ -16,6 +14,8 @@ from tidings.banner import render_banner, snippet
 from tidings.config import Settings
 from tidings.errors import ConfigError
 from tidings.protocol.signing import body_md5, sign_request
+
+pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 class Urls(TypedDict):
@@ -39,15 +39,6 @@ const pusher = new Pusher('app-key', {
   forceTLS: false,
   enabledTransports: ['ws', 'wss'],
 });"""
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    for name in list(os.environ):
-        if name.upper().startswith("TIDINGS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    yield
 
 
 def test_banner_lists_urls_credentials_and_snippets() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import stat
 import tomllib
 from collections.abc import Iterator
@@ -23,16 +22,9 @@ from tidings.config import Settings
 from tidings.errors import ConfigError
 from tidings.logs import configure_logging
 
+pytestmark = pytest.mark.usefixtures("clean_env")
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "tidings.example.toml"
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    for name in list(os.environ):
-        if name.upper().startswith("TIDINGS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    yield
 
 
 def run(*args: str) -> Result:

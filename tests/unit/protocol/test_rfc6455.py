@@ -9,7 +9,7 @@ import tracemalloc
 
 import pytest
 
-from tests.reliability.rawws import frame
+from tests.support.rawws import frame
 from tidings.protocol import rfc6455
 from tidings.protocol.rfc6455 import FrameReader, ProtocolViolation
 from tidings.protocol.wsevents import Binary, Close, Ping, Pong, Text
