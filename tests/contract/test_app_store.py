@@ -131,11 +131,36 @@ def test_migrations_match_the_app_definition(database: AppDatabase) -> None:
 def test_opening_twice_migrates_once(database_url: str, database: AppDatabase) -> None:
     """A second open (another node, the CLI) finds the schema current and keeps the data."""
     database.insert({"id": "5", "key": "five", "secret": "five-secret"})
-    again = AppDatabase.open(database_url)
+    statements: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(" ".join(statement.split()).upper())
+
+    # Every statement any engine runs while the second open happens (it builds its own).
+    sa.event.listen(sa.Engine, "before_cursor_execute", record)
+    try:
+        again = AppDatabase.open(database_url)
+    finally:
+        sa.event.remove(sa.Engine, "before_cursor_execute", record)
     try:
         assert again.get("5") is not None
     finally:
         again.close()
+    assert statements, "the second open read nothing (the schema version is checked)"
+    writes = [
+        sql
+        for sql in statements
+        if sql.startswith(("CREATE", "ALTER", "DROP", "INSERT", "UPDATE", "DELETE"))
+    ]
+    assert writes == [], f"the second open changed the schema: {writes}"
+    engine = sa.create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        with engine.connect() as conn:
+            query = sa.text("SELECT version_num FROM tidings_alembic_version")
+            versions = conn.execute(query).all()
+    finally:
+        engine.dispose()
+    assert len(versions) == 1, versions  # one schema version recorded, once
 
 
 def test_create_generates_what_is_not_given(manager: AppManager) -> None:

@@ -14,7 +14,9 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.fixtures.tls import self_signed
 from tests.integration.conftest import (
+    APP_ID,
     KEY,
+    SECRET,
     TIMEOUT,
     ConnectFn,
     PusherClient,
@@ -23,7 +25,6 @@ from tests.integration.conftest import (
     nothing_before_barrier,
     publish,
 )
-from tidings.core.counts import SUBSCRIPTION_COUNT_DELAY
 from tidings.server.runner import RunningServer
 
 
@@ -402,7 +403,13 @@ async def test_open_websocket_outlives_the_handshake_timeout(
     async with websockets.connect(f"{running.ws_url}/app/{KEY}?protocol=7") as ws:
         established = orjson.loads(await ws.recv())
         assert established["event"] == "pusher:connection_established"
-        await asyncio.sleep(1.0)
+        # Barrier: a connection opened after this one that never sends its request is
+        # closed at ITS handshake timeout, so this one's would have passed by then.
+        reader, writer = await asyncio.open_connection("127.0.0.1", running.port)
+        try:
+            await asyncio.wait_for(reader.read(), TIMEOUT)  # returns when the server closes it
+        finally:
+            writer.close()
         await ws.send('{"event":"pusher:ping","data":{}}')
         assert orjson.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))["event"] == "pusher:pong"
 
@@ -484,13 +491,31 @@ async def test_subscription_count_when_enabled(server_factory: ServerFactory) ->
         assert counted["data"] == {"subscription_count": 1}
 
 
-async def test_no_subscription_count_by_default(server: RunningServer, connect: ConnectFn) -> None:
+async def test_no_subscription_count_by_default(server_factory: ServerFactory) -> None:
     """Subscription counting is off unless the app enables it (as on Pusher)."""
-    client = await connect()
-    await client.subscribe("uncounted")
-    # A count would go out SUBSCRIPTION_COUNT_DELAY after the change: let that pass.
-    await asyncio.sleep(SUBSCRIPTION_COUNT_DELAY * 2)
-    await nothing_before_barrier(server, client, "uncounted")
+    counted = {"id": "2", "key": "counted-key", "secret": "counted-secret"}
+    running = await server_factory(
+        apps=[
+            {"id": APP_ID, "key": KEY, "secret": SECRET},
+            {**counted, "enable_subscription_count": True},
+        ]
+    )
+    async with (
+        websockets.connect(f"{running.ws_url}/app/{KEY}?protocol=7") as ws,
+        websockets.connect(f"{running.ws_url}/app/{counted['key']}?protocol=7") as clock_ws,
+    ):
+        established = orjson.loads(await ws.recv())
+        client = PusherClient(ws, orjson.loads(established["data"])["socket_id"], {})
+        await client.subscribe("uncounted")
+        # The barrier's clock: an app with counting on, subscribed after the one without.
+        # Its count goes out SUBSCRIPTION_COUNT_DELAY later; a count of the first app would
+        # have been due before it.
+        established = orjson.loads(await clock_ws.recv())
+        clock = PusherClient(clock_ws, orjson.loads(established["data"])["socket_id"], {})
+        await clock.subscribe("counted")
+        tick = await clock.expect("pusher_internal:subscription_count")
+        assert tick["data"] == {"subscription_count": 1}
+        await nothing_before_barrier(running, client, "uncounted")
 
 
 async def test_failed_signin_sends_one_error_then_closes_4009(connect: ConnectFn) -> None:

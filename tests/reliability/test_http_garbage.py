@@ -7,6 +7,8 @@ network noise is a rate-limited info line, and the server keeps serving.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 from collections.abc import AsyncIterator
 
 import orjson
@@ -110,20 +112,48 @@ async def test_stalled_body_gets_408_and_is_closed(serve: ServeProcess) -> None:
 
 async def test_trickling_body_gets_408(serve: ServeProcess) -> None:
     """A body sent at a few bytes per second is cut like a stalled one."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", serve.port)
-    writer.write(b"POST /apps/1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n")
+    loop = asyncio.get_running_loop()
+    with socket.create_connection(("127.0.0.1", serve.port)) as sock:
+        sock.setblocking(False)
+        head = b"POST /apps/1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n"
+        await loop.sock_sendall(sock, head)
+        replied = asyncio.Event()
 
-    async def trickle() -> None:
-        for _ in range(500):
-            writer.write(b" ")
-            await asyncio.sleep(0.2)
+        async def trickle() -> None:
+            # Stops at the first byte of the reply. A byte sent after the server closed
+            # draws a reset: that must cost the sender, never the reply already received,
+            # so the socket is used raw (an asyncio transport would turn the failed write
+            # into an exception on the reading side and drop the buffered reply).
+            for _ in range(500):
+                try:
+                    await loop.sock_sendall(sock, b" ")
+                except OSError:
+                    return
+                try:
+                    await asyncio.wait_for(replied.wait(), 0.2)
+                    return
+                except TimeoutError:
+                    continue
 
-    dripping = asyncio.create_task(trickle())
-    try:
-        raw = await asyncio.wait_for(reader.read(), TIMEOUT)
-    finally:
-        dripping.cancel()
-        writer.close()
+        async def read_reply() -> bytes:
+            raw = b""
+            while True:
+                try:
+                    chunk = await loop.sock_recv(sock, 65536)
+                except ConnectionResetError:
+                    return raw  # the kernel hands over what arrived before the reset
+                if not chunk:
+                    return raw
+                raw += chunk
+                replied.set()
+
+        dripping = asyncio.create_task(trickle())
+        try:
+            raw = await asyncio.wait_for(read_reply(), TIMEOUT)
+        finally:
+            dripping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await dripping
     assert raw.startswith(b"HTTP/1.1 408"), raw
 
 
