@@ -164,3 +164,4 @@ async def test_an_upgrade_on_a_connection_that_served_a_request_works(
         return not server.state.connections
 
     await eventually(gone)
+    await ws.aclose()
