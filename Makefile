@@ -52,8 +52,17 @@ run: venv  ## start `tidings serve` (127.0.0.1:6001; PORT=6002 picks another por
 	$(BIN)/tidings serve $(if $(PORT),--port $(PORT))
 
 # pytest exits 5 when it collected no tests; like any non-zero exit, make fails on it.
-test: venv node browser  ## run the whole test suite
-	$(BIN)/pytest $(PYTEST_ARGS)
+# Coverage (lines + branches) is measured and printed per package, whatever the outcome;
+# COV_FAIL_UNDER=N fails the run below N % (.ci/run sets it). The 15 slowest tests are listed.
+COV_FAIL_UNDER ?=
+COVERAGE_JSON := build/coverage.json
+test: venv node browser  ## run the whole test suite, with coverage and the 15 slowest tests
+	@mkdir -p build
+	status=0; $(BIN)/pytest --cov --cov-report=json:$(COVERAGE_JSON) --cov-report= \
+	  --durations=15 $(if $(COV_FAIL_UNDER),--cov-fail-under=$(COV_FAIL_UNDER)) \
+	  $(PYTEST_ARGS) || status=$$?; \
+	if [ -f $(COVERAGE_JSON) ]; then $(BIN)/python -m tests.support.coverage_summary $(COVERAGE_JSON); fi; \
+	exit $$status
 
 # The short versions run with `make test`; these are the long ones (minutes), plus every
 # test marked `timing`, whose duration and RSS bounds (tests/support/timing.py) are asserted
