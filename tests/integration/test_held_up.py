@@ -1,7 +1,7 @@
 """What the security review found sound, kept that way: each attack it tried, refused.
 
 (Channel-auth reuse across sockets and channels, channel_data tampering and sign-in
-forgery are covered at the session level in tests/unit/protocol/test_session.py.)
+forgery are covered at the session level in tests/unit/protocol/pusher/test_session.py.)
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from tests.unit.protocol.piesocket.test_v3_codec import session_for
-from tests.unit.protocol.test_session import make, send
+from tests.unit.protocol.piesocket.test_codec import session_for
+from tests.unit.protocol.pusher.test_session import make, send
 from tidings.protocol.commands import Refusal
 
 

@@ -12,7 +12,7 @@ import pytest
 from benchmarks import report
 from benchmarks.suite import ALL_SCENARIOS, Job, Options, compare, plan
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _labels(jobs: list[Job]) -> list[tuple[str, str, tuple[str, ...]]]:

@@ -24,7 +24,7 @@ from tidings.logs import configure_logging
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "tidings.example.toml"
+EXAMPLE = Path(__file__).resolve().parents[3] / "tidings.example.toml"
 
 
 def run(*args: str) -> Result:
