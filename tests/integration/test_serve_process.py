@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
-import sys
 
 import aiohttp
 import orjson
@@ -54,20 +53,11 @@ async def test_serve_prints_banner_and_drains_on_sigterm(serve: StartServe, uvlo
     assert await proc.wait(15) == 0
 
 
-async def test_serve_rejects_bad_flag_with_one_line() -> None:
+async def test_serve_rejects_bad_flag_with_one_line(serve: StartServe) -> None:
     """A bad flag value is one `error:` line and a non-zero exit, not a traceback."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tidings",
-        "serve",
-        "--port",
-        "99999",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    stdout, stderr = await asyncio.wait_for(proc.communicate(), 20)
-    assert proc.returncode != 0
+    proc = await serve(args=("--port", "99999"), ready=False, json_logs=False)
+    assert await proc.wait(20) != 0
+    stderr = b"".join(proc.stderr)
     assert b"Traceback" not in stderr
     assert b"error" in stderr.lower()
 
@@ -126,25 +116,14 @@ async def test_busy_admin_port_is_said_in_words(serve: StartServe) -> None:
         )
 
 
-async def test_busy_port_advice_names_flag_env_and_make() -> None:
+async def test_busy_port_advice_names_flag_env_and_make(serve: StartServe) -> None:
     """A taken main port: one line naming --port, TIDINGS_HTTP_PORT and `make run PORT=`."""
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "tidings",
-            "serve",
-            "--port",
-            str(port),
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        _, stderr = await asyncio.wait_for(proc.communicate(), 20)
-    assert proc.returncode == 1
-    assert stderr.decode().endswith(
-        "--port 6002, TIDINGS_HTTP_PORT=6002, or `make run PORT=6002`\n"
-    )
-    assert f"cannot listen on 127.0.0.1:{port}" in stderr.decode()
+        proc = await serve(args=("--port", str(port)), ready=False, json_logs=False)
+        assert await proc.wait(20) == 1
+    stderr = b"".join(proc.stderr).decode()
+    assert stderr.endswith("--port 6002, TIDINGS_HTTP_PORT=6002, or `make run PORT=6002`\n")
+    assert f"cannot listen on 127.0.0.1:{port}" in stderr

@@ -21,7 +21,7 @@ from websockets.sync.client import connect as sync_connect
 from tests.fixtures.tls import self_signed
 from tests.reliability.conftest import LONG
 from tests.support.pusher import KEY, ServerFactory
-from tests.support.serve import ServeProcess
+from tests.support.serve import StartServe
 from tests.support.timing import bound
 from tests.support.waiting import eventually
 
@@ -150,14 +150,14 @@ async def test_refused_connections_leave_no_reference_cycles(
 
 
 @pytest.mark.timing
-async def test_rss_stays_flat_under_churn() -> None:
+async def test_rss_stays_flat_under_churn(serve: StartServe) -> None:
     """Rounds of connections opened and closed against `tidings serve`: RSS levels off
     (the bound is asserted by make reliability; make test prints the figure).
 
     Short: 6 rounds of 300. ``make reliability``: 20 rounds of 1 000 (the battery's run).
     """
     rounds, per_round = (20, 1000) if LONG else (6, 300)
-    process = await ServeProcess().start()
+    process = await serve()
     try:
         url = f"{process.ws_url}/app/{KEY}?protocol=7"
         rss = psutil.Process(process.pid)

@@ -9,12 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator
 
 import orjson
 import pytest
 
-from tests.support.serve import ServeProcess
+from tests.support.serve import ServeProcess, StartServe
 
 TIMEOUT = 10.0
 # `exchange` reads to EOF: without Connection: close the server keeps the connection for
@@ -41,12 +40,9 @@ GARBAGE = {
 
 
 @pytest.fixture
-async def serve() -> AsyncIterator[ServeProcess]:
-    process = await ServeProcess({"TIDINGS_REQUEST_BODY_TIMEOUT": "1"}).start()
-    try:
-        yield process
-    finally:
-        await process.stop()
+async def server_process(serve: StartServe) -> ServeProcess:
+    """`tidings serve` for this module's tests (stopped, output shown on failure, by ``serve``)."""
+    return await serve({"TIDINGS_REQUEST_BODY_TIMEOUT": "1"})
 
 
 async def exchange(port: int, data: bytes) -> tuple[int, bytes, bytes]:
@@ -66,35 +62,37 @@ def errors_logged(process: ServeProcess) -> list[str]:
     return [line.decode() for line in process.lines if b'"level": "error"' in line]
 
 
-async def test_garbage_gets_a_json_4xx(serve: ServeProcess) -> None:
+async def test_garbage_gets_a_json_4xx(server_process: ServeProcess) -> None:
     """Each kind of malformed request answers 4xx JSON {error, hint} and logs no ERROR."""
     for name, data in GARBAGE.items():
-        status, head, body = await exchange(serve.port, data)
+        status, head, body = await exchange(server_process.port, data)
         assert 400 <= status < 500, (name, status, body)
         assert b"content-type: application/json" in head, (name, head)
         reply = orjson.loads(body)
         assert reply["error"] and reply["hint"], (name, reply)
-    assert errors_logged(serve) == []
+    assert errors_logged(server_process) == []
 
 
-async def test_garbage_storm_is_quiet_and_the_server_keeps_serving(serve: ServeProcess) -> None:
+async def test_garbage_storm_is_quiet_and_the_server_keeps_serving(
+    server_process: ServeProcess,
+) -> None:
     """300 malformed requests: at most a few info lines (rate-limited), no ERROR, /health 200."""
     kinds = sorted(GARBAGE)
     started = asyncio.get_running_loop().time()
     for i in range(300):
-        status, _, _ = await exchange(serve.port, GARBAGE[kinds[i % len(kinds)]])
+        status, _, _ = await exchange(server_process.port, GARBAGE[kinds[i % len(kinds)]])
         assert 400 <= status < 500
     elapsed = asyncio.get_running_loop().time() - started
-    noise = [line for line in serve.lines if b'"logger": "tidings.network"' in line]
+    noise = [line for line in server_process.lines if b'"logger": "tidings.network"' in line]
     assert len(noise) <= elapsed + 2  # one line per second at most
-    assert errors_logged(serve) == []
-    status, _, body = await exchange(serve.port, _HEALTH)
+    assert errors_logged(server_process) == []
+    status, _, body = await exchange(server_process.port, _HEALTH)
     assert status == 200, body
 
 
-async def test_stalled_body_gets_408_and_is_closed(serve: ServeProcess) -> None:
+async def test_stalled_body_gets_408_and_is_closed(server_process: ServeProcess) -> None:
     """A POST whose body stops after 10 bytes is answered 408 JSON and closed in time."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", serve.port)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server_process.port)
     writer.write(
         b"POST /apps/1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
         b"Content-Length: 1000\r\n\r\n" + b'{"name":"x'
@@ -107,13 +105,13 @@ async def test_stalled_body_gets_408_and_is_closed(serve: ServeProcess) -> None:
     reply = orjson.loads(body)
     assert "did not arrive within 1 s" in reply["error"] and reply["hint"]
     writer.close()
-    assert errors_logged(serve) == []
+    assert errors_logged(server_process) == []
 
 
-async def test_trickling_body_gets_408(serve: ServeProcess) -> None:
+async def test_trickling_body_gets_408(server_process: ServeProcess) -> None:
     """A body sent at a few bytes per second is cut like a stalled one."""
     loop = asyncio.get_running_loop()
-    with socket.create_connection(("127.0.0.1", serve.port)) as sock:
+    with socket.create_connection(("127.0.0.1", server_process.port)) as sock:
         sock.setblocking(False)
         head = b"POST /apps/1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n"
         await loop.sock_sendall(sock, head)
@@ -157,27 +155,27 @@ async def test_trickling_body_gets_408(serve: ServeProcess) -> None:
     assert raw.startswith(b"HTTP/1.1 408"), raw
 
 
-async def test_client_hanging_up_mid_body_logs_no_error(serve: ServeProcess) -> None:
+async def test_client_hanging_up_mid_body_logs_no_error(server_process: ServeProcess) -> None:
     """Clients that disconnect halfway through a body leave no ERROR line."""
     for _ in range(20):
-        _, writer = await asyncio.open_connection("127.0.0.1", serve.port)
+        _, writer = await asyncio.open_connection("127.0.0.1", server_process.port)
         writer.write(b"POST /apps/1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
         await writer.drain()
         writer.close()
     # Barrier: a well-formed request after them is served, so they were all handled.
-    status, _, _ = await exchange(serve.port, _HEALTH)
+    status, _, _ = await exchange(server_process.port, _HEALTH)
     assert status == 200
-    await serve.wait_for_line(b"client left mid-request")
-    assert errors_logged(serve) == []
+    await server_process.wait_for_line(b"client left mid-request")
+    assert errors_logged(server_process) == []
 
 
-async def test_tls_on_the_plain_port_is_one_warning_with_the_fix(serve: ServeProcess) -> None:
+async def test_tls_on_the_plain_port_is_one_warning_with_the_fix(server_process: ServeProcess) -> None:
     """ClientHellos on the plain port: each is closed; one warning says how to fix it."""
     for _ in range(5):
-        status, _, body = await exchange(serve.port, GARBAGE["not http"])
+        status, _, body = await exchange(server_process.port, GARBAGE["not http"])
         assert status == 400 and "TLS" in orjson.loads(body)["error"]
-    await serve.wait_for_line(b"tls on a plain port")
-    warned = [r for r in serve.records() if r.get("event") == "tls on a plain port"]
+    await server_process.wait_for_line(b"tls on a plain port")
+    warned = [r for r in server_process.records() if r.get("event") == "tls on a plain port"]
     assert len(warned) == 1, warned
     assert warned[0]["level"] == "warning"
     assert "ws://" in warned[0]["hint"] and "--tls-cert" in warned[0]["hint"]

@@ -15,7 +15,7 @@ from websockets.exceptions import ConnectionClosed
 from tests.support.node import publish_to
 from tests.support.pusher import KEY, TIMEOUT, PusherClient
 from tests.support.redis import RedisServer
-from tests.support.serve import ServeProcess
+from tests.support.serve import StartServe
 from tests.support.timing import bound
 
 CLIENTS = 200
@@ -49,11 +49,11 @@ async def until_closed(ws: ClientConnection) -> tuple[list[str], list[int], int 
 
 
 @pytest.mark.timing
-async def test_sigterm_under_load_drains_every_client_and_loses_nothing() -> None:
+async def test_sigterm_under_load_drains_every_client_and_loses_nothing(serve: StartServe) -> None:
     """200 subscribers, 50 accepted events, SIGTERM: each client got all 50 in order, then
     one pusher:error 4200 and close 4200; the process exits 0 (well within its grace
     period: asserted by make reliability)."""
-    process = await ServeProcess({"TIDINGS_SHUTDOWN_GRACE_PERIOD": "10"}).start()
+    process = await serve({"TIDINGS_SHUTDOWN_GRACE_PERIOD": "10"})
     try:
         clients = [await subscribed(process.ws_url, "load") for _ in range(CLIENTS)]
         for i in range(EVENTS):
@@ -74,7 +74,9 @@ async def test_sigterm_under_load_drains_every_client_and_loses_nothing() -> Non
 
 
 @pytest.mark.timing
-async def test_killed_node_under_load_costs_the_survivor_nothing(own_redis: RedisServer) -> None:
+async def test_killed_node_under_load_costs_the_survivor_nothing(
+    own_redis: RedisServer, serve: StartServe
+) -> None:
     """Node B is killed (-9) while node A publishes: A's subscriber gets every event A
     accepted, and member_removed for B's user (within the heartbeat bound: asserted by
     make reliability)."""
@@ -84,8 +86,8 @@ async def test_killed_node_under_load_costs_the_survivor_nothing(own_redis: Redi
         "TIDINGS_REDIS_PREFIX": f"rel-{uuid.uuid4().hex[:8]}",
         "TIDINGS_CLUSTER_HEARTBEAT_TTL": str(ttl),
     }
-    a = await ServeProcess(env).start()
-    b = await ServeProcess(env).start()
+    a = await serve(env)
+    b = await serve(env)
     try:
         watcher_ws = await websockets.connect(f"{a.ws_url}/app/{KEY}?protocol=7")
         first = orjson.loads(await asyncio.wait_for(watcher_ws.recv(), TIMEOUT))

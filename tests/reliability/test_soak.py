@@ -16,7 +16,7 @@ from websockets.asyncio.client import ClientConnection
 from tests.reliability.conftest import LONG
 from tests.reliability.test_process_faults import subscribed
 from tests.support.node import publish_to
-from tests.support.serve import ServeProcess
+from tests.support.serve import StartServe
 from tests.support.timing import bound
 
 SUBSCRIBERS, EVENTS = (5000, 180) if LONG else (300, 60)
@@ -24,10 +24,10 @@ SUBSCRIBERS, EVENTS = (5000, 180) if LONG else (300, 60)
 
 @pytest.mark.timeout(900 if LONG else 120)
 @pytest.mark.timing
-async def test_every_delivery_arrives_and_memory_stays_put() -> None:
+async def test_every_delivery_arrives_and_memory_stays_put(serve: StartServe) -> None:
     """Each subscriber gets every event once, in order; RSS after the events is within 10 %
     (plus 2 MB) of RSS before them (asserted by make reliability)."""
-    process = await ServeProcess({"TIDINGS_LISTEN_BACKLOG": "4096"}).start()
+    process = await serve({"TIDINGS_LISTEN_BACKLOG": "4096"})
     try:
         clients = []
         for start in range(0, SUBSCRIBERS, 100):
