@@ -8,10 +8,12 @@ PostgreSQL tests likewise (``TIDINGS_TEST_POSTGRES_URL``).
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -28,16 +30,37 @@ from tests.support.timing import MEASURED
 # listener on a free port, so tests never fight over 9601 with each other or
 # with a `make run` on the same machine.
 os.environ.setdefault("TIDINGS_ADMIN_PORT", "0")
-# Likewise their app database is a scratch SQLite file of this session, never a
-# tidings.sqlite3 in the working directory; tests of the app store use their own.
+# Likewise their app database is a scratch SQLite file, never a tidings.sqlite3 in the
+# working directory: one per test (``_fresh_app_database``); app-store tests use their own.
 _APP_DB_DIR = tempfile.mkdtemp(prefix="tidings-test-apps-")
 os.environ["TIDINGS_DATABASE_URL"] = f"sqlite:///{_APP_DB_DIR}/tidings.sqlite3"
 
 
+_APP_DB_TEMPLATE = Path(_APP_DB_DIR) / "template.sqlite3"
+_app_db_numbers = itertools.count()
+
+
 @pytest.fixture(scope="session", autouse=True)
-def _remove_scratch_app_database() -> Iterator[None]:
-    yield
+def _app_database_template() -> Iterator[Path]:
+    """An app database migrated once; every test gets a copy (see below)."""
+    from tidings.apps.database import AppDatabase
+
+    AppDatabase.open(f"sqlite:///{_APP_DB_TEMPLATE}").close()
+    yield _APP_DB_TEMPLATE
     shutil.rmtree(_APP_DB_DIR, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_app_database(
+    monkeypatch: pytest.MonkeyPatch, _app_database_template: Path
+) -> Iterator[None]:
+    """Each test's servers and CLI runs share an app database of that test only (a copy of
+    the migrated template): apps one test creates never show in another's listing."""
+    path = Path(_APP_DB_DIR) / f"apps-{next(_app_db_numbers)}.sqlite3"
+    shutil.copyfile(_app_database_template, path)
+    monkeypatch.setenv("TIDINGS_DATABASE_URL", f"sqlite:///{path}")
+    yield
+    path.unlink(missing_ok=True)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
