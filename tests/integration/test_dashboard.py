@@ -8,7 +8,6 @@ screenshots of docs/dashboard.md into docs/images/.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 from collections.abc import AsyncIterator
@@ -30,6 +29,7 @@ from tests.integration.conftest import (
 from tests.integration.conftest import client as client_of
 from tests.support.browser import browser as browser
 from tests.support.browser import open_page
+from tests.support.waiting import eventually
 from tidings.domain import events
 from tidings.server.runner import RunningServer
 
@@ -118,10 +118,7 @@ async def test_console_streams_an_api_publish_and_pauses(
     await expect(rows.filter(has_text="while-paused")).to_be_hidden()
 
     await page.goto(f"{dashboard.admin_url}/#overview")  # the console closes
-    deadline = asyncio.get_running_loop().time() + TIMEOUT
-    while bus.wants(events.Unsubscribed):
-        assert asyncio.get_running_loop().time() < deadline, "console listeners stayed"
-        await asyncio.sleep(0.1)
+    await eventually(lambda: not bus.wants(events.Unsubscribed), TIMEOUT, "console listeners gone")
 
 
 async def test_console_shows_what_was_sent_and_who_joined(
@@ -292,10 +289,7 @@ async def test_webhook_log_console_and_redeliver(
     await row.get_by_role("button", name=re.compile("Redeliver")).click()
     await expect(page.locator("#webhooks-status")).to_contain_text("queued again")
     await expect(page.locator("#webhooks-table tbody tr")).to_have_count(2, timeout=WAIT_MS)
-    deadline = asyncio.get_running_loop().time() + TIMEOUT
-    while len(bodies) < 2:
-        assert asyncio.get_running_loop().time() < deadline, "the redelivery never came"
-        await asyncio.sleep(0.05)
+    await eventually(lambda: len(bodies) >= 2, TIMEOUT, "the redelivery came")
     assert orjson.loads(bodies[1])["events"] == orjson.loads(bodies[0])["events"]
     for opened in (console, page):  # the pages go first, then the server, then the receiver
         await opened.context.close()

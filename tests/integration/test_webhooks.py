@@ -15,6 +15,7 @@ import websockets
 
 from tests.fixtures.webhooks import Receiver, has, webhook_json
 from tests.integration.conftest import KEY, TIMEOUT, PusherClient, ServerFactory, publish
+from tests.support.waiting import eventually
 from tidings.server.runner import RunningServer
 
 
@@ -60,11 +61,11 @@ async def admin(server: RunningServer, method: str, path: str) -> tuple[int, Any
 
 async def settled(server: RunningServer) -> None:
     """Wait (bounded) until the node has no unsettled delivery and nothing batched."""
-    for _ in range(200):
-        if not server.webhooks.pending() and server.webhooks.batcher.next_due() is None:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("webhook deliveries still pending")
+
+    def idle() -> bool:
+        return not server.webhooks.pending() and server.webhooks.batcher.next_due() is None
+
+    await eventually(idle, 15, "webhook deliveries settled")
 
 
 async def test_every_event_type_arrives_signed_for_the_sdk(
@@ -170,11 +171,13 @@ async def test_receiver_down_then_back_gets_it_re_signed(
     server = await server_factory(admin_port=0, default_app_webhooks=webhook_json(receiver.url()))
     c = await open_client(server, clients)
     await c.subscribe("news")
-    for _ in range(100):  # the first attempt fails within a few ms (connection refused)
-        status, body = await admin(server, "GET", "/api/apps/1/webhooks/deliveries")
-        if body["deliveries"] and body["deliveries"][0]["attempts"] >= 1:
-            break
-        await asyncio.sleep(0.05)
+
+    async def attempted() -> bool:  # the first attempt fails at once (connection refused)
+        _, body = await admin(server, "GET", "/api/apps/1/webhooks/deliveries")
+        return bool(body["deliveries"]) and body["deliveries"][0]["attempts"] >= 1
+
+    await eventually(attempted, 15, "a failed attempt logged")
+    status, body = await admin(server, "GET", "/api/apps/1/webhooks/deliveries")
     (failing,) = body["deliveries"]
     assert failing["status"] == "retrying"
     assert "Connect" in failing["error"]
