@@ -8,6 +8,7 @@ screenshots of docs/dashboard.md into docs/images/.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from collections.abc import AsyncIterator

@@ -19,7 +19,7 @@ import orjson
 
 from tests.integration.conftest import TIMEOUT, ServerFactory, eventually
 from tests.integration.test_front_door import publish_request, read_reply
-from tests.reliability.rawws import RawWebSocket, frame
+from tests.support.rawws import RawWebSocket, frame
 from tidings.server.runner import RunningServer
 
 _KEY = b"dGhlIHNhbXBsZSBub25jZQ=="
@@ -84,7 +84,7 @@ async def test_refused_or_odd_upgrades_leave_nothing_behind(server: RunningServe
     async def all_freed() -> bool:
         return not server.reception.doors and not server.state.connections and not _alive()
 
-    await eventually(all_freed, seconds=3)
+    await eventually(all_freed, timeout=3)
 
 
 async def test_a_client_that_does_not_read_its_replies_stops_being_read(

@@ -169,7 +169,9 @@ async def test_client_hanging_up_mid_body_logs_no_error(server_process: ServePro
     assert errors_logged(server_process) == []
 
 
-async def test_tls_on_the_plain_port_is_one_warning_with_the_fix(server_process: ServeProcess) -> None:
+async def test_tls_on_the_plain_port_is_one_warning_with_the_fix(
+    server_process: ServeProcess,
+) -> None:
     """ClientHellos on the plain port: each is closed; one warning says how to fix it."""
     for _ in range(5):
         status, _, body = await exchange(server_process.port, GARBAGE["not http"])
