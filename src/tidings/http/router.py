@@ -32,6 +32,9 @@ __all__ = ["ANY", "Api", "Handler", "Route", "Router"]
 
 _DOCS_HINT: Final = "see docs/http-api.md for the endpoints and their parameters"
 
+#: How many resolved paths are remembered (cleared when full).
+_KNOWN_PATHS: Final = 1024
+
 #: A route's methods when it takes any (the ``/pusher/*`` hint).
 ANY: Final = frozenset[str]()
 
@@ -108,6 +111,9 @@ class Router:
 
     def __init__(self, routes: Sequence[Route]) -> None:
         self.routes = tuple(routes)
+        # (method, raw path) -> the route and its parameters, for the paths asked
+        # again and again (a backend publishes to /apps/1/events all day).
+        self._known: dict[tuple[str, str], tuple[Route, dict[str, str]]] = {}
         self._groups: dict[str, list[Route]] = {}
         self._open: list[Route] = []  # templates whose first segment is a parameter
         for route in self.routes:
@@ -125,6 +131,10 @@ class Router:
                 path and another method.
         """
         raw_path = request.raw_path
+        known = self._known.get((request.method, raw_path))
+        if known is not None:
+            request.params = known[1].copy()
+            return known[0]
         first = raw_path.split("/", 2)[1] if raw_path.startswith("/") else ""
         refused: Route | None = None
         candidates: list[Route] = self._groups.get(first, [])
@@ -135,10 +145,14 @@ class Router:
             if not route.allows(request.method):
                 refused = refused or route
                 continue
-            request.params = {
+            params = {
                 name: unquote(value) if "%" in value else value
                 for name, value in found.groupdict().items()
             }
+            if len(self._known) >= _KNOWN_PATHS:
+                self._known.clear()  # bounded, whatever paths clients make up
+            self._known[(request.method, raw_path)] = (route, params)
+            request.params = params.copy()
             return route
         if refused is not None:
             allowed = refused.allowed()

@@ -28,7 +28,6 @@ It never reads the clock: the shell times the head and the body.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import parse_qsl, unquote
 
@@ -43,6 +42,9 @@ __all__ = ["MAX_HEAD", "HttpError", "Request", "RequestReader", "query_pairs"]
 MAX_HEAD: Final = 16 * 1024
 #: The longest URL or header value (aiohttp's limit, kept).
 MAX_LINE: Final = 8190
+
+# The lengths of the names the reader looks at: host, expect, content-length.
+_NOTED_LENGTHS: Final = frozenset((4, 6, 14))
 
 _WELL_FORMED: Final = "send a well-formed HTTP/1.1 request; see docs/http-api.md"
 
@@ -71,7 +73,6 @@ class HttpError(TidingsError):
         self.close = close
 
 
-@dataclass(slots=True, eq=False)
 class Request:
     """One complete request, as the client sent it.
 
@@ -79,23 +80,66 @@ class Request:
         path: the path, percent-decoded (what routes name and SDKs sign).
         raw_path: the path as sent (some SDKs sign that).
         query: every (key, value) pair of the query string, as sent (a key may repeat).
-        headers: lowercase name -> value (latin-1, surrounding blanks stripped;
-            a repeated header's values joined with ``", "``, RFC 9110 5.3).
+        raw_headers: the headers as sent: (name, value) bytes, in order.
         keep_alive: the client keeps the connection for another request.
         upgrade: the client asks to switch protocols (``Connection: Upgrade``).
         params: the route's path parameters, percent-decoded (set by the router).
     """
 
-    method: str
-    path: str
-    raw_path: str
-    query: list[tuple[str, str]]
-    headers: dict[str, str]
-    version: str
-    keep_alive: bool
-    upgrade: bool
-    body: bytes = b""
-    params: dict[str, str] = field(default_factory=dict)
+    __slots__ = (
+        "_headers",
+        "body",
+        "keep_alive",
+        "method",
+        "params",
+        "path",
+        "query",
+        "raw_headers",
+        "raw_path",
+        "upgrade",
+        "version",
+    )
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        raw_path: str,
+        query: list[tuple[str, str]],
+        raw_headers: list[tuple[bytes, bytes]],
+        version: str,
+        keep_alive: bool,
+        upgrade: bool,
+        body: bytes = b"",
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.raw_path = raw_path
+        self.query = query
+        self.raw_headers = raw_headers
+        self.version = version
+        self.keep_alive = keep_alive
+        self.upgrade = upgrade
+        self.body = body
+        self.params: dict[str, str] = {}
+        self._headers: dict[str, str] | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Lowercase name -> value (latin-1, blanks after it stripped; a repeated
+        header's values joined with ``", "``, RFC 9110 5.3). Decoded on first use:
+        a publish never needs it."""
+        headers = self._headers
+        if headers is None:
+            headers = self._headers = {}
+            for raw_name, raw_value in self.raw_headers:
+                name = raw_name.lower().decode("latin-1")
+                # llhttp drops the blanks before a value, not those after it.
+                value = raw_value.rstrip(b" \t").decode("latin-1")
+                if name in headers:
+                    value = f"{headers[name]}, {value}"
+                headers[name] = value
+        return headers
 
     def query_value(self, key: str) -> str | None:
         """The first value of query parameter ``key``, or ``None``."""
@@ -135,6 +179,9 @@ class RequestReader:
     __slots__ = (
         "_body",
         "_body_size",
+        "_expect",
+        "_host",
+        "_length",
         "_head",
         "_head_size",
         "_headers",
@@ -159,6 +206,9 @@ class RequestReader:
         self._ready: list[Request] = []
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
+        self._host = False
+        self._length: bytes | None = None
+        self._expect: bytes | None = None
         self._head: Request | None = None  # the request whose body is being read
         self._body: list[bytes] = []
         self._body_size = 0
@@ -253,6 +303,9 @@ class RequestReader:
         self._in_head = True
         self._url = b""
         self._headers = []
+        self._host = False
+        self._length = None
+        self._expect = None
         self._head_size = 0
         self._raw_head = 0
 
@@ -267,18 +320,21 @@ class RequestReader:
         self._head_size += len(name) + len(value) + 4
         if len(value) > MAX_LINE or self._head_size > self._max_head:
             self._refuse(_head_too_large(self._max_head))
+        if len(name) in _NOTED_LENGTHS:  # the few headers the reader itself needs
+            lowered = name.lower()
+            if lowered == b"host":
+                self._host = True
+            elif lowered == b"content-length":
+                self._length = value
+            elif lowered == b"expect":
+                self._expect = value
 
     def on_headers_complete(self) -> None:
         self._in_head = False
         parser = self._parser
         assert parser is not None  # callbacks only come from it
-        headers: dict[str, str] = {}
-        for raw_name, raw_value in self._headers:
-            name = raw_name.decode("latin-1").lower()
-            value = raw_value.decode("latin-1").strip(" \t")
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
         version = parser.get_http_version()
-        if version == "1.1" and "host" not in headers:
+        if version == "1.1" and not self._host:
             self._refuse(
                 HttpError(
                     400,
@@ -287,8 +343,8 @@ class RequestReader:
                     close=True,
                 )
             )
-        length = headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > self._max_body:
+        length = self._length  # llhttp checked it is one number
+        if length is not None and int(length) > self._max_body:
             self._refuse(_body_too_large(self._max_body))
         raw_path, query_string = _split_target(self._url.decode("latin-1"))
         path = unquote(raw_path) if "%" in raw_path else raw_path
@@ -297,14 +353,15 @@ class RequestReader:
             path,
             raw_path,
             query_pairs(query_string),
-            headers,
+            self._headers,
             version,
             parser.should_keep_alive(),
             parser.should_upgrade(),
         )
         self._body = []
         self._body_size = 0
-        self.expect_continue = headers.get("expect", "").lower() == "100-continue"
+        expect = self._expect
+        self.expect_continue = expect is not None and expect.strip().lower() == b"100-continue"
 
     def on_body(self, body: bytes) -> None:
         self._body_size += len(body)

@@ -28,9 +28,9 @@ class Handshake:
 
     Attributes:
         params: the route's path parameters (``{"key": ...}``).
-        query: the query string parameters.
-        headers: the request headers (case-insensitive lookups are the caller's duty:
-            the shell passes aiohttp's ``CIMultiDictProxy``).
+        query: the query string parameters (the first value of a repeated one).
+        headers: the request headers, by lowercase name (``headers.get("jwt")``);
+            a repeated header's values joined with ``", "``.
         now: Unix time, for token expiry.
     """
 
@@ -45,7 +45,8 @@ class Wire(Protocol):
 
     Attributes:
         name: the protocol's name (``pusher``), in logs, events and metrics.
-        path: the aiohttp route of its WebSocket endpoint (``/app/{key}``).
+        path: the route template of its WebSocket endpoint (``/app/{key}``: a
+            ``{name}`` is one path segment, percent-decoded into ``Handshake.params``).
         key_name: what the protocol calls the app key, for error messages.
         key_hint: how a client passes the right key, for error messages.
         encoders: encoding name -> encoder, for every encoding its sessions use.

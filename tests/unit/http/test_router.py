@@ -14,7 +14,7 @@ from tidings.protocol.http1 import HttpError, Request, query_pairs
 
 def request(method: str, target: str) -> Request:
     raw_path, _, query = target.partition("?")
-    return Request(method, unquote(raw_path), raw_path, query_pairs(query), {}, "1.1", True, False)
+    return Request(method, unquote(raw_path), raw_path, query_pairs(query), [], "1.1", True, False)
 
 
 @pytest.fixture
