@@ -158,3 +158,16 @@ async def test_a_stalled_head_is_cut_after_one_handshake_timeout(
     writer.write(b"GET /health HTTP/1.1\r\nHost: x\r\n")  # no end of head
     assert await asyncio.wait_for(reader.read(), 1.8) == b""
     writer.close()
+
+
+async def test_a_refusal_with_unread_input_still_reaches_the_client(server: RunningServer) -> None:
+    """A 413 sent before a 1 MiB body is read: the client reads it (no TCP reset)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    size = 64 * 1024 * 1024
+    writer.write(b"POST /apps/1/events HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % size)
+    writer.write(b"x" * (1024 * 1024))  # the server refuses before reading this
+    status, headers, body = await read_reply(reader)
+    assert status == 413 and headers["connection"] == "close"
+    assert "too large" in orjson.loads(body)["error"]
+    assert await asyncio.wait_for(reader.read(), TIMEOUT) == b""  # then a clean end
+    writer.close()

@@ -45,12 +45,16 @@ from tidings.web.transports import break_transport_cycle, socket_transport
 from tidings.web.upgrade import Upgrade
 from tidings.web.websocket import WebSocketProtocol
 
-__all__ = ["PIPELINE_LIMIT", "FrontDoor", "Reception", "Serve"]
+__all__ = ["LINGER_SECONDS", "PIPELINE_LIMIT", "FrontDoor", "Reception", "Serve"]
 
 log = structlog.get_logger(__name__)
 
 #: Requests read but not answered before the socket stops being read.
 PIPELINE_LIMIT: Final = 16
+
+#: How long a connection closed after an answer still reads (and drops) what the
+#: client sends, so that the answer is not lost to a TCP reset (see ``_linger``).
+LINGER_SECONDS: Final = 1.0
 
 _CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
 _TLS_RECORD: Final = 0x16  # the first byte of a TLS ClientHello
@@ -113,6 +117,7 @@ class FrontDoor(asyncio.Protocol):
         "_continued",
         "_deadline",
         "_eof",
+        "_lingering",
         "_queue",
         "_reader",
         "_reading_paused",
@@ -132,6 +137,7 @@ class FrontDoor(asyncio.Protocol):
         self._reading_paused = False
         self._writing_paused = False
         self._eof = False
+        self._lingering = False  # the last answer is sent; input is dropped until close
         self._continued = False  # 100 Continue sent for the body being read
         self._timer: asyncio.TimerHandle | None = None
         self._deadline = 0.0
@@ -147,6 +153,8 @@ class FrontDoor(asyncio.Protocol):
         self._arm(self._reception.head_timeout)
 
     def data_received(self, data: bytes) -> None:
+        if self._lingering:
+            return  # the last answer is sent: drop what still comes (see _linger)
         reader = self._reader
         if not self._reception.tls and data[0] == _TLS_RECORD and not reader.mid_request:
             # No HTTP method starts with 0x16: a client speaking TLS to a plain port.
@@ -164,6 +172,8 @@ class FrontDoor(asyncio.Protocol):
         self._advance()
 
     def eof_received(self) -> bool | None:
+        if self._lingering:
+            return None  # the client read the last answer and left: close
         self._eof = True
         # Keep the write side open until what was asked is answered.
         return True if self._busy or self._queue else None
@@ -251,13 +261,34 @@ class FrontDoor(asyncio.Protocol):
         assert transport is not None
         transport.write(render_reply(reply, close=close, head_only=head_only))
         if close:
-            self._leave()
-            self._queue.clear()
-            transport.close()
+            self._linger(transport)
             return
         self._continued = False
         self._timing_body = False
         self._arm(self._reception.head_timeout)  # the next request's head starts now
+
+    def _linger(self, transport: asyncio.Transport) -> None:
+        """Close after the last answer, without losing it to a TCP reset.
+
+        Closing a socket with unread input makes the kernel send a reset, and a
+        client that has not read the answer yet loses it (a refused 20 KiB URL, a
+        413 before its body). So: send the answer and a FIN (``write_eof``), read
+        and drop whatever still comes for ``LINGER_SECONDS`` at most, then close;
+        a client that closes first ends it at once. TLS cannot half-close: closed.
+        """
+        self._leave()
+        self._queue.clear()
+        if self._lingering:
+            return
+        if not transport.can_write_eof():
+            transport.close()
+            return
+        self._lingering = True
+        transport.write_eof()
+        if self._reading_paused:
+            self._reading_paused = False
+            transport.resume_reading()
+        self._timer = self._reception.loop.call_later(LINGER_SECONDS, transport.close)
 
     def _upgrade(self, upgrade: Upgrade) -> None:
         """Give the connection to a wire's WebSocket endpoint, with the bytes behind the head."""
