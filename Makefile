@@ -26,10 +26,10 @@ help:  ## list the targets
 $(VENV_STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { \
 	  echo "error: '$(PYTHON) -m venv' failed; on Debian/Ubuntu: apt-get install python3-venv" >&2; exit 1; }
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,redis,uvloop,postgres]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,redis,uvloop,postgres,mysql]'
 	@touch $@
 
-venv: $(VENV_STAMP)  ## create .venv and install tidings with dev, redis and postgres extras (pinned)
+venv: $(VENV_STAMP)  ## create .venv and install tidings with dev, redis, postgres and mysql extras (pinned)
 
 # `npm ci` wipes node_modules, so the stamp lives inside it and is written last.
 $(NODE_STAMP): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json

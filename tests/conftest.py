@@ -3,7 +3,8 @@ end-of-run report of measured durations.
 
 Redis tests use ``TIDINGS_TEST_REDIS_URL`` (default ``redis://127.0.0.1:6379/15``); when
 nothing answers there the session starts its own ``redis-server`` (never skipped).
-PostgreSQL tests likewise (``TIDINGS_TEST_POSTGRES_URL``).
+PostgreSQL and MySQL tests likewise (``TIDINGS_TEST_POSTGRES_URL``,
+``TIDINGS_TEST_MYSQL_URL``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.mysql import mysql_server as mysql_server
+from tests.fixtures.mysql import mysql_url as mysql_url
 from tests.support.env import clean_env as clean_env
 from tests.support.postgres import postgres_server as postgres_server
 from tests.support.postgres import postgres_url as postgres_url

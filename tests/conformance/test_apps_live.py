@@ -1,7 +1,8 @@
 """Apps changed at run time with `tidings apps`, seen by pusher-js and the PyPI SDK.
 
-Two deployments: two `tidings serve` nodes over Redis sharing a PostgreSQL
-database, and one node with its SQLite file and nothing else. In each, an app
+Three deployments: two `tidings serve` nodes over Redis sharing a PostgreSQL
+database, the same over a MySQL (MariaDB) database, and one node with its SQLite
+file and nothing else. In each, an app
 created with the CLI is usable on every node within 2 s; rotating its secret
 makes the old one fail on every node (HTTP API and channel auth of connections
 already open); disabling it closes the open pusher-js connections with 4003 and
@@ -34,7 +35,7 @@ from tests.conformance.conftest import (
 from tests.support.timing import bound
 from tests.support.waiting import eventually
 
-pytestmark = [pytest.mark.node, pytest.mark.postgres]
+pytestmark = [pytest.mark.node, pytest.mark.postgres, pytest.mark.mysql]
 
 SCRIPT = "pusher_driver.mjs"
 LIVE_S = 2.0  # the contract: a change reaches every node within this many seconds
@@ -46,12 +47,13 @@ Drive = Callable[..., Awaitable[NodeDriver]]
 Deployment = Callable[[], Awaitable[tuple[list[int], dict[str, str]]]]
 
 
-@pytest.fixture(params=["postgres-two-nodes", "sqlite-one-node"])
+@pytest.fixture(params=["postgres-two-nodes", "mysql-two-nodes", "sqlite-one-node"])
 def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Deployment:
     """Starts the nodes; returns their ports and the environment the CLI needs to
     reach their database."""
-    if request.param == "postgres-two-nodes":
-        env = {"TIDINGS_DATABASE_URL": request.getfixturevalue("postgres_url")}
+    if request.param.endswith("-two-nodes"):
+        kind = request.param.removesuffix("-two-nodes")
+        env = {"TIDINGS_DATABASE_URL": request.getfixturevalue(f"{kind}_url")}
         cluster: Cluster = request.getfixturevalue("cluster")
 
         async def two_nodes() -> tuple[list[int], dict[str, str]]:

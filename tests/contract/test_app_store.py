@@ -1,6 +1,7 @@
-"""The AppStore contract, over every store: config apps (static), SQLite and PostgreSQL.
+"""The AppStore contract, over every store: config apps (static), SQLite, PostgreSQL and
+MySQL (MariaDB here).
 
-Read tests run over all three; write tests over the two databases, each through
+Read tests run over all four; write tests over the three databases, each through
 an ``AppManager`` (what the CLI and the admin API use) and an ``AppCatalog``
 (what a node serves from), as a node and the CLI would share one database.
 """
@@ -34,13 +35,17 @@ SEEDED: list[dict[str, Any]] = [
 ]
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def _fresh_url(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path}/apps.sqlite3"
+    url: str = request.getfixturevalue(f"{kind}_url")
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgres", "mysql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh, empty database of each kind."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/apps.sqlite3"
-    else:
-        yield request.getfixturevalue("postgres_url")
+    return _fresh_url(request.param, request, tmp_path)
 
 
 @pytest.fixture
@@ -61,18 +66,14 @@ def _catalog(database: AppDatabase) -> AppCatalog:
     return catalog
 
 
-@pytest.fixture(params=["static", "sqlite", "postgres"])
+@pytest.fixture(params=["static", "sqlite", "postgres", "mysql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AppStore]:
     """A store holding CONFIG_APP and the SEEDED apps."""
     seeded = [build_app(row, INHERITED) for row in SEEDED]
     if request.param == "static":
         yield StaticAppStore([CONFIG_APP, *seeded])
         return
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/apps.sqlite3"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    db = AppDatabase.open(url)
+    db = AppDatabase.open(_fresh_url(request.param, request, tmp_path))
     try:
         seeder = AppManager(db, [CONFIG_APP], INHERITED)
         for row in SEEDED:

@@ -1,6 +1,6 @@
-"""The app database: SQLite (embedded, the default) or PostgreSQL (for clusters).
+"""The app database: SQLite (embedded, the default), PostgreSQL or MySQL/MariaDB (clusters).
 
-SQLAlchemy 2 Core does the SQL for both (no ORM: rows are plain dicts of App
+SQLAlchemy 2 Core does the SQL for all three (no ORM: rows are plain dicts of App
 field values); Alembic migrates the schema on open. Every method is one
 transaction and synchronous: the CLI calls them directly, the server through
 ``asyncio.to_thread`` (they are off the hot path, which reads memory only).
@@ -14,34 +14,40 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import sqlalchemy as sa
 
 from tidings.apps.migrate import upgrade
 from tidings.apps.schema import APPS, REVISION
+from tidings.apps.urls import SCHEMES, masked_url
 from tidings.errors import ConfigError, ConflictError, NotFoundError, UnavailableError
 
-__all__ = ["AppDatabase", "engine_for", "masked_url"]
-
-_SCHEMES = ("sqlite://", "postgresql://", "postgres://")
-
-
-def masked_url(url: str) -> str:
-    """``url`` with its password replaced by ``***`` (for messages and logs)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+__all__ = ["SCHEMES", "AppDatabase", "engine_for", "masked_url"]
 
 
 def engine_for(url: str) -> sa.Engine:
-    """An engine for a ``sqlite:///path`` or ``postgresql://user@host/db`` URL.
+    """An engine for a ``sqlite:///path``, ``postgresql://user@host/db`` or
+    ``mysql://user:pass@host/db`` (also ``mariadb://``) URL.
+
+    PostgreSQL goes through psycopg 3, MySQL and MariaDB through PyMySQL: both
+    synchronous, as every method here is (the server calls them in a thread).
 
     Raises:
         ConfigError: another scheme.
     """
+    if url.startswith(("mysql://", "mariadb://")):
+        rest = url.split("://", 1)[1]
+        query = "" if "charset=" in rest else ("&" if "?" in rest else "?") + "charset=utf8mb4"
+        return sa.create_engine(
+            # "mysql" for both: SQLAlchemy tells MariaDB apart by itself.
+            f"mysql+pymysql://{rest}{query}",
+            pool_pre_ping=True,
+            # MySQL closes connections idle for wait_timeout (8 h by default).
+            pool_recycle=3600,
+            pool_size=2,
+            max_overflow=2,
+            connect_args={"connect_timeout": 5},
+        )
     if url.startswith(("postgresql://", "postgres://")):
         rest = url.split("://", 1)[1]
         return sa.create_engine(
@@ -58,7 +64,8 @@ def engine_for(url: str) -> sa.Engine:
         return engine
     raise ConfigError(
         f"unsupported database URL {masked_url(url)!r}",
-        hint="use sqlite:///path/to/tidings.sqlite3 or postgresql://user@host:5432/db",
+        hint="use sqlite:///path/to/tidings.sqlite3, postgresql://user@host:5432/db "
+        "or mysql://user:password@host:3306/db",
     )
 
 
@@ -79,7 +86,7 @@ class AppDatabase:
     """Database apps as rows: ``{field: value}`` for every App field, plus timestamps.
 
     Args:
-        url: ``sqlite:///path`` or ``postgresql://...``.
+        url: ``sqlite:///path``, ``postgresql://...``, ``mysql://...`` or ``mariadb://...``.
 
     Every method raises :class:`UnavailableError` when the database cannot be reached.
     """

@@ -20,15 +20,20 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from tidings.apps.sqltypes import MYSQL_DIALECTS
+
 if TYPE_CHECKING:
     from alembic.config import Config
 
 __all__ = ["SCRIPT_LOCATION", "upgrade"]
 
 SCRIPT_LOCATION = Path(__file__).parent / "migrations"
-# Any constant: nodes that start together take this PostgreSQL advisory lock, so
-# exactly one of them creates the tables and the others find them done.
+# Any constant: nodes that start together take this PostgreSQL advisory lock (or
+# the MySQL named lock), so exactly one of them creates the tables and the others
+# find them done.
 _LOCK_KEY = 0x7469_6469
+_MYSQL_LOCK = "tidings_apps_migrate"
+_MYSQL_LOCK_WAIT_S = 60
 # Alembic reports every step at INFO on stdlib logging (even at import: "setup
 # plugin ..."), noise on every `tidings apps` call and server start. So its level
 # is set first and alembic is imported only inside the functions below.
@@ -51,7 +56,27 @@ def upgrade(engine: sa.Engine) -> None:
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+        if connection.dialect.name in MYSQL_DIALECTS:
+            # MySQL commits each DDL statement on its own (no transactional DDL), so
+            # the lock, not the transaction, keeps two nodes from racing; it is
+            # held by the session and released below (or when the connection closes).
+            _mysql_lock(connection)
+            try:
+                command.upgrade(_config(connection), "head")
+            finally:
+                connection.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": _MYSQL_LOCK})
+            return
         command.upgrade(_config(connection), "head")
+
+
+def _mysql_lock(connection: sa.Connection) -> None:
+    got = connection.execute(
+        sa.text("SELECT GET_LOCK(:name, :wait)"), {"name": _MYSQL_LOCK, "wait": _MYSQL_LOCK_WAIT_S}
+    ).scalar()
+    if got != 1:
+        raise RuntimeError(
+            f"another node held the migration lock {_MYSQL_LOCK!r} for {_MYSQL_LOCK_WAIT_S} s"
+        )
 
 
 def main(argv: list[str]) -> int:

@@ -2,9 +2,11 @@
 
 One column per App field, typed from the field's annotation: ``str`` → TEXT,
 ``bool`` → BOOLEAN, ``int`` → INTEGER, ``float`` → FLOAT, ``tuple[str, ...]`` →
-JSON; ``X | None`` and inherited limits are nullable (NULL = inherit the node's
-global value). Non-null columns carry the field default as a server default,
-so a migration that adds a setting fills the rows that already exist.
+JSON, with the MySQL variants of :mod:`tidings.apps.sqltypes` (ids and keys
+VARCHAR, times DOUBLE); ``X | None`` and inherited limits are nullable (NULL =
+inherit the node's global value). Non-null columns carry the field default as a
+server default, so a migration that adds a setting fills the rows that already
+exist.
 
 Migrations (``tidings/apps/migrations``) are frozen copies of what this module
 derived when they were written; ``tests/contract/test_app_store.py`` checks that
@@ -20,7 +22,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tidings.apps.base import AppField, app_fields
+from tidings.apps.base import AppField, Role, app_fields
+from tidings.apps.sqltypes import identity_type, text_default, time_type
 
 __all__ = ["APPS", "METADATA", "REVISION", "column_for"]
 
@@ -39,7 +42,7 @@ def _column_type(kind: Any) -> tuple[sa.types.TypeEngine[Any], bool]:
     if kind is int:
         return sa.Integer(), nullable
     if kind is float:
-        return sa.Float(), nullable
+        return time_type(), nullable
     if kind is str:
         return sa.Text(), nullable
     if typing.get_origin(kind) is tuple:
@@ -53,15 +56,17 @@ def _server_default(value: Any) -> sa.TextClause | None:
     if isinstance(value, int | float):
         return sa.text(str(value))
     if isinstance(value, str):
-        return sa.text("''") if value == "" else sa.text(repr(value))
+        return text_default(value)
     if isinstance(value, tuple):
-        return sa.text("'[]'")
+        return text_default("[]")
     return None
 
 
 def column_for(f: AppField) -> sa.Column[Any]:
     """The column that stores App field ``f``."""
     kind, nullable = _column_type(f.type)
+    if f.setting.role is Role.IDENTITY:
+        kind = identity_type()  # indexed: MySQL needs a bounded VARCHAR
     nullable = nullable or f.setting.inherits
     default = None if (nullable or f.required) else _server_default(f.default)
     return sa.Column(
@@ -79,8 +84,8 @@ APPS = sa.Table(
     "tidings_apps",
     METADATA,
     *(column_for(f) for f in app_fields()),
-    sa.Column("created_at", sa.Float(), nullable=False),
-    sa.Column("updated_at", sa.Float(), nullable=False),
+    sa.Column("created_at", time_type(), nullable=False),
+    sa.Column("updated_at", time_type(), nullable=False),
 )
 
 #: One row: a counter every write transaction increments, so a node notices

@@ -32,6 +32,8 @@ from pydantic_settings import (
 )
 
 from tidings.apps.base import App, app_fields, build_app
+from tidings.apps.urls import SCHEMES as DATABASE_SCHEMES
+from tidings.apps.urls import masked_url
 from tidings.config.app_settings import LIMIT_FIELDS, AppConfig, global_app_fields
 from tidings.config.diagnostics import describe, read_toml, strip_unknown, suggest
 from tidings.errors import ConfigError
@@ -119,7 +121,8 @@ class _Settings(BaseSettings):
     )
     database_url: str = Field(
         "sqlite:///tidings.sqlite3",
-        description="App store of `tidings apps`: sqlite:///file or postgresql://... ('': none).",
+        description="App store of `tidings apps`: sqlite:///file, postgresql://... or "
+        "mysql://... ('': none).",
     )
     database_poll_interval: float = Field(
         0.5,
@@ -220,10 +223,11 @@ class _Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str) -> str:
-        if value and not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        if value and not value.startswith(DATABASE_SCHEMES):
             raise ValueError(
-                f"unsupported database URL {value!r}: use sqlite:///path/to/file, "
-                "postgresql://user@host:5432/db or '' (config apps only)"
+                f"unsupported database URL {masked_url(value)!r}: use sqlite:///path/to/file, "
+                "postgresql://user@host:5432/db, mysql://user:password@host:3306/db "
+                "(or mariadb://) or '' (config apps only)"
             )
         return value
 

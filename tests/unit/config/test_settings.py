@@ -143,6 +143,10 @@ def test_malformed_toml_names_the_file(tmp_path: Path) -> None:
         ({"tls_cert": "/etc/hostname"}, "tls_cert and tls_key go together"),
         ({"tls_cert": "/nonexistent.pem", "tls_key": "/nonexistent.key"}, "does not exist"),
         ({"http_prot": 1}, "unknown setting 'http_prot'; did you mean http_port?"),
+        (
+            {"database_url": "mssql://u:hunter2@h/db"},
+            "unsupported database URL 'mssql://u:***@h/db'",
+        ),
     ],
 )
 def test_invalid_overrides_are_config_errors(overrides: dict[str, Any], expected: str) -> None:
@@ -150,6 +154,15 @@ def test_invalid_overrides_are_config_errors(overrides: dict[str, Any], expected
     with pytest.raises(ConfigError) as info:
         Settings.load(**overrides)
     assert expected in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["sqlite:///a.sqlite3", "postgresql://u@h/db", "mysql://u:p@h:3306/db", "mariadb://u@h/db", ""],
+)
+def test_database_urls_of_every_store_are_accepted(url: str) -> None:
+    """SQLite, PostgreSQL, MySQL and MariaDB URLs (and '' for config apps only) load."""
+    assert Settings.load(database_url=url).database_url == url
 
 
 def test_redis_broker_urls_are_accepted() -> None:

@@ -19,7 +19,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("tidings_apps", schema=None) as batch_op:
         batch_op.add_column(
-            sa.Column("webhooks", sa.JSON(), server_default=sa.text("'[]'"), nullable=False)
+            sa.Column("webhooks", sa.JSON(), server_default=sa.text("('[]')"), nullable=False)
         )
 
 
