@@ -373,3 +373,33 @@ def test_a_failed_transaction_writes_nothing(database: AppDatabase) -> None:
         database._bump(conn)
         raise Boom
     assert _count(database) == before
+
+
+def test_an_import_writes_every_app_or_none(manager: AppManager, database: AppDatabase) -> None:
+    """import_apps: all apps in one transaction (one revision); a clash anywhere writes none."""
+    revision, count = _count(database)
+    bodies: list[dict[str, Any]] = [
+        {"id": "31", "key": "k31", "secret": "secret-31", "max_connections": 7},
+        {"id": "32", "key": "k32", "secret": "secret-32"},
+    ]
+    assert manager.check_import(bodies) == [None, None]
+    apps = manager.import_apps(bodies)
+    assert [app.id for app in apps] == ["31", "32"] and apps[0].max_connections == 7
+    assert _count(database) == (revision + 1, count + 2)
+    clashing: list[dict[str, Any]] = [
+        {"id": "33", "key": "k33", "secret": "secret-33"},
+        {"id": "34", "key": "k31", "secret": "secret-34"},  # k31 is taken
+        {"id": "35", "key": "app-key", "secret": "secret-35"},  # the config app's key
+        {"id": "33", "key": "k36", "secret": "secret-36"},  # 33 twice in the import
+        {"id": "37", "key": "k37"},
+    ]
+    assert manager.check_import(clashing) == [
+        None,
+        "the key 'k31' is taken by an app in the database",
+        "the key 'app-key' is taken by an app of the configuration (tidings.toml)",
+        "the id '33' is taken by app #1 of this import",
+        "no secret given",
+    ]
+    with pytest.raises(ConflictError, match="'34': the key 'k31' is taken"):
+        manager.import_apps(clashing)
+    assert _count(database) == (revision + 1, count + 2)

@@ -11,7 +11,7 @@ reader that sees a new revision sees the complete write.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -162,23 +162,34 @@ class AppDatabase:
         Raises:
             ConflictError: a database app already has this id or key.
         """
+        return self.insert_many([values])[0]
+
+    def insert_many(self, apps: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Add several apps in one transaction (all or none); the stored rows are returned.
+
+        Raises:
+            ConflictError: a database app (or an earlier one of ``apps``) has the id or
+                key of one of them; nothing is written.
+        """
         now = time.time()
-        row = {**values, "created_at": now, "updated_at": now}
+        rows = [{**values, "created_at": now, "updated_at": now} for values in apps]
         with self._transaction() as connection:
-            clash = connection.execute(
-                sa.select(APPS.c.id, APPS.c.key).where(
-                    (APPS.c.id == values["id"]) | (APPS.c.key == values["key"])
-                )
-            ).first()
-            if clash is not None:
-                what = "id" if clash.id == values["id"] else "key"
-                raise ConflictError(
-                    f"an app with the {what} {values[what]!r} exists",
-                    hint=f"app {what}s are unique; choose another or leave it out to generate one",
-                )
-            connection.execute(sa.insert(APPS).values(row))
+            for values in rows:
+                clash = connection.execute(
+                    sa.select(APPS.c.id, APPS.c.key).where(
+                        (APPS.c.id == values["id"]) | (APPS.c.key == values["key"])
+                    )
+                ).first()
+                if clash is not None:
+                    what = "id" if clash.id == values["id"] else "key"
+                    raise ConflictError(
+                        f"an app with the {what} {values[what]!r} exists",
+                        hint=f"app {what}s are unique; choose another or leave it out to "
+                        "generate one",
+                    )
+                connection.execute(sa.insert(APPS).values(values))
             self._bump(connection)
-        return row
+        return rows
 
     def update(self, app_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
         """Change some fields of an app; the stored row is returned.

@@ -9,6 +9,7 @@ written. Secrets are generated with :mod:`secrets` when not given.
 
 from __future__ import annotations
 
+import builtins
 import secrets
 import time
 from collections.abc import Mapping, Sequence
@@ -126,6 +127,12 @@ def parse_update(data: Any) -> dict[str, Any]:
     return changes
 
 
+def _config_owner(app: App) -> str:
+    if app.name == "default":  # Settings.app_list's default app
+        return "the default app (change it with TIDINGS_DEFAULT_APP_ID/KEY/SECRET or [[apps]])"
+    return "an app of the configuration (tidings.toml)"
+
+
 def app_from_row(row: Mapping[str, Any], inherited: Mapping[str, Any], now: float) -> App:
     """The App a database row stands for at time ``now`` (an expired previous secret dropped)."""
     expires = row.get("previous_secret_expires_at")
@@ -228,6 +235,54 @@ class AppManager:
         if values.get("secret") is None:
             values["secret"] = secrets.token_hex(20)
         return self._app(self.database.insert(values))
+
+    def check_import(self, bodies: Sequence[Mapping[str, Any]]) -> builtins.list[str | None]:
+        """Why each create body of an import would be refused (``None``: it would not).
+
+        Each must give its id, key and secret, fit the App definition, and take an id
+        and key that no config app, database app or earlier body has. Nothing is written.
+        """
+        _, rows = self.database.load()
+        ids = {row["id"]: "an app in the database" for row in rows}
+        keys = {row["key"]: "an app in the database" for row in rows}
+        for app in self._config.values():
+            ids[app.id] = keys[app.key] = _config_owner(app)
+        problems: builtins.list[str | None] = []
+        for index, body in enumerate(bodies):
+            try:
+                values = parse_create(body)
+            except InputError as exc:
+                problems.append(exc.message)
+                continue
+            missing = [name for name in ("id", "key", "secret") if values.get(name) is None]
+            if missing:
+                problems.append(f"no {' or '.join(missing)} given")
+                continue
+            problem: str | None = None
+            for name, taken in (("id", ids), ("key", keys)):
+                owner = taken.get(values[name])
+                if owner is not None and problem is None:
+                    problem = f"the {name} {values[name]!r} is taken by {owner}"
+            problems.append(problem)
+            source = f"app #{index + 1} of this import"
+            ids.setdefault(values["id"], source)
+            keys.setdefault(values["key"], source)
+        return problems
+
+    def import_apps(self, bodies: Sequence[Mapping[str, Any]]) -> builtins.list[App]:
+        """Create every app of ``bodies`` in one transaction: all of them, or none.
+
+        Raises:
+            InputError, ConflictError: the first refusal :meth:`check_import` finds
+                (or a clash another writer made meanwhile); nothing is written.
+        """
+        for body, problem in zip(bodies, self.check_import(bodies), strict=True):
+            if problem is not None:
+                raise ConflictError(
+                    f"app {body.get('id')!r}: {problem}", hint="nothing was imported"
+                )
+        rows = self.database.insert_many([parse_create(body) for body in bodies])
+        return [self._app(row) for row in rows]
 
     def _new_id(self) -> str:
         # Numeric, as the PyPI pusher SDK requires; collisions are retried.

@@ -1,4 +1,5 @@
-"""``tidings apps list|create|show|update|rotate-secret|disable|enable|delete``.
+"""``tidings apps list|create|show|update|rotate-secret|disable|enable|delete`` (and
+``import``, in :mod:`tidings.cli.apps_import`).
 
 They work on the app database of ``database_url`` directly, with or without a
 running server; running nodes pick the change up within
@@ -27,7 +28,7 @@ from tidings.cli.common import ConfigOption, fail, load_settings, user_errors
 if TYPE_CHECKING:
     from tidings.apps.manage import AppManager, Source
 
-__all__ = ["register"]
+__all__ = ["open_manager", "register"]
 
 apps_app = typer.Typer(help="Create, change and delete apps (tenants) in the app database.")
 
@@ -36,7 +37,8 @@ IdArgument = Annotated[str, typer.Argument(help="The app id.", show_default=Fals
 
 
 @contextmanager
-def _manager(config: Any) -> Iterator[AppManager]:
+def open_manager(config: Any) -> Iterator[AppManager]:
+    """The app manager of the configuration's database, closed on exit (errors: one line)."""
     # Imported here: every `tidings` command loads this module, only these need SQLAlchemy.
     from tidings.apps.database import AppDatabase
     from tidings.apps.manage import AppManager
@@ -150,7 +152,7 @@ _INHERIT = _param(
 @apps_app.command("list")
 def list_apps(config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """List config and database apps (config ones are read-only)."""
-    with _manager(config) as manager, user_errors():
+    with open_manager(config) as manager, user_errors():
         apps = manager.list()
     if as_json:
         from tidings.apps.manage import app_view
@@ -171,7 +173,7 @@ def list_apps(config: ConfigOption = None, as_json: JsonOption = False) -> None:
 @_with_flags({Role.IDENTITY, Role.SECRET, Role.SETTING}, [_CONFIG, _JSON])
 def create(**values: Any) -> None:
     """Create an app; the id, key and secret not given are generated and printed once."""
-    with _manager(values["config"]) as manager, user_errors():
+    with open_manager(values["config"]) as manager, user_errors():
         app = manager.create(_given(values))
     _print(app, "database", as_json=values["as_json"], show_secret=True)
     if not values["as_json"]:
@@ -188,7 +190,7 @@ def show(
     show_secret: Annotated[bool, typer.Option(help="Print the secret too.")] = False,
 ) -> None:
     """Show one app (the secret only with --show-secret)."""
-    with _manager(config) as manager, user_errors():
+    with open_manager(config) as manager, user_errors():
         app, source = manager.get(app_id)
     _print(app, source, as_json=as_json, show_secret=show_secret)
 
@@ -204,7 +206,7 @@ def update(**values: Any) -> None:
         if name not in limits:
             fail(f"--inherit {name}: not a limit", hint=f"one of {', '.join(sorted(limits))}")
         changes[name] = None
-    with _manager(values["config"]) as manager, user_errors():
+    with open_manager(values["config"]) as manager, user_errors():
         app = manager.update(values["app_id"], changes)
     _print(app, "database", as_json=values["as_json"], show_secret=False)
 
@@ -219,13 +221,13 @@ def rotate_secret(
     as_json: JsonOption = False,
 ) -> None:
     """Give an app a new secret; the old one stops verifying at once, or after --grace."""
-    with _manager(config) as manager, user_errors():
+    with open_manager(config) as manager, user_errors():
         app = manager.rotate_secret(app_id, grace)
     _print(app, "database", as_json=as_json, show_secret=True)
 
 
 def _set_enabled(app_id: str, enabled: bool, config: Any, as_json: bool) -> None:
-    with _manager(config) as manager, user_errors():
+    with open_manager(config) as manager, user_errors():
         app = manager.set_enabled(app_id, enabled)
     _print(app, "database", as_json=as_json, show_secret=False)
 
@@ -254,11 +256,14 @@ def delete(
         if not sys.stdin.isatty():
             fail(f"deleting app {app_id} cannot be undone", hint="pass --yes to confirm")
         typer.confirm(f"Delete app {app_id} and close its connections?", abort=True)
-    with _manager(config) as manager, user_errors():
+    with open_manager(config) as manager, user_errors():
         manager.delete(app_id)
     typer.echo(json.dumps({"deleted": app_id}) if as_json else f"deleted app {app_id}")
 
 
 def register(app: typer.Typer) -> None:
     """Add the ``apps`` group to ``app``."""
+    from tidings.cli.apps_import import import_app
+
+    apps_app.add_typer(import_app, name="import")
     app.add_typer(apps_app, name="apps")

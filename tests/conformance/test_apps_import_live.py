@@ -1,0 +1,131 @@
+"""Apps imported from Soketi and Reverb work at once on a running node, with real clients.
+
+A `tidings serve` node keeps its apps in MariaDB; Soketi's `apps` table (its own DDL)
+sits in the same database, with a webhook in Soketi's shape. `tidings apps import
+soketi` and `tidings apps import reverb .env` run while the node serves: within 2 s
+pusher-js connects with each imported key, the webhook reaches a receiver that checks
+it with the PyPI SDK's validate_webhook, and events the PyPI `pusher` SDK publishes
+to the imported apps reach pusher-js.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pusher
+import pusher.errors
+import pytest
+
+from tests.conformance.conftest import NodeDriver, ServeProcesses, launch_driver, node_binary
+from tests.fixtures.mysql import mysql_connect
+from tests.fixtures.soketi import SOKETI_MYSQL_DDL
+from tests.fixtures.webhooks import Receiver, has
+
+pytestmark = [pytest.mark.node, pytest.mark.mysql]
+
+LIVE_S = 2.0  # a database change reaches a running node within this many seconds
+SOKETI_APP = {"id": "7001", "key": "soketi-live-key", "secret": "soketi-live-secret"}
+REVERB_APP = {"id": "7002", "key": "reverb-live-key", "secret": "reverb-live-secret"}
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    hooks = Receiver(key=SOKETI_APP["key"], secret=SOKETI_APP["secret"])
+    await hooks.start()
+    try:
+        yield hooks
+    finally:
+        await hooks.stop()
+
+
+async def tidings_import(env: dict[str, str], *args: str) -> dict[str, Any]:
+    """Run `tidings apps import ARGS --json` as a user would, next to the running node."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tidings", "apps", "import", *args, "--json",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env={**os.environ, **env},
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, f"tidings apps import {args} failed: {err.decode()}"
+    report: dict[str, Any] = json.loads(out)
+    return report
+
+
+def sdk(port: int, app: dict[str, str]) -> Any:
+    return pusher.Pusher(
+        app_id=app["id"], key=app["key"], secret=app["secret"], host="127.0.0.1", port=port,
+        ssl=False,
+    )  # fmt: skip
+
+
+async def served_within(seconds: float, port: int, app: dict[str, str]) -> float:
+    """Seconds until the node accepts a PyPI SDK publish for ``app`` (fails past ``seconds``)."""
+    start = time.monotonic()
+    while True:
+        try:
+            await asyncio.to_thread(sdk(port, app).trigger, "warm-up", "ping", {})
+        except pusher.errors.PusherError:
+            assert time.monotonic() - start < seconds, f"{app['id']} not served in {seconds} s"
+            await asyncio.sleep(0.05)  # the node polls its database: no event to await
+        else:
+            return time.monotonic() - start
+
+
+async def test_imported_soketi_and_reverb_apps_serve_at_once(
+    mysql_url: str, serve_process: ServeProcesses, receiver: Receiver, tmp_path: Path
+) -> None:
+    """Import while the node runs; pusher-js, the PyPI SDK and the webhook all work."""
+    env = {"TIDINGS_DATABASE_URL": mysql_url}
+    port = await serve_process(TIDINGS_BROKER_URL="memory://", **env)
+
+    hooks = [{"url": receiver.url("/soketi"), "event_types": ["channel_occupied"]}]
+    with mysql_connect(mysql_url) as conn, conn.cursor() as cursor:
+        cursor.execute(SOKETI_MYSQL_DDL)
+        cursor.execute(
+            "INSERT INTO apps (id, `key`, secret, max_connections, enabled, "
+            "enable_client_messages, max_backend_events_per_sec, max_client_events_per_sec, "
+            "max_read_req_per_sec, webhooks, enable_user_authentication) "
+            "VALUES (%s, %s, %s, 100, 1, 1, -1, -1, -1, %s, 0)",
+            (SOKETI_APP["id"], SOKETI_APP["key"], SOKETI_APP["secret"], json.dumps(hooks)),
+        )
+    dotenv = tmp_path / ".env"
+    dotenv.write_text(
+        f"APP_NAME=Laravel\nBROADCAST_CONNECTION=reverb\nREVERB_APP_ID={REVERB_APP['id']}\n"
+        f'REVERB_APP_KEY={REVERB_APP["key"]}\nREVERB_APP_SECRET="{REVERB_APP["secret"]}"\n'
+    )
+    soketi = await tidings_import(env, "soketi", mysql_url)
+    reverb = await tidings_import(env, "reverb", str(dotenv))
+    assert [a["result"] for a in soketi["apps"] + reverb["apps"]] == ["imported", "imported"]
+    for app in (SOKETI_APP, REVERB_APP):
+        assert await served_within(LIVE_S, port, app) < LIVE_S  # no restart
+
+    node = node_binary()
+    drivers: list[NodeDriver] = []
+    try:
+        for app in (SOKETI_APP, REVERB_APP):
+            driver = await launch_driver(
+                node, "pusher_driver.mjs", port, app["key"], key=app["key"], secret=app["secret"]
+            )
+            drivers.append(driver)
+            await driver.send("connect", "c")
+            await driver.expect("connected", "c")
+        for index, (driver, app) in enumerate(zip(drivers, (SOKETI_APP, REVERB_APP), strict=True)):
+            channel = f"orders-{index}"
+            await driver.send("subscribe", "c", channel=channel)
+            await driver.expect("subscribed", "c", channel=channel)
+            await asyncio.to_thread(sdk(port, app).trigger, channel, "shipped", {"n": index})
+            got = await driver.expect("event", "c", channel=channel, event="shipped")
+            assert got["data"] == {"n": index}
+        # The Soketi app's webhook, in Soketi's shape, signed with the imported secret.
+        events = await receiver.wait_for(has("channel_occupied", "orders-0"))
+        assert all(r.body is not None for r in receiver.received)  # every signature valid
+        assert {e["channel"] for e in events} == {"orders-0"}  # the Reverb app has none
+    finally:
+        for driver in drivers:
+            await driver.close()
