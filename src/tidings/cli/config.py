@@ -1,14 +1,17 @@
-"""``tidings config check|show|env``: validate, display and document the settings."""
+"""``tidings config check|show|env|from-soketi``: validate, display, document and translate
+the settings."""
 
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import typer
 
-from tidings.cli.common import ConfigOption, fail, load_settings
+from tidings.cli.common import ConfigOption, fail, load_settings, user_errors
 from tidings.config import ENV_PREFIX, Settings
 
 __all__ = ["register"]
@@ -129,6 +132,35 @@ def env() -> None:
     default_width = min(26, max(len(row[1]) for row in rows))
     for var, default, description in rows:
         typer.echo(f"{var:<{width}}  {default:<{default_width}}  {description}")
+
+
+@config_app.command("from-soketi")
+def from_soketi(
+    env_file: Annotated[
+        Path | None,
+        typer.Argument(
+            help="A .env file with SOKETI_* variables (default: this environment).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Print the tidings.toml equivalent to Soketi's SOKETI_* variables."""
+    from tidings.cli.soketi_env import read_soketi_env, to_toml
+
+    if env_file is None:
+        env, where = dict(os.environ), "the environment"
+    else:
+        from tidings.apps.import_sources import read_env_file
+
+        with user_errors():
+            env, where = read_env_file(env_file), str(env_file)
+    found = read_soketi_env(env)
+    if not (found.mapped or found.ignored or found.app):
+        fail(
+            f"no SOKETI_* variables in {where}",
+            hint="give Soketi's .env file, or run it where Soketi's variables are set",
+        )
+    typer.echo(to_toml(found), nl=False)
 
 
 def register(app: typer.Typer) -> None:

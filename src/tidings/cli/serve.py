@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from tidings.cli.common import ConfigOption, fail, load_settings, user_errors
+from tidings.cli.common import ConfigOption, fail, load_settings, user_errors, warn
+from tidings.cli.soketi_env import startup_warning
 from tidings.config import Settings
 from tidings.errors import ConfigError
 from tidings.logs import configure_logging
@@ -63,6 +65,9 @@ def serve(
         admin_host=admin_host,
         admin_port=admin_port,
     )
+    soketi = startup_warning(os.environ)  # one line, however many SOKETI_* are set
+    if soketi is not None:
+        warn(soketi)
     with user_errors():
         configure_logging(settings.log_level, settings.log_format)
         if settings.tls_cert is not None and settings.tls_key is not None:
