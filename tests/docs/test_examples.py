@@ -91,7 +91,14 @@ async def doc_server(path: Path, workdir: Path) -> AsyncIterator[DocServer]:
     """A server on a free port for the examples of ``path`` (TLS if the file asks)."""
     # As in a checkout after `make venv`: `.venv/bin/tidings` works from the working directory.
     (workdir / ".venv").symlink_to(_BIN.parent)
-    overrides: dict[str, Any] = {"http_port": 0, "admin_port": 0, "shutdown_grace_period": 0.5}
+    # The app database is the one `tidings apps …` of the examples writes: tidings.sqlite3 in
+    # their working directory, so an app they create or import is served (docs/migrating.md).
+    overrides: dict[str, Any] = {
+        "http_port": 0,
+        "admin_port": 0,
+        "shutdown_grace_period": 0.5,
+        "database_url": f"sqlite:///{workdir}/tidings.sqlite3",
+    }
     if uses_tls(path):
         cert, key = self_signed(workdir)
         overrides |= {"tls_cert": cert, "tls_key": key}
