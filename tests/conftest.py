@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.mysql import mysql_server as mysql_server
-from tests.fixtures.mysql import mysql_url as mysql_url
 from tests.support.env import clean_env as clean_env
+from tests.support.mysql import mysql_server as mysql_server
+from tests.support.mysql import mysql_url as mysql_url
 from tests.support.postgres import postgres_server as postgres_server
 from tests.support.postgres import postgres_url as postgres_url
 from tests.support.redis import delete_redis_keys as delete_redis_keys

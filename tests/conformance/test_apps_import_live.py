@@ -24,9 +24,9 @@ import pusher.errors
 import pytest
 
 from tests.conformance.conftest import NodeDriver, ServeProcesses, launch_driver, node_binary
-from tests.fixtures.mysql import mysql_connect
 from tests.fixtures.soketi import SOKETI_MYSQL_DDL
 from tests.fixtures.webhooks import Receiver, has
+from tests.support.mysql import mysql_connect
 
 pytestmark = [pytest.mark.node, pytest.mark.mysql]
 

@@ -19,7 +19,7 @@ from alembic.migration import MigrationContext
 
 from tidings.apps.base import App, AppStore, build_app
 from tidings.apps.catalog import AppCatalog
-from tidings.apps.database import AppDatabase
+from tidings.apps.database import AppDatabase, engine_for
 from tidings.apps.manage import AppManager, InputError
 from tidings.apps.schema import APPS, METADATA
 from tidings.apps.static import StaticAppStore
@@ -154,7 +154,7 @@ def test_opening_twice_migrates_once(database_url: str, database: AppDatabase) -
         if sql.startswith(("CREATE", "ALTER", "DROP", "INSERT", "UPDATE", "DELETE"))
     ]
     assert writes == [], f"the second open changed the schema: {writes}"
-    engine = sa.create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
+    engine = engine_for(database_url)  # the driver of each URL scheme (psycopg, PyMySQL)
     try:
         with engine.connect() as conn:
             query = sa.text("SELECT version_num FROM tidings_alembic_version")

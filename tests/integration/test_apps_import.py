@@ -13,8 +13,8 @@ import psycopg
 import pytest
 from typer.testing import CliRunner, Result
 
-from tests.fixtures.mysql import mysql_connect
 from tests.fixtures.soketi import SOKETI_MYSQL_DDL, SOKETI_POSTGRES_DDL
+from tests.support.mysql import mysql_connect
 from tidings.cli.main import app
 
 pytestmark = [pytest.mark.mysql, pytest.mark.postgres]
