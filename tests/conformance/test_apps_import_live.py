@@ -2,8 +2,8 @@
 
 A `tidings serve` node keeps its apps in MariaDB; Soketi's `apps` table (its own DDL)
 sits in the same database, with a webhook in Soketi's shape. `tidings apps import
-soketi` and `tidings apps import reverb .env` run while the node serves: within 2 s
-pusher-js connects with each imported key, the webhook reaches a receiver that checks
+soketi` and `tidings apps import reverb .env` run while the node serves: without a
+restart pusher-js connects with each imported key, the webhook reaches a receiver that checks
 it with the PyPI SDK's validate_webhook, and events the PyPI `pusher` SDK publishes
 to the imported apps reach pusher-js.
 """
@@ -30,7 +30,9 @@ from tests.support.mysql import mysql_connect
 
 pytestmark = [pytest.mark.node, pytest.mark.mysql]
 
-LIVE_S = 2.0  # a database change reaches a running node within this many seconds
+# How long make test waits for a running node to serve an imported app: generous, as no
+# duration is asserted here (test_apps_live.py checks the 2 s contract of a change).
+OUTCOME_S = 30.0
 SOKETI_APP = {"id": "7001", "key": "soketi-live-key", "secret": "soketi-live-secret"}
 REVERB_APP = {"id": "7002", "key": "reverb-live-key", "secret": "reverb-live-secret"}
 
@@ -103,7 +105,7 @@ async def test_imported_soketi_and_reverb_apps_serve_at_once(
     reverb = await tidings_import(env, "reverb", str(dotenv))
     assert [a["result"] for a in soketi["apps"] + reverb["apps"]] == ["imported", "imported"]
     for app in (SOKETI_APP, REVERB_APP):
-        assert await served_within(LIVE_S, port, app) < LIVE_S  # no restart
+        await served_within(OUTCOME_S, port, app)  # by the running node: no restart
 
     node = node_binary()
     drivers: list[NodeDriver] = []
