@@ -13,10 +13,13 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.integration.conftest import TIMEOUT, ServerFactory, publish
+from tests.integration.conftest import ServerFactory, publish
 from tidings.server.runner import RunningServer
 
 TIDINGS = [sys.executable, "-m", "tidings"]
+# How long a `tidings listen` process may take for an outcome: it starts a Python
+# interpreter (measured by coverage under make test) on a machine that may be busy.
+WAIT = 30.0
 
 
 def _env() -> dict[str, str]:
@@ -29,7 +32,7 @@ class Listener:
 
     async def line(self) -> str:
         assert self.process.stdout is not None
-        raw = await asyncio.wait_for(self.process.stdout.readline(), TIMEOUT)
+        raw = await asyncio.wait_for(self.process.stdout.readline(), WAIT)
         assert raw, "tidings listen ended early"
         return raw.decode().rstrip("\n")
 
@@ -81,7 +84,7 @@ async def test_listen_prints_events_of_every_channel_kind(
     channels = ["news", "private-orders", "presence-lobby"]
     ready = await subscribed(server, set(channels))
     listener = await start_listen(server, *channels, "--json")
-    await asyncio.wait_for(ready.wait(), TIMEOUT)
+    await asyncio.wait_for(ready.wait(), WAIT)
     for index, channel in enumerate(channels):
         status, _ = await publish(
             server, [channel], f"e{index}", orjson.dumps({"n": index}).decode()
@@ -94,7 +97,7 @@ async def test_listen_prints_events_of_every_channel_kind(
         assert record["data"] == {"n": index}
         assert record["time"].endswith("Z")
     listener.process.send_signal(signal.SIGINT)
-    assert await asyncio.wait_for(listener.process.wait(), TIMEOUT) == 0
+    assert await asyncio.wait_for(listener.process.wait(), WAIT) == 0
     assert listener.process.stderr is not None
     assert b"Traceback" not in await listener.process.stderr.read()
 
@@ -105,7 +108,7 @@ async def test_listen_text_and_protocol_events(
     """The text form is `time  channel  event  data`; --events adds the confirmations."""
     ready = await subscribed(server, {"news"})
     listener = await start_listen(server, "news", "--events")
-    await asyncio.wait_for(ready.wait(), TIMEOUT)
+    await asyncio.wait_for(ready.wait(), WAIT)
     first = await listener.line()
     assert first.split("  ")[1:] == ["news", "subscription_succeeded", "{}"]
     assert (await listener.line()).startswith("# listening on news")
@@ -114,7 +117,7 @@ async def test_listen_text_and_protocol_events(
     assert (channel, event, data) == ("news", "hello", "plain text")
     assert when[:4].isdigit() and when.endswith("Z")
     listener.process.send_signal(signal.SIGTERM)
-    assert await asyncio.wait_for(listener.process.wait(), TIMEOUT) == 0
+    assert await asyncio.wait_for(listener.process.wait(), WAIT) == 0
 
 
 async def test_listen_reports_the_close_code_of_a_server_that_stops(
@@ -129,12 +132,12 @@ async def test_listen_reports_the_close_code_of_a_server_that_stops(
     server = await server_factory()
     ready = await subscribed(server, {"news"})
     listeners = [await start_listen(server, "news") for _ in range(3)]
-    await asyncio.wait_for(ready.wait(), TIMEOUT)
+    await asyncio.wait_for(ready.wait(), WAIT)
     for listener in listeners:
         assert (await listener.line()).startswith("# listening on news")
     await server.shutdown()
     for listener in listeners:
-        assert await asyncio.wait_for(listener.process.wait(), TIMEOUT) == 1
+        assert await asyncio.wait_for(listener.process.wait(), WAIT) == 1
         assert listener.process.stderr is not None
         err = (await listener.process.stderr.read()).decode()
         assert err == (
@@ -148,7 +151,7 @@ async def test_listen_refused_subscription_fails_with_the_reason(
 ) -> None:
     """A wrong secret: one error line naming the refusal, exit 1."""
     listener = await start_listen(server, "private-orders", "--key", "app-key", "--secret", "nope")
-    code = await asyncio.wait_for(listener.process.wait(), TIMEOUT)
+    code = await asyncio.wait_for(listener.process.wait(), WAIT)
     assert listener.process.stderr is not None
     err = (await listener.process.stderr.read()).decode()
     assert code == 1
@@ -160,7 +163,7 @@ async def test_listen_bad_channel_name(
     server: RunningServer, start_listen: Callable[..., Any]
 ) -> None:
     listener = await start_listen(server, "bad channel!")
-    assert await asyncio.wait_for(listener.process.wait(), TIMEOUT) == 2
+    assert await asyncio.wait_for(listener.process.wait(), WAIT) == 2
     assert listener.process.stderr is not None
     assert (
         (await listener.process.stderr.read()).decode().startswith("error: channel 'bad channel!'")
@@ -179,6 +182,6 @@ async def test_listen_unreachable_server(tmp_path: Path) -> None:
         cwd=tmp_path,
         env=_env(),
     )
-    _, err = await asyncio.wait_for(process.communicate(), TIMEOUT)
+    _, err = await asyncio.wait_for(process.communicate(), WAIT)
     assert process.returncode == 1
     assert err.decode().startswith("error: cannot connect to ws://127.0.0.1:9")

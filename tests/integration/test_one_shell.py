@@ -84,7 +84,7 @@ async def test_refused_or_odd_upgrades_leave_nothing_behind(server: RunningServe
     async def all_freed() -> bool:
         return not server.reception.doors and not server.state.connections and not _alive()
 
-    await eventually(all_freed, timeout=3)
+    await eventually(all_freed, timeout=30)  # an outcome: generous on a busy machine
 
 
 async def test_a_client_that_does_not_read_its_replies_stops_being_read(
