@@ -6,6 +6,32 @@ app catalogue, the hub answer at once), and a task per message would cost more
 than the message. ``start_eagerly`` steps the coroutine right away, as Python
 3.12's ``asyncio.eager_task_factory`` does; only a coroutine that suspends
 becomes a task, which resumes it where it stopped.
+
+Why this touches asyncio's ``_asyncio_future_blocking`` mark, and why that is
+the lesser evil (issue 25):
+
+- The mark is the Future duck-typing protocol, not an implementation detail of
+  one class: ``asyncio.isfuture`` is documented to recognise futures by it, and
+  every third-party future (and loop: uvloop) implements it. ``Future.__await__``
+  sets it before yielding the future; the task that receives the future clears
+  it. It has worked this way since Python 3.5.
+- Stepping a coroutine outside a task leaves the mark set with no task to clear
+  it, and a second coroutine stepped eagerly on the same pending future (several
+  subscribers of a channel whose broker subscribe is in flight) then fails with
+  "await wasn't used with future". Any eager start must clear it: even a task
+  that waits on a private future of its own (tried: one future and one loop
+  iteration more per wait) still needs the mark cleared for that second awaiter.
+- The alternatives cost more: a task per message costs about 3.5 us against
+  0.5 us per coroutine that never waits (this machine, Python 3.11), an eighth
+  of the ~25 us of Python an HTTP publish costs (docs/benchmarks.md); 3.12's
+  ``eager_task_factory`` is not in 3.11, our floor, and builds a task even for
+  a coroutine that finishes at once.
+
+``tests/unit/test_eager.py`` pins the three behaviours relied on (the mark is set
+by an await, a second awaiter fails while it is set, a task refuses a future
+yielded without it) on asyncio's loop and on uvloop, so a Python release that
+changes them fails the tests instead of the server. On Python 3.12+ the module
+could move to ``asyncio.eager_task_factory`` for the waiting path.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Generator
+from typing import Any
 
 import pytest
 
@@ -91,3 +93,96 @@ async def test_two_eager_coroutines_may_wait_for_the_same_future() -> None:
     future.set_result(7)
     await asyncio.gather(*(t for t in tasks if t is not None))
     assert results == [7, 7, 7]
+
+
+# -- what start_eagerly relies on in asyncio (pinned: see tidings.web.eager) -----------
+
+try:
+    import uvloop
+except ImportError:  # the uvloop extra is optional
+    uvloop = None  # type: ignore[assignment]
+
+LOOPS: list[Callable[[], asyncio.AbstractEventLoop]] = [asyncio.new_event_loop]
+if uvloop is not None:
+    LOOPS.append(uvloop.new_event_loop)
+
+
+def run_on(new_loop: Callable[[], asyncio.AbstractEventLoop], test: Callable[[], Any]) -> None:
+    loop = new_loop()
+    try:
+        loop.run_until_complete(test())
+    finally:
+        loop.close()
+
+
+@pytest.mark.parametrize("new_loop", LOOPS)
+def test_pinned_an_await_marks_the_pending_future_taken(
+    new_loop: Callable[[], asyncio.AbstractEventLoop],
+) -> None:
+    """Future.__await__ sets the mark before it yields; a second awaiter fails while it is set.
+
+    Why start_eagerly clears the mark after the first step. If this fails, the
+    Python release changed the Future protocol: revisit tidings.web.eager.
+    """
+
+    async def test() -> None:
+        future = asyncio.get_running_loop().create_future()
+
+        async def waits() -> None:
+            await future
+
+        first, second = waits(), waits()
+        assert first.send(None) is future
+        assert future._asyncio_future_blocking is True
+        with pytest.raises(RuntimeError, match="await wasn't used with future"):
+            second.send(None)
+        first.close()
+
+    run_on(new_loop, test)
+
+
+@pytest.mark.parametrize("new_loop", LOOPS)
+def test_pinned_a_task_refuses_a_future_yielded_without_the_mark(
+    new_loop: Callable[[], asyncio.AbstractEventLoop],
+) -> None:
+    """A task takes a yielded future only with the mark set: why _Resumed sets it again."""
+
+    class Unmarked:
+        def __init__(self, future: asyncio.Future[None]) -> None:
+            self.future = future
+
+        def __await__(self) -> Generator[Any, None, None]:
+            self.future._asyncio_future_blocking = False
+            yield self.future
+
+    async def test() -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        async def waits() -> None:
+            await Unmarked(future)
+
+        with pytest.raises(RuntimeError, match="yield was used instead of yield from"):
+            await asyncio.get_running_loop().create_task(waits())
+
+    run_on(new_loop, test)
+
+
+@pytest.mark.parametrize("new_loop", LOOPS)
+def test_pinned_shared_futures_work_on_every_loop(
+    new_loop: Callable[[], asyncio.AbstractEventLoop],
+) -> None:
+    """The case the mark handling is for, on asyncio's loop and on uvloop."""
+
+    async def test() -> None:
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        results: list[int] = []
+
+        async def waits() -> None:
+            results.append(await future)
+
+        tasks = [start_eagerly(waits()) for _ in range(3)]
+        future.set_result(5)
+        await asyncio.gather(*(t for t in tasks if t is not None))
+        assert results == [5, 5, 5]
+
+    run_on(new_loop, test)
