@@ -114,6 +114,8 @@ class RunningServer:
         deadline = asyncio.get_running_loop().time() + state.settings.shutdown_grace_period
         while state.connections and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.05)
+        for conn in list(state.connections):
+            conn.abort()  # the grace period is over: cut those still not drained
         for task in (self.keepalive, self.summaries, self.app_sync):
             if task is not None:
                 task.cancel()

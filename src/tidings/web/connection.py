@@ -10,6 +10,7 @@ import asyncio
 import fnmatch
 import secrets
 import socket
+from collections.abc import Callable
 from typing import cast
 
 from tidings.apps.base import App
@@ -21,8 +22,6 @@ from tidings.web.writer import Flusher, Outbox
 from tidings.wires.base import Wire
 
 __all__ = ["NO_APP", "ClientConnection", "admit_app", "new_socket_id", "origin_allowed"]
-
-_ABORT_AFTER = 5.0  # seconds a closing connection may take to drain before it is cut
 
 #: Unsent bytes the kernel may queue for one client socket (TCP_NOTSENT_LOWAT).
 #: Past it the socket stops taking data, so a lagging client's backlog stays in
@@ -50,14 +49,24 @@ def new_socket_id() -> SocketId:
 class ClientConnection:
     """A WebSocket client of any wire protocol.
 
+    Args:
+        linger: seconds a connection the server closed may take to write its
+            last frames (an error, the close frame) before the TCP connection is
+            cut: the activity timeout, so a client that stalled (a slow consumer)
+            and reads again within it still learns why it was closed.
+
     Attributes:
         wire: the protocol's name (``pusher``); ``plugin`` is the ``Wire`` itself.
         encoding: which of the wire's encoders the hub uses for this connection.
         session: the sans-I/O session, set once the app is admitted.
+        on_close: called once, at once, when the connection starts closing (the
+            shell leaves the node then, without waiting for the last frames).
     """
 
     # One per connection, thousands per process: no per-instance ``__dict__``.
     __slots__ = (
+        "_abort_timer",
+        "_linger",
         "_loop",
         "_transport",
         "app",
@@ -65,6 +74,7 @@ class ClientConnection:
         "closing",
         "encoding",
         "last_seen",
+        "on_close",
         "outbox",
         "ping_sent_at",
         "plugin",
@@ -84,6 +94,7 @@ class ClientConnection:
         transport: asyncio.BaseTransport,
         flusher: Flusher,
         high_water: int,
+        linger: float,
     ) -> None:
         self.socket_id = socket_id
         self.app = app
@@ -103,6 +114,9 @@ class ClientConnection:
         self.ping_sent_at: float | None = None
         self.closing = False
         self.close_code: int | None = None
+        self.on_close: Callable[[], None] | None = None
+        self._linger = linger
+        self._abort_timer: asyncio.TimerHandle | None = None
 
     def use_app(self, app: App) -> None:
         """The app changed while this connection is open (same id): use its new fields,
@@ -151,8 +165,10 @@ class ClientConnection:
     ) -> None:
         """Send the protocol's error (if any) and a close frame with ``code``, then close.
 
-        Everything queued before is written first. The TCP connection is cut
-        if it has not drained within a few seconds. Idempotent; never raises.
+        Everything queued before is written first (a slow consumer's queue was
+        dropped already: only the transport's few KiB are ahead). The TCP
+        connection is cut if it has not drained within ``linger`` seconds.
+        Idempotent; never raises.
 
         Args:
             last_words: send the protocol's error message first; ``False`` when
@@ -172,10 +188,29 @@ class ClientConnection:
         transport = self._transport
         transport.close()
         if transport.get_write_buffer_size():
-            # The client is not reading: cut it if it still has not in a few seconds
-            # (abort() is a no-op once the transport has closed cleanly). Not armed
-            # when all went to the kernel, so a closed connection is freed at once.
-            self._loop.call_later(_ABORT_AFTER, transport.abort)
+            # The client is not reading: keep its last frames deliverable for the
+            # linger, then cut it. Not armed when all went to the kernel, so a
+            # closed connection is freed at once.
+            self._abort_timer = self._loop.call_later(self._linger, transport.abort)
+        on_close, self.on_close = self.on_close, None
+        if on_close is not None:
+            on_close()
+
+    def abort(self) -> None:
+        """Cut the TCP connection now, whatever is unsent (the shutdown grace is over)."""
+        self._transport.abort()
+
+    def lost(self) -> None:
+        """The transport is gone: drop what is pending, disarm the cut, forget callbacks.
+
+        Breaks the reference cycles through the outbox's ``on_slow`` and
+        ``on_close``, so the closed connection is freed by reference counting.
+        """
+        self.outbox.release()
+        self.on_close = None
+        timer, self._abort_timer = self._abort_timer, None
+        if timer is not None:
+            timer.cancel()
 
     def _slow(self) -> None:
         self.close(4100, "Slow consumer: the client did not read its messages fast enough")

@@ -68,6 +68,7 @@ class WebSocketProtocol(asyncio.Protocol):
     __slots__ = (
         "_backlog",
         "_busy",
+        "_left",
         "_lost",
         "_paused",
         "_reader",
@@ -88,6 +89,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self._busy: asyncio.Task[None] | None = None
         self._backlog: list[wsevents.Event] | None = None
         self._lost = False
+        self._left = False  # the node has forgotten this connection (or is about to)
         self._paused = False
 
     # -- the upgrade --------------------------------------------------------------
@@ -127,6 +129,7 @@ class WebSocketProtocol(asyncio.Protocol):
             transport=self._transport,
             flusher=state.flusher,
             high_water=state.settings.max_write_buffer_bytes,
+            linger=float(state.settings.activity_timeout),
         )
         if rejection is None:
             try:
@@ -150,6 +153,7 @@ class WebSocketProtocol(asyncio.Protocol):
             return
         assert session is not None
         conn.start_session(session)
+        conn.on_close = self._closing
         self.conn = conn
         state.connections.add(conn)
         session.start()
@@ -197,7 +201,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self._backlog = None
         conn = self.conn
         if conn is not None:
-            conn.outbox.release()
+            conn.lost()
         if self._socket is not None:
             break_transport_cycle(self._socket)
             self._socket = None
@@ -223,6 +227,9 @@ class WebSocketProtocol(asyncio.Protocol):
             self._crashed(task.exception())
         if self._lost:
             self._detach()
+            return
+        if self.conn is not None and self.conn.closing:
+            self._leave()
             return
         if self._paused:
             self._paused = False
@@ -301,14 +308,39 @@ class WebSocketProtocol(asyncio.Protocol):
         else:
             self._transport.abort()
 
+    def _closing(self) -> None:
+        """The connection started closing (``conn.on_close``): the node forgets it soon.
+
+        Its last frames may take up to the activity timeout to drain (a slow
+        consumer that reads again), but it leaves its channels and presence now.
+        Not from inside the call that closed it, which may be a command still
+        running: from the next loop iteration, when that command has either
+        finished or become the busy task (whose end, ``_idle``, leaves then).
+        """
+        self._reader = None  # nothing the client sends now matters
+        asyncio.get_running_loop().call_soon(self._leave_if_idle)
+
+    def _leave_if_idle(self) -> None:
+        if self._busy is None:
+            self._leave()
+
+    def _leave(self) -> None:
+        """Leave every channel, presence and the registry; once per connection."""
+        conn = self.conn
+        if conn is None or self._left:
+            return
+        self._left = True
+        node = self._state.node
+        self._spawn_detached(node.detach(conn, conn.session.channels.items(), conn.close_code))
+
     def _detach(self) -> None:
+        """The transport is gone: leave the node (if not yet) and drop the connection."""
+        self._leave()
         conn, self.conn = self.conn, None
         if conn is None:
             return
-        conn.outbox.release()  # again: the admission may have ended after the loss
+        conn.lost()  # again: the admission may have ended after the loss
         self._state.connections.discard(conn)
-        node = self._state.node
-        self._spawn_detached(node.detach(conn, conn.session.channels.items(), conn.close_code))
 
     def _spawn_detached(self, coro: Coroutine[Any, Any, None]) -> None:
         try:

@@ -17,16 +17,14 @@ plus at most that mark (and one frame) in the transport, and when they pass
 ``high_water`` the connection is a slow consumer: its pending frames, stale by
 now, are dropped, its ``on_slow`` callback runs once (the shell sends
 ``pusher:error`` 4100 and a close frame, which are then only behind the
-transport's few KiB and the kernel's socket buffer) and further pushes are
+transport's few KiB and the kernel's socket buffer, and stay deliverable for
+the activity timeout: ``ClientConnection.close``) and further pushes are
 dropped, so no other connection ever waits for it.
 
-The seam with aiohttp: aiohttp owns the handshake and reads frames through its
-``WebSocketResponse``; what the server sends after the handshake (events,
-errors, pongs, pings, its close frame) is complete unmasked frames
-(``tidings.protocol.frames``) that this module writes straight to the
-connection's ``asyncio`` transport, in queue order. aiohttp's own writer sends
-only the close reply when the client closes first; every write on either side
-is a whole frame, so frames never interleave.
+What the server sends after the handshake (events, errors, pongs, pings, its
+close frame) is complete unmasked frames (``tidings.protocol.frames``) that
+this module writes straight to the connection's ``asyncio`` transport, in
+queue order; every write is whole frames, so frames never interleave.
 """
 
 from __future__ import annotations
