@@ -18,7 +18,7 @@ from tidings.apps.base import App
 from tidings.errors import NotFoundError, TidingsError, echoed
 from tidings.http.auth import verify_request
 from tidings.http.router import Api
-from tidings.protocol.http1 import Request
+from tidings.protocol.http_request import Request
 
 __all__ = [
     "check_signature",

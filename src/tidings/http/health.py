@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Final
 
 from tidings.http.router import ANY, Api, Route
-from tidings.protocol.http1 import Request
+from tidings.protocol.http_request import Request
 from tidings.version import __version__
 from tidings.web.reply import Reply, json_reply
 

@@ -17,7 +17,7 @@ import orjson
 from tidings.domain.messages import Publication
 from tidings.errors import AuthError, LimitError, TidingsError
 from tidings.http.router import Api, Route
-from tidings.protocol.http1 import Request
+from tidings.protocol.http_request import Request
 from tidings.protocol.piesocket.codec import RESERVED_PREFIXES, channel_problem
 from tidings.typing import ChannelName
 from tidings.web.reply import Reply, json_reply

@@ -26,7 +26,7 @@ from tidings.domain.messages import Publication
 from tidings.errors import LimitError, TidingsError
 from tidings.http.guard import keyed_app, signed_app
 from tidings.http.router import Api, Route
-from tidings.protocol.http1 import Request
+from tidings.protocol.http_request import Request
 from tidings.typing import AppId, ChannelName, SocketId, UserId
 from tidings.web.reply import EMPTY_REPLY, Reply, json_reply
 
@@ -81,7 +81,8 @@ def _valid_channel(name: object) -> ChannelName:
     problem = name_problem(name)
     if problem is not None:
         raise TidingsError(
-            problem, hint="channel names are 1-200 characters of a-z A-Z 0-9 _ - = @ , . ;"
+            problem,
+            hint="channel names are 1-200 characters of a-z A-Z 0-9 _ - = @ , . ;",
         )
     assert isinstance(name, str)
     return ChannelName(name)
@@ -110,7 +111,8 @@ def event_publications(
     data = event.get("data")
     if not isinstance(data, str):
         raise TidingsError(
-            '"data" must be a string', hint="JSON-encode the payload into a string first"
+            '"data" must be a string',
+            hint="JSON-encode the payload into a string first",
         )
     size = len(data.encode())
     if size > app.max_payload_bytes:
@@ -131,7 +133,8 @@ def event_publications(
             channels = [event["channel"]]
     if not isinstance(channels, list) or not channels:
         raise TidingsError(
-            '"channels" must be a non-empty list', hint='e.g. "channels": ["my-channel"]'
+            '"channels" must be a non-empty list',
+            hint='e.g. "channels": ["my-channel"]',
         )
     if len(channels) > app.max_channels_per_event:
         raise LimitError(
@@ -327,6 +330,8 @@ def routes(prefix: str = "") -> list[Route]:
             terminate_connections,
         ),
         Route(
-            _POST, prefix + "/users/{user_id}/terminate_connections", terminate_connections_keyed
+            _POST,
+            prefix + "/users/{user_id}/terminate_connections",
+            terminate_connections_keyed,
         ),
     ]

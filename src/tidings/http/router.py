@@ -23,7 +23,7 @@ from urllib.parse import unquote
 
 from tidings.errors import echoed
 from tidings.http.ratelimits import RateLimits
-from tidings.protocol.http1 import HttpError, Request
+from tidings.protocol.http_request import HttpError, Request
 from tidings.web.reply import Reply
 from tidings.web.state import ServerState
 from tidings.wires.base import Wire
@@ -163,5 +163,7 @@ class Router:
                 headers=(("Allow", allowed),),
             )
         raise HttpError(
-            404, f"no such endpoint: {request.method} {echoed(request.path)}", hint=_DOCS_HINT
+            404,
+            f"no such endpoint: {request.method} {echoed(request.path)}",
+            hint=_DOCS_HINT,
         )

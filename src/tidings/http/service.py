@@ -22,7 +22,7 @@ import time
 from tidings.errors import TidingsError
 from tidings.http.observe import record_answer
 from tidings.http.router import Api, Router
-from tidings.protocol.http1 import HttpError, Request
+from tidings.protocol.http_request import HttpError, Request
 from tidings.typing import AppId
 from tidings.web.reply import Reply, error_reply
 from tidings.web.upgrade import Upgrade, websocket_upgrade

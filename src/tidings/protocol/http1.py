@@ -29,13 +29,13 @@ It never reads the clock: the shell times the head and the body.
 from __future__ import annotations
 
 from typing import Final
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import unquote
 
 import httptools
 
-from tidings.errors import TidingsError
+from tidings.protocol.http_request import HttpError, Request, query_pairs, split_target
 
-__all__ = ["MAX_HEAD", "HttpError", "Request", "RequestReader", "query_pairs"]
+__all__ = ["MAX_HEAD", "MAX_LINE", "RequestReader"]
 
 #: The largest request head (request line and headers): browsers send a few KiB
 #: of cookies at most.
@@ -47,125 +47,6 @@ MAX_LINE: Final = 8190
 _NOTED_LENGTHS: Final = frozenset((4, 6, 14))
 
 _WELL_FORMED: Final = "send a well-formed HTTP/1.1 request; see docs/http-api.md"
-
-
-class HttpError(TidingsError):
-    """A request refused with ``status`` (the answer is ``{"error", "hint"}`` JSON).
-
-    Args:
-        headers: extra reply headers (``Allow`` on a 405, ``Retry-After``).
-        close: the connection cannot go on after the answer (its bytes are not
-            understood, or the body was never read).
-    """
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        hint: str = "",
-        headers: tuple[tuple[str, str], ...] = (),
-        close: bool = False,
-    ) -> None:
-        super().__init__(message, hint=hint)
-        self.http_status = status
-        self.headers = headers
-        self.close = close
-
-
-class Request:
-    """One complete request, as the client sent it.
-
-    Attributes:
-        path: the path, percent-decoded (what routes name and SDKs sign).
-        raw_path: the path as sent (some SDKs sign that).
-        query: every (key, value) pair of the query string, as sent (a key may repeat).
-        raw_headers: the headers as sent: (name, value) bytes, in order.
-        keep_alive: the client keeps the connection for another request.
-        upgrade: the client asks to switch protocols (``Connection: Upgrade``).
-        params: the route's path parameters, percent-decoded (set by the router).
-    """
-
-    __slots__ = (
-        "_headers",
-        "body",
-        "keep_alive",
-        "method",
-        "params",
-        "path",
-        "query",
-        "raw_headers",
-        "raw_path",
-        "upgrade",
-        "version",
-    )
-
-    def __init__(
-        self,
-        method: str,
-        path: str,
-        raw_path: str,
-        query: list[tuple[str, str]],
-        raw_headers: list[tuple[bytes, bytes]],
-        version: str,
-        keep_alive: bool,
-        upgrade: bool,
-        body: bytes = b"",
-    ) -> None:
-        self.method = method
-        self.path = path
-        self.raw_path = raw_path
-        self.query = query
-        self.raw_headers = raw_headers
-        self.version = version
-        self.keep_alive = keep_alive
-        self.upgrade = upgrade
-        self.body = body
-        self.params: dict[str, str] = {}
-        self._headers: dict[str, str] | None = None
-
-    @property
-    def headers(self) -> dict[str, str]:
-        """Lowercase name -> value (latin-1, blanks after it stripped; a repeated
-        header's values joined with ``", "``, RFC 9110 5.3). Decoded on first use:
-        a publish never needs it."""
-        headers = self._headers
-        if headers is None:
-            headers = self._headers = {}
-            for raw_name, raw_value in self.raw_headers:
-                name = raw_name.lower().decode("latin-1")
-                # llhttp drops the blanks before a value, not those after it.
-                value = raw_value.rstrip(b" \t").decode("latin-1")
-                if name in headers:
-                    value = f"{headers[name]}, {value}"
-                headers[name] = value
-        return headers
-
-    def query_value(self, key: str) -> str | None:
-        """The first value of query parameter ``key``, or ``None``."""
-        for name, value in self.query:
-            if name == key:
-                return value
-        return None
-
-
-def query_pairs(query_string: str) -> list[tuple[str, str]]:
-    """The (key, value) pairs of a query string, decoded (``+`` is a space), blanks kept."""
-    if "%" in query_string or "+" in query_string:
-        return parse_qsl(query_string, keep_blank_values=True)
-    # What SDKs send (auth_key=...&auth_signature=<hex>): nothing to decode.
-    return [
-        (key, value) for key, _, value in (p.partition("=") for p in query_string.split("&") if p)
-    ]
-
-
-def _split_target(target: str) -> tuple[str, str]:
-    """(raw path, query string) of a request target; an absolute URI loses its origin."""
-    if target.startswith(("http://", "https://")):
-        slash = target.find("/", target.find("//") + 2)
-        target = target[slash:] if slash >= 0 else "/"
-    raw_path, _, query_string = target.partition("?")
-    return raw_path, query_string
 
 
 class RequestReader:
@@ -180,12 +61,12 @@ class RequestReader:
         "_body",
         "_body_size",
         "_expect",
-        "_host",
-        "_length",
         "_head",
         "_head_size",
         "_headers",
+        "_host",
         "_in_head",
+        "_length",
         "_max_body",
         "_max_head",
         "_parser",
@@ -279,6 +160,7 @@ class RequestReader:
         return ready
 
     def _malformed(self, exc: httptools.HttpParserError) -> HttpError:
+        """The refusal of bytes llhttp could not parse (in the head, or in a body)."""
         text = str(exc) or type(exc).__name__
         if isinstance(exc, httptools.HttpParserInvalidMethodError):
             return HttpError(400, f"not an HTTP request: {text}", hint=_WELL_FORMED, close=True)
@@ -299,6 +181,7 @@ class RequestReader:
     # -- httptools callbacks ------------------------------------------------------------
 
     def on_message_begin(self) -> None:
+        """A request starts: its head is counted from here."""
         self._raw_head_began = True
         self._in_head = True
         self._url = b""
@@ -310,12 +193,14 @@ class RequestReader:
         self._raw_head = 0
 
     def on_url(self, url: bytes) -> None:
+        """A piece of the request target (llhttp may give it in several)."""
         self._url += url
         self._head_size += len(url)
         if len(self._url) > MAX_LINE or self._head_size > self._max_head:
             self._refuse(_head_too_large(self._max_head))
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        """One complete header; the few the reader needs are noted on the way."""
         self._headers.append((name, value))
         self._head_size += len(name) + len(value) + 4
         if len(value) > MAX_LINE or self._head_size > self._max_head:
@@ -330,6 +215,7 @@ class RequestReader:
                 self._expect = value
 
     def on_headers_complete(self) -> None:
+        """The head is in: refuse it now (no Host, a body over the limit) or keep it."""
         self._in_head = False
         parser = self._parser
         assert parser is not None  # callbacks only come from it
@@ -346,7 +232,7 @@ class RequestReader:
         length = self._length  # llhttp checked it is one number
         if length is not None and int(length) > self._max_body:
             self._refuse(_body_too_large(self._max_body))
-        raw_path, query_string = _split_target(self._url.decode("latin-1"))
+        raw_path, query_string = split_target(self._url.decode("latin-1"))
         path = unquote(raw_path) if "%" in raw_path else raw_path
         self._head = Request(
             parser.get_method().decode("ascii"),
@@ -364,12 +250,14 @@ class RequestReader:
         self.expect_continue = expect is not None and expect.strip().lower() == b"100-continue"
 
     def on_body(self, body: bytes) -> None:
+        """A piece of the body (de-chunked by llhttp), counted against ``max_body``."""
         self._body_size += len(body)
         if self._body_size > self._max_body:
             self._refuse(_body_too_large(self._max_body))
         self._body.append(body)
 
     def on_message_complete(self) -> None:
+        """The request is complete: it joins the ones ``feed`` returns."""
         request = self._head
         if request is None:  # pragma: no cover (llhttp always completes a head first)
             return

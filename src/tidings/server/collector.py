@@ -1,8 +1,8 @@
 """The garbage-collector policy of a ``tidings serve`` process.
 
 A closed connection is freed by reference counting: the shell keeps its
-objects free of reference cycles (``web.http_protocol`` breaks the last ones
-when the connection is lost), so the cyclic collector finds next to nothing
+objects free of reference cycles (``web.front`` and ``web.websocket`` break the
+last ones when the connection is lost), so the cyclic collector finds next to nothing
 (0 objects over 20 000 churned connections) and what it costs is scanning.
 A full collection scans every tracked object, ~70 per open connection, so with
 CPython's policy its pause grows with the number of connections open. Here:

@@ -36,7 +36,8 @@ from typing import Any, Final, cast
 
 import structlog
 
-from tidings.protocol.http1 import HttpError, Request, RequestReader
+from tidings.protocol.http1 import RequestReader
+from tidings.protocol.http_request import HttpError, Request
 from tidings.web.eager import start_eagerly
 from tidings.web.noise import NoiseLog, network_noise
 from tidings.web.reply import BUG_REPLY, Reply, error_reply, render_reply
@@ -147,12 +148,17 @@ class FrontDoor(asyncio.Protocol):
     # -- asyncio.Protocol ------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """A client connected: its first request head has ``handshake_timeout`` from now."""
         # uvloop's transports do not subclass asyncio's ABCs; they have the same methods.
         self._transport = cast(asyncio.Transport, transport)
         self._reception.doors.add(self)
         self._arm(self._reception.head_timeout)
 
     def data_received(self, data: bytes) -> None:
+        """Read what ``data`` completes, queue it (requests, then a refusal), serve in order.
+
+        Runs the requests at once: most are answered before this returns.
+        """
         if self._lingering:
             return  # the last answer is sent: drop what still comes (see _linger)
         reader = self._reader
@@ -172,6 +178,7 @@ class FrontDoor(asyncio.Protocol):
         self._advance()
 
     def eof_received(self) -> bool | None:
+        """The client sends no more: close once what it asked is answered (half-close)."""
         if self._lingering:
             return None  # the client read the last answer and left: close
         self._eof = True
@@ -179,15 +186,22 @@ class FrontDoor(asyncio.Protocol):
         return True if self._busy or self._queue else None
 
     def pause_writing(self) -> None:
+        """The transport's buffer is over its high-water mark (asyncio calls this)."""
         # The client does not read its answers: serve and read nothing more until it does.
         self._writing_paused = True
         self._pause_reading()
 
     def resume_writing(self) -> None:
+        """The client read enough: serve the queued requests, then read again."""
         self._writing_paused = False
         self._advance()
 
     def connection_lost(self, exc: BaseException | None) -> None:
+        """The connection is gone (or was closed here): drop everything it held.
+
+        A request being served finishes and finds no transport; nothing of this
+        connection stays reachable (the transport's own cycle is broken too).
+        """
         pending = self._reader.pending
         if pending is not None:
             network_noise("client left mid-request", peer=self._peer(), path=pending.path)
@@ -242,6 +256,11 @@ class FrontDoor(asyncio.Protocol):
         self._advance()
 
     async def _respond(self, request: Request) -> None:
+        """Serve ``request`` and write its answer, or perform its upgrade.
+
+        ``serve`` renders every ``TidingsError`` itself; anything else it raises is a
+        bug in tidings: logged with its traceback, answered 500 JSON and closed.
+        """
         try:
             answer = await self._reception.serve(request)
         except Exception:
@@ -257,6 +276,7 @@ class FrontDoor(asyncio.Protocol):
         self._write(answer, close=close, head_only=request.method == "HEAD")
 
     def _write(self, reply: Reply, *, close: bool, head_only: bool) -> None:
+        """Write ``reply``; then close (lingering), or wait for the next request's head."""
         transport = self._transport
         assert transport is not None
         transport.write(render_reply(reply, close=close, head_only=head_only))
@@ -325,6 +345,11 @@ class FrontDoor(asyncio.Protocol):
             self._timer = loop.call_at(deadline, self._timed_out)
 
     def _timed_out(self) -> None:
+        """The deadline of what was awaited (a head, a body) may have passed: act on it.
+
+        The timer is moved on rather than remade (``_arm`` only moves the deadline
+        when it gets later), so this first checks the deadline is really past.
+        """
         self._timer = None
         transport = self._transport
         if transport is None:
@@ -346,9 +371,14 @@ class FrontDoor(asyncio.Protocol):
             )
             self._write(error_reply(error), close=True, head_only=False)
             return
+        if self._writing_paused:
+            # Answers the client never read: close() would wait for them for ever.
+            transport.abort()
+            return
         transport.close()  # no (complete) request head in time, or an idle keep-alive
 
     def _pause_reading(self) -> None:
+        """Stop reading the socket (once; ``_advance`` resumes it)."""
         if not self._reading_paused and self._transport is not None:
             self._reading_paused = True
             self._transport.pause_reading()
@@ -362,6 +392,7 @@ class FrontDoor(asyncio.Protocol):
         self._reception.doors.discard(self)
 
     def _peer(self) -> str | None:
+        """The client's address, for the log lines."""
         return self._peer_of(self._transport)
 
     @staticmethod

@@ -21,10 +21,17 @@ from typing import Any, ClassVar, Final
 import orjson
 
 from tidings.errors import BrokerBufferFull, RateLimitError, TidingsError
-from tidings.protocol.http1 import HttpError
+from tidings.protocol.http_request import HttpError
 from tidings.version import __version__
 
-__all__ = ["BUG_REPLY", "EMPTY_REPLY", "Reply", "error_reply", "json_reply", "render_reply"]
+__all__ = [
+    "BUG_REPLY",
+    "EMPTY_REPLY",
+    "Reply",
+    "error_reply",
+    "json_reply",
+    "render_reply",
+]
 
 _JSON: Final = "application/json; charset=utf-8"
 _SERVER: Final = f"tidings/{__version__}".encode()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Final, NamedTuple
 
 from tidings.protocol import rfc6455
-from tidings.protocol.http1 import HttpError, Request
+from tidings.protocol.http_request import HttpError, Request
 from tidings.wires.base import Handshake, Wire
 
 __all__ = ["Upgrade", "websocket_upgrade"]

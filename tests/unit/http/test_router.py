@@ -9,7 +9,7 @@ import pytest
 from tidings.bootstrap import WIRES, build_router
 from tidings.config import Settings
 from tidings.http.router import Router
-from tidings.protocol.http1 import HttpError, Request, query_pairs
+from tidings.protocol.http_request import HttpError, Request, query_pairs
 
 
 def request(method: str, target: str) -> Request:
@@ -28,7 +28,10 @@ def test_the_api_routes_and_their_parameters(router: Router) -> None:
     assert req.params == {"app_id": "1"}
     req = request("GET", "/apps/7/channels/presence-a%2Fb/users")
     assert router.resolve(req).template == "/apps/{app_id}/channels/{channel}/users"
-    assert req.params == {"app_id": "7", "channel": "presence-a/b"}  # decoded after the match
+    assert req.params == {
+        "app_id": "7",
+        "channel": "presence-a/b",
+    }  # decoded after the match
 
 
 def test_prefixed_routes_are_their_own_endpoints(router: Router) -> None:
@@ -52,7 +55,15 @@ def test_get_routes_answer_head_but_websocket_routes_do_not(router: Router) -> N
 
 
 def test_an_unknown_path_is_a_404_naming_it(router: Router) -> None:
-    for target in ("/nope", "/health/", "/apps/1/channels/", "//health", "/app/", "/app/a/b", "*"):
+    for target in (
+        "/nope",
+        "/health/",
+        "/apps/1/channels/",
+        "//health",
+        "/app/",
+        "/app/a/b",
+        "*",
+    ):
         with pytest.raises(HttpError) as refused:
             router.resolve(request("GET", target))
         assert refused.value.http_status == 404, target

@@ -17,7 +17,8 @@ from tidings.bootstrap import WIRES, build_node, build_router
 from tidings.config import Settings
 from tidings.http.router import Api
 from tidings.http.service import UNMATCHED, MainPort
-from tidings.protocol.http1 import Request, RequestReader
+from tidings.protocol.http1 import RequestReader
+from tidings.protocol.http_request import Request
 from tidings.web.reply import Reply
 from tidings.web.state import ServerState
 from tidings.web.upgrade import Upgrade
@@ -77,7 +78,13 @@ async def test_a_valid_upgrade_names_its_wire_and_answer(main_port: MainPort) ->
         ({"Sec-WebSocket-Key": "abc"}, "Sec-WebSocket-Key"),
         ({"Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQé="}, "Sec-WebSocket-Key"),
     ],
-    ids=["no upgrade", "no connection upgrade", "version", "short key", "non-ascii key"],
+    ids=[
+        "no upgrade",
+        "no connection upgrade",
+        "version",
+        "short key",
+        "non-ascii key",
+    ],
 )
 async def test_a_bad_handshake_is_a_json_400(
     main_port: MainPort, headers: dict[str, str], words: str
@@ -103,11 +110,16 @@ async def test_errors_are_rendered_once_and_counted(main_port: MainPort) -> None
     assert stats.requests[("/apps/{app_id}/channels", "GET", 401)] == 1
 
 
-async def test_a_signed_publish_is_answered_with_an_empty_object(main_port: MainPort) -> None:
+async def test_a_signed_publish_is_answered_with_an_empty_object(
+    main_port: MainPort,
+) -> None:
     body = orjson.dumps({"name": "e", "channels": ["c"], "data": "{}"})
     url = signed_url("http://x", "POST", "/apps/1/events", body)
     target = url.removeprefix("http://x").encode()
-    head = b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (target, len(body))
+    head = b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (
+        target,
+        len(body),
+    )
     answer = await reply(main_port, head + body)
     assert (answer.status, answer.body) == (200, b"{}")
     assert main_port.api.state.http.requests[("/apps/{app_id}/events", "POST", 200)] == 1

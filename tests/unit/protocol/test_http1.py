@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import pytest
 
-from tidings.protocol.http1 import MAX_HEAD, RequestReader, query_pairs
+from tidings.protocol.http1 import MAX_HEAD, RequestReader
+from tidings.protocol.http_request import query_pairs
 
 GET = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
 
 
 def post(body: bytes, path: bytes = b"/apps/1/events?auth_key=k") -> bytes:
-    return b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (path, len(body), body)
+    return b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (
+        path,
+        len(body),
+        body,
+    )
 
 
 def reader(max_body: int = 1024) -> RequestReader:
@@ -23,14 +28,22 @@ def reader(max_body: int = 1024) -> RequestReader:
 
 def test_a_request_in_one_read() -> None:
     (request,) = reader().feed(post(b'{"a":1}'))
-    assert (request.method, request.path, request.version) == ("POST", "/apps/1/events", "1.1")
+    assert (request.method, request.path, request.version) == (
+        "POST",
+        "/apps/1/events",
+        "1.1",
+    )
     assert request.query == [("auth_key", "k")] and request.body == b'{"a":1}'
     assert request.keep_alive and not request.upgrade
 
 
 def test_pipelined_requests_come_out_in_order() -> None:
     requests = reader().feed(post(b"1") + GET + post(b"22"))
-    assert [(r.method, r.body) for r in requests] == [("POST", b"1"), ("GET", b""), ("POST", b"22")]
+    assert [(r.method, r.body) for r in requests] == [
+        ("POST", b"1"),
+        ("GET", b""),
+        ("POST", b"22"),
+    ]
 
 
 def test_a_request_fed_byte_by_byte() -> None:
@@ -110,16 +123,33 @@ def test_http_1_0_is_read_and_not_kept_alive() -> None:
             400,
             "Content-Length",
         ),
-        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999\r\n\r\n", 413, "too large"),
+        (
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999\r\n\r\n",
+            413,
+            "too large",
+        ),
         (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 400, "too long"),
-        (b"GET / HTTP/1.1\r\nHost: x\r\nX: " + b"b" * 9000 + b"\r\n\r\n", 400, "too long"),
+        (
+            b"GET / HTTP/1.1\r\nHost: x\r\nX: " + b"b" * 9000 + b"\r\n\r\n",
+            400,
+            "too long",
+        ),
         (
             b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n",
             400,
             "malformed request body",
         ),
     ],
-    ids=["method", "version", "host", "duplicate length", "length", "url", "header", "chunked"],
+    ids=[
+        "method",
+        "version",
+        "host",
+        "duplicate length",
+        "length",
+        "url",
+        "header",
+        "chunked",
+    ],
 )
 def test_refusals(data: bytes, status: int, words: str) -> None:
     r = reader()
