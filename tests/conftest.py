@@ -43,6 +43,46 @@ _APP_DB_TEMPLATE = Path(_APP_DB_DIR) / "template.sqlite3"
 _app_db_numbers = itertools.count()
 
 
+#: How many Redis servers the sharded-engine tests start.
+SHARDS = 3
+
+
+@pytest.fixture(scope="session")
+def redis_shards_url() -> Iterator[str]:
+    """A ``broker_url`` naming ``SHARDS`` redis-servers this session started (comma-separated).
+
+    Fails (never skips) the requesting test when they cannot be started; they
+    are stopped by PID at the end of the session.
+    """
+    procs: list[subprocess.Popen[bytes]] = []
+    urls: list[str] = []
+    failure = ""
+    try:
+        for _ in range(SHARDS):
+            proc, url = _start_redis_server()
+            procs.append(proc)
+            urls.append(url)
+    except (OSError, RuntimeError) as exc:
+        failure = str(exc)
+    try:
+        if failure:
+            pytest.fail(f"the sharded engine's tests need {SHARDS} redis-servers: {failure}")
+        yield ",".join(urls)
+    finally:
+        for proc in procs:
+            stop_process(proc)
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a child process of this session by its PID (terminate, then kill after 5 s)."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _app_database_template() -> Iterator[Path]:
     """An app database migrated once; every test gets a copy (see below)."""

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-__all__ = ["connection_options", "redacted"]
+__all__ = ["connection_options", "redacted", "split_broker_url"]
 
 _FILES: Final = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile")
 _CERT_REQS: Final = ("required", "optional", "none")
@@ -58,10 +58,38 @@ def connection_options(url: str) -> tuple[str, dict[str, Any]]:
 
 
 def redacted(url: str) -> str:
-    """``url`` with its password replaced by ``****``, for logs and messages."""
+    """``url`` with its password replaced by ``****``, for logs and messages (each one of
+    a comma-separated list too)."""
+    if "," in url:
+        return ",".join(redacted(item) for item in url.split(","))
     parts = urlsplit(url)
     if parts.password is None:
         return url
     user = parts.username or ""
     host = parts.netloc.rpartition("@")[2]
     return urlunsplit(parts._replace(netloc=f"{user}:****@{host}"))
+
+
+def split_broker_url(url: str) -> list[str]:
+    """The Redis URLs of a (possibly comma-separated) ``broker_url``, in order.
+
+    Raises:
+        ValueError: an empty item, a scheme other than ``redis``/``rediss``, or
+            one server named twice (the message says which).
+    """
+    urls = [part.strip() for part in url.split(",")]
+    seen: set[tuple[str, str]] = set()
+    for item in urls:
+        if not item:
+            raise ValueError(f"broker URL {redacted(url)!r} has an empty item between commas")
+        parts = urlsplit(item)
+        if parts.scheme not in ("redis", "rediss"):
+            raise ValueError(
+                f"shard {redacted(item)!r}: each comma-separated item must be a "
+                "redis:// or rediss:// URL"
+            )
+        server = (parts.netloc.rpartition("@")[2], parts.path or "/0")
+        if server in seen:
+            raise ValueError(f"shard {redacted(item)!r} is named twice in the broker URL")
+        seen.add(server)
+    return urls

@@ -51,6 +51,14 @@ BROKER_FACTORIES: dict[str, BrokerFactory] = {
         ),
         key_match=f"{_redis_prefix(request)}:*",
     ),
+    "redis-sharded": lambda request: redis_broker(
+        request,
+        lambda url: RedisBroker(
+            url, node_id=f"n-{uuid.uuid4().hex[:8]}", prefix=_redis_prefix(request)
+        ),
+        key_match=f"{_redis_prefix(request)}:*",
+        url_fixture="redis_shards_url",
+    ),
 }
 PRESENCE_FACTORIES: dict[str, PresenceFactory] = {
     "memory": memory_presence,
@@ -59,6 +67,13 @@ PRESENCE_FACTORIES: dict[str, PresenceFactory] = {
         lambda url: RedisPresenceStore(
             url, node_id=f"n-{uuid.uuid4().hex[:8]}", prefix=_redis_prefix(request)
         ),
+    ),
+    "redis-sharded": lambda request: redis_presence(
+        request,
+        lambda url: RedisPresenceStore(
+            url, node_id=f"n-{uuid.uuid4().hex[:8]}", prefix=_redis_prefix(request)
+        ),
+        url_fixture="redis_shards_url",
     ),
 }
 

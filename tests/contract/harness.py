@@ -110,12 +110,15 @@ async def redis_broker(
     *,
     cache_ttl: float = CACHE_TTL_SECONDS,
     key_match: str = "*",
+    url_fixture: str = "redis_url",
 ) -> AsyncIterator[BrokerHarness]:
-    """A Redis-backed broker on the session's Redis, aged with ``age_redis_keys``."""
-    url: str = request.getfixturevalue("redis_url")
+    """A Redis-backed broker on the session's Redis (or shards: ``url_fixture``), aged with
+    ``age_redis_keys`` on every server of the URL."""
+    url: str = request.getfixturevalue(url_fixture)
 
     async def age(seconds: float) -> None:
-        await age_redis_keys(url, seconds, match=key_match)
+        for server in url.split(","):
+            await age_redis_keys(server, seconds, match=key_match)
 
     broker = make(url)
     try:
@@ -126,10 +129,14 @@ async def redis_broker(
 
 @asynccontextmanager
 async def redis_presence(
-    request: pytest.FixtureRequest, make: Callable[[str], PresenceStore]
+    request: pytest.FixtureRequest,
+    make: Callable[[str], PresenceStore],
+    *,
+    url_fixture: str = "redis_url",
 ) -> AsyncIterator[PresenceStore]:
-    """A Redis-backed presence store on the session's Redis, closed on exit if it can be."""
-    store = make(request.getfixturevalue("redis_url"))
+    """A Redis-backed presence store on the session's Redis (or shards: ``url_fixture``),
+    closed on exit if it can be."""
+    store = make(request.getfixturevalue(url_fixture))
     try:
         yield store
     finally:

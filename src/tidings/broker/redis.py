@@ -28,6 +28,7 @@ from tidings.broker.redis_keys import channel_key
 from tidings.broker.redis_link import RedisLink
 from tidings.broker.redis_outbox import CACHE_TTL_SECONDS
 from tidings.broker.redis_presence import RedisPresenceStore, RedisUnavailableError
+from tidings.broker.redis_shards import ShardMap
 from tidings.domain.messages import Control, Message, Publication
 from tidings.typing import AppId, ChannelName
 
@@ -79,9 +80,17 @@ class RedisBroker:
 
     Controls travel on one Redis channel every node subscribes to from ``start``.
 
+    Shards: with several Redis URLs each channel's pub/sub and cache live on its
+    shard (:class:`~tidings.broker.redis_shards.ShardMap`), controls on shard 0.
+    Each shard has its own link: connections, writer, outage buffer (each up to
+    ``buffer_bytes``) and health. A shard that is down holds (then refuses,
+    naming the shard) only its own channels' publications; the others keep
+    delivering. ``healthy`` is True only while every shard answers;
+    ``shards_down`` names the others.
+
     Args:
         url: ``redis://[user:password@]host:port/db`` or ``rediss://...`` (see
-            :mod:`tidings.redis_url`).
+            :mod:`tidings.redis_url`), or several of them comma-separated (shards).
         node_id: this node's id; must match the presence store's.
         prefix: namespace of every Redis key and channel.
         ping_interval: seconds between liveness PINGs on an idle connection.
@@ -119,10 +128,11 @@ class RedisBroker:
         self._start_timeout = start_timeout
         self._handler: BrokerHandler | None = None
         self._control_name = f"{prefix}:control".encode()
+        self.shards = ShardMap(url)
         self._links = [
             RedisLink(
-                url,
-                label="",
+                shard_url,
+                label=label,
                 node_id=node_id,
                 control_name=self._control_name,
                 deliver=self._received,
@@ -132,6 +142,7 @@ class RedisBroker:
                 max_backoff=max_backoff,
                 buffer_bytes=buffer_bytes,
             )
+            for shard_url, label in zip(self.shards.urls, self.shards.labels, strict=True)
         ]
         # Controls travel through the first server.
         self._links[0].subscriber.wanted.add(self._control_name)
@@ -267,8 +278,15 @@ class RedisBroker:
 
     @property
     def healthy(self) -> bool:
-        """True while both Redis connections answer; False during an outage."""
+        """True while both Redis connections (of every shard) answer; False during an outage."""
         return all(link.healthy for link in self._links)
+
+    def shards_down(self) -> dict[str, str]:
+        """Each shard that does not answer (its label) and why; empty while all answer.
+
+        With one Redis the label is ``""``.
+        """
+        return {link.label: link.reason for link in self._links if not link.healthy}
 
     # -- extras --------------------------------------------------------------
 
@@ -297,7 +315,7 @@ class RedisBroker:
 
     def _link(self, app_id: str, channel: str) -> RedisLink:
         """The link to the Redis server that carries ``channel``."""
-        return self._links[0]
+        return self._links[self.shards.index(app_id, channel)]
 
     def _channel(self, app_id: str, channel: str) -> bytes:
         return channel_key(self.prefix, "pub", app_id, channel).encode()

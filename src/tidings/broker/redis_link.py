@@ -117,7 +117,7 @@ class RedisLink:
         #: Seconds the last monitor PING took, ``None`` before the first one.
         self.round_trip: float | None = None
         #: Why the link is unhealthy (the last failure), for ``/ready`` and logs.
-        self.reason = ""
+        self.reason = "not connected yet"
 
     async def start(self) -> None:
         """PING once, then start the reader, writer and monitor tasks (returns at once)."""
@@ -184,12 +184,14 @@ class RedisLink:
         if self.closed:
             return  # close() is not an outage
         healthy = self.outbox.commands_up and self.subscriber.up
+        if not healthy and reason is not None:
+            self.reason = f"{type(reason).__name__}: {reason}"
         if healthy == self.healthy:
             return
         self.healthy = healthy
         shard = {"shard": self.label} if self.label else {}
         if not healthy:
-            self.reason = f"{type(reason).__name__}: {reason}" if reason else "unknown"
+            self.reason = self.reason or "unknown"
             if self.outbox.hold():
                 _log.info("holding publications until redis is back", node_id=self.node_id, **shard)
             self.healthy_event.clear()

@@ -8,12 +8,17 @@ channel names cannot contain ``:``; ``{a:c}`` is the hash tag of
 - ``p:presence-users:{a:c}`` hash user id → connections, all nodes together;
 - ``p:presence-info:{a:c}`` hash user id → ``user_info`` JSON of its latest connection;
 - ``p:node-presence:{node}`` hash channel id → that node's connections there
-  (the index that finds a dead node's members without a KEYS scan);
+  (the index that finds a dead node's members without a KEYS scan; with
+  several shards, one per shard, listing that shard's channels);
 - ``p:node:{node}`` the node's heartbeat, expiring after ``heartbeat_ttl``;
 - ``p:nodes`` set of node ids that ever held members or beat.
 
 Every change is one Lua script (``redis_lua/``), so two nodes never see a
 half-done update, and two survivors reaping one dead node report each user once.
+
+Shards (several comma-separated URLs): a channel's keys live on its shard
+(:class:`~tidings.broker.redis_shards.ShardMap`); heartbeats, ``p:nodes`` and
+the counts on shard 0.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from redis.exceptions import RedisError
 
 from tidings.broker.base import DeadMember, LivenessHandler, PresenceFull
 from tidings.broker.redis_keys import channel_key
+from tidings.broker.redis_shards import ShardMap
 from tidings.domain.messages import Member
 from tidings.errors import TidingsError
 from tidings.redis_url import connection_options
@@ -56,6 +62,23 @@ def _script(name: str) -> str:
     return resources.files("tidings.broker").joinpath(f"redis_lua/{name}.lua").read_text()
 
 
+def _scripts(clients: list[Redis], name: str) -> list[AsyncScript]:
+    """The script ``name`` registered on every shard's client."""
+    text = _script(name)
+    return [client.register_script(text) for client in clients]
+
+
+def _client(url: str) -> Redis:
+    url, tls = connection_options(url)  # rediss:// CA and client-certificate files
+    return Redis.from_url(
+        url,
+        **tls,
+        retry=Retry(NoBackoff(), 1),  # replaces a pooled connection Redis closed
+        socket_timeout=_TIMEOUT_S,
+        socket_connect_timeout=_TIMEOUT_S,
+    )
+
+
 class RedisPresenceStore:
     """Presence members of every node, and node liveness: the two ports over one Redis.
 
@@ -69,7 +92,7 @@ class RedisPresenceStore:
     reports each dead user once however many survivors call it).
 
     Args:
-        url: ``redis://host:port/db``.
+        url: ``redis://host:port/db``, or several comma-separated (shards).
         node_id: this node's id (no ``|``); the broker's must match.
         prefix: namespace of every key.
         heartbeat_ttl: seconds after its last beat a node counts as dead.
@@ -97,17 +120,13 @@ class RedisPresenceStore:
         self.heartbeat_ttl = heartbeat_ttl
         self.heartbeat_interval = heartbeat_interval
         self._handler: LivenessHandler | None = None
-        url, tls = connection_options(url)  # rediss:// CA and client-certificate files
-        self._redis = Redis.from_url(
-            url,
-            **tls,
-            retry=Retry(NoBackoff(), 1),  # replaces a pooled connection Redis closed
-            socket_timeout=_TIMEOUT_S,
-            socket_connect_timeout=_TIMEOUT_S,
-        )
-        self._add: AsyncScript = self._redis.register_script(_script("presence_add"))
-        self._remove: AsyncScript = self._redis.register_script(_script("presence_remove"))
-        self._reap: AsyncScript = self._redis.register_script(_script("presence_reap"))
+        self.shards = ShardMap(url)
+        self._clients = [_client(shard_url) for shard_url in self.shards.urls]
+        # Node-wide keys (heartbeats, the node set, counts) live on shard 0.
+        self._redis = self._clients[0]
+        self._add: list[AsyncScript] = _scripts(self._clients, "presence_add")
+        self._remove: list[AsyncScript] = _scripts(self._clients, "presence_remove")
+        self._reap: list[AsyncScript] = _scripts(self._clients, "presence_reap")
         self._nodes_key = f"{prefix}:nodes"
         self._beats = 0
         self._beating: asyncio.Task[None] | None = None
@@ -137,7 +156,8 @@ class RedisPresenceStore:
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        await self._redis.aclose()
+        for client in self._clients:
+            await client.aclose()
 
     # -- the PresenceStore protocol ------------------------------------------
 
@@ -159,6 +179,7 @@ class RedisPresenceStore:
             RedisUnavailableError: Redis is unreachable.
         """
         chan = self._chan_id(app_id, channel)
+        shard = self.shards.index(app_id, channel)
         keys = [*self._keys(app_id, channel), self._node_index(self.node_id), self._nodes_key]
         args: list[str | bytes] = [
             f"{self.node_id}|{socket_id}",
@@ -168,7 +189,7 @@ class RedisPresenceStore:
             self.node_id,
             str(limit or 0),
         ]
-        added = int(await self._call(self._add(keys=keys, args=args)))
+        added = int(await self._call(self._add[shard](keys=keys, args=args), shard))
         if added < 0:
             assert limit is not None
             raise PresenceFull(limit)
@@ -179,32 +200,49 @@ class RedisPresenceStore:
     ) -> bool:
         """Forget ``socket_id`` on this node; ``True`` when it was the user's last anywhere."""
         chan = self._chan_id(app_id, channel)
+        shard = self.shards.index(app_id, channel)
         keys = [*self._keys(app_id, channel), self._node_index(self.node_id)]
         args = [f"{self.node_id}|{socket_id}", user_id, chan]
-        return bool(await self._call(self._remove(keys=keys, args=args)))
+        return bool(await self._call(self._remove[shard](keys=keys, args=args), shard))
 
     async def members(self, app_id: AppId, channel: ChannelName) -> dict[UserId, Any]:
         """Every member on every node: user id → ``user_info`` (a fresh dict)."""
         info_key = self._keys(app_id, channel)[2]
-        raw: dict[bytes, bytes] = await self._call(self._redis.hgetall(info_key))
+        shard = self.shards.index(app_id, channel)
+        raw: dict[bytes, bytes] = await self._call(self._clients[shard].hgetall(info_key), shard)
         return {UserId(user.decode()): orjson.loads(info) for user, info in raw.items()}
 
     async def count(self, app_id: AppId, channel: ChannelName) -> int:
         """How many distinct users are on ``channel`` across every node."""
         users_key = self._keys(app_id, channel)[1]
-        return int(await self._call(self._redis.hlen(users_key)))
+        shard = self.shards.index(app_id, channel)
+        return int(await self._call(self._clients[shard].hlen(users_key), shard))
 
     async def counts(
         self, app_id: AppId, channels: Sequence[ChannelName]
     ) -> dict[ChannelName, int]:
-        """How many distinct users are on each of ``channels``: one pipelined round trip."""
-        if not channels:
-            return {}
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for channel in channels:
-                pipe.hlen(self._keys(app_id, channel)[1])
-            sizes: list[int] = await self._call(pipe.execute())
-        return dict(zip(channels, (int(n) for n in sizes), strict=True))
+        """How many distinct users are on each of ``channels``: one pipelined round trip
+        (per shard, concurrently).
+
+        Raises:
+            RedisUnavailableError: a shard holding one of ``channels`` did not answer
+                (never a partial answer).
+        """
+        by_shard: dict[int, list[ChannelName]] = {}
+        for channel in channels:
+            by_shard.setdefault(self.shards.index(app_id, channel), []).append(channel)
+
+        async def count_on(shard: int, names: list[ChannelName]) -> dict[ChannelName, int]:
+            async with self._clients[shard].pipeline(transaction=False) as pipe:
+                for channel in names:
+                    pipe.hlen(self._keys(app_id, channel)[1])
+                sizes: list[int] = await self._call(pipe.execute(), shard)
+            return dict(zip(names, (int(n) for n in sizes), strict=True))
+
+        found: dict[ChannelName, int] = {}
+        for part in await asyncio.gather(*(count_on(i, n) for i, n in by_shard.items())):
+            found.update(part)
+        return {channel: found[channel] for channel in channels}
 
     # -- nodes ---------------------------------------------------------------
 
@@ -273,7 +311,8 @@ class RedisPresenceStore:
         if not user_ids:
             return []
         users_key = self._keys(app_id, channel)[1]
-        found = await self._call(self._redis.hmget(users_key, list(user_ids)))
+        shard = self.shards.index(app_id, channel)
+        found = await self._call(self._clients[shard].hmget(users_key, list(user_ids)), shard)
         pairs = zip(user_ids, found, strict=True)
         return [user_id for user_id, value in pairs if value is not None]
 
@@ -281,20 +320,51 @@ class RedisPresenceStore:
         """Remove every member ``node_id`` holds and forget the node (clean shutdown or sweep).
 
         Returns the users whose last connection on a channel went with it.
+
+        With shards, each shard's index is swept; the node is forgotten (its
+        heartbeat and counts deleted on shard 0) only once every shard answered.
+        A shard that did not answer keeps the node's members there for the next
+        sweep, and the users removed elsewhere are still returned.
+
+        Raises:
+            RedisUnavailableError: no shard could be swept (nothing was removed).
         """
         index = self._node_index(node_id)
         gone: list[DeadMember] = []
-        channels: list[bytes] = await self._call(self._redis.hkeys(index))
-        for raw in channels:
-            chan = raw.decode()
-            app_id, _, channel = chan.rpartition(":")
-            keys = [*self._keys(app_id, channel), index]
-            users: list[bytes] = await self._call(self._reap(keys=keys, args=[node_id, chan]))
-            gone += [(AppId(app_id), ChannelName(channel), UserId(u.decode())) for u in users]
+        failed: RedisUnavailableError | None = None
+        for shard in range(self.shards.count):
+            try:
+                gone += await self._reap_shard(shard, node_id)
+            except RedisUnavailableError as exc:
+                failed = exc
+        if failed is not None:
+            if not gone:
+                raise failed
+            _log.warning("a shard kept a dead node's members", node=node_id, reason=str(failed))
+            return gone
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(index, self._beat_key(node_id), self._counts_key(node_id))
             pipe.srem(self._nodes_key, node_id)
             await self._call(pipe.execute())
+        return gone
+
+    async def _reap_shard(self, shard: int, node_id: str) -> list[DeadMember]:
+        """Remove ``node_id``'s connections on the channels of one shard."""
+        client, index = self._clients[shard], self._node_index(node_id)
+        gone: list[DeadMember] = []
+        channels: list[bytes] = await self._call(client.hkeys(index), shard)
+        for raw in channels:
+            chan = raw.decode()
+            app_id, _, channel = chan.rpartition(":")
+            keys = [*self._keys(app_id, channel), index]
+            reap = self._reap[shard](keys=keys, args=[node_id, chan])
+            users: list[bytes] = await self._call(reap, shard)
+            gone += [(AppId(app_id), ChannelName(channel), UserId(u.decode())) for u in users]
+        if shard:  # shard 0's index and node set go with the node's other keys
+            async with client.pipeline(transaction=True) as pipe:
+                pipe.delete(index)
+                pipe.srem(self._nodes_key, node_id)
+                await self._call(pipe.execute(), shard)
         return gone
 
     # -- internals -----------------------------------------------------------
@@ -325,14 +395,16 @@ class RedisPresenceStore:
             alive: list[int] = await self._call(pipe.execute()) if nodes else []
         return {node: bool(a) for node, a in zip(nodes, alive, strict=True)}
 
-    async def _call(self, pending: Awaitable[Any]) -> Any:
+    async def _call(self, pending: Awaitable[Any], shard: int = 0) -> Any:
         """Await a Redis call; turn a lost connection into ``RedisUnavailableError``."""
         try:
             return await pending
         except (RedisError, OSError) as exc:
+            label = self.shards.labels[shard]
+            where = f"Redis shard {label}" if label else "Redis"
             raise RedisUnavailableError(
-                f"Redis did not answer ({type(exc).__name__}: {exc}); presence is unavailable",
-                hint="check that the Redis of TIDINGS_BROKER_URL is running and reachable",
+                f"{where} did not answer ({type(exc).__name__}: {exc}); presence is unavailable",
+                hint=f"check that {where} of TIDINGS_BROKER_URL is running and reachable",
             ) from exc
 
     async def _run_heartbeat(self) -> None:

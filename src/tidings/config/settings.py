@@ -37,7 +37,7 @@ from tidings.apps.urls import masked_url
 from tidings.config.app_settings import LIMIT_FIELDS, AppConfig, global_app_fields
 from tidings.config.diagnostics import describe, read_toml, strip_unknown, suggest
 from tidings.errors import ConfigError
-from tidings.redis_url import connection_options, redacted
+from tidings.redis_url import connection_options, redacted, split_broker_url
 from tidings.security import is_loopback
 
 __all__ = [
@@ -101,7 +101,10 @@ class _Settings(BaseSettings):
     )
     broker_url: str = Field(
         "memory://",
-        description="memory:// (single node) or redis://host:port/db (cluster).",
+        description=(
+            "memory:// (single node), redis://host:port/db (cluster), or several "
+            "comma-separated redis:// URLs (a sharded cluster)."
+        ),
         repr=False,  # redis://user:password@host carries a password
     )
     node_id: str | None = Field(None, description="This node's id in a cluster (default random).")
@@ -217,7 +220,8 @@ class _Settings(BaseSettings):
                 "redis://host:6379/0 / rediss://... (cluster)"
             )
         if scheme != "memory":
-            connection_options(value)  # TLS files exist, parameters are known
+            for url in split_broker_url(value):  # several, comma-separated: shards
+                connection_options(url)  # TLS files exist, parameters are known
         return value
 
     @field_validator("database_url")

@@ -119,17 +119,29 @@ class PresenceKeeper:
             node announces both.
         """
         gone: list[DeadMember] = []
+        unreachable: TidingsError | None = None
         for removal in list(self._failed):
             app_id, channel, socket_id, user_id = removal
-            last = await self.store.remove(app_id, channel, socket_id, user_id)
+            try:
+                last = await self.store.remove(app_id, channel, socket_id, user_id)
+            except TidingsError as exc:  # one shard of several may still be down
+                unreachable = exc
+                continue
             self._failed.discard(removal)
             if last:
                 gone.append((app_id, channel, user_id))
         back: list[tuple[AppId, ChannelName, Member]] = []
         for (app_id, channel), members in list(self._local.items()):
             for socket_id, member in list(members.items()):
-                if await self.store.add(app_id, channel, socket_id, member):
-                    back.append((app_id, channel, member))
+                try:
+                    if await self.store.add(app_id, channel, socket_id, member):
+                        back.append((app_id, channel, member))
+                except TidingsError as exc:
+                    unreachable = exc
+        if unreachable is not None:
+            # The others are back: announce them; the rest follows when its shard returns
+            # (its recovery calls this again).
+            log.warning("presence resync incomplete", reason=unreachable.message)
         return gone, back
 
     @property

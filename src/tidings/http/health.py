@@ -41,27 +41,51 @@ async def health(request: Request, api: Api) -> Reply:
     state = api.state
     node = state.node
     healthy = node.broker.healthy
-    return json_reply(
-        {
-            "status": "ok",
-            "node_id": node.node_id,
-            # A liveness probe must not wait on an unreachable Redis for the peers.
-            "peers": await node.peers() if healthy else [node.node_id],
-            "connections": len(state.connections),
-            "broker": "up" if healthy else "down",
-            "broker_kind": "memory" if node.cluster is None else "redis",
-            "draining": state.draining,
-        }
-    )
+    body: dict[str, object] = {
+        "status": "ok",
+        "node_id": node.node_id,
+        # A liveness probe must not wait on an unreachable Redis for the peers.
+        "peers": await node.peers() if healthy else [node.node_id],
+        "connections": len(state.connections),
+        "broker": "up" if healthy else "down",
+        "broker_kind": "memory" if node.cluster is None else "redis",
+        "draining": state.draining,
+    }
+    down = _shards_down(node.broker)
+    if down:
+        body["shards_down"] = down
+    return json_reply(body)
 
 
 async def ready(request: Request, api: Api) -> Reply:
-    """Ready for traffic: 503 while draining or while the broker is unreachable."""
+    """Ready for traffic: 503 while draining or while the broker is unreachable.
+
+    With several Redis shards, a node is unready only while none answers: a
+    shard that is down affects its own channels only (their publishes are held,
+    then refused naming the shard), so taking every node out of the load
+    balancer would stop the channels of the healthy shards too. The answer
+    then says ``"degraded"`` and names the shards that are down.
+    """
     if api.state.draining:
         return _DRAINING
-    if not api.state.node.broker.healthy:
+    broker = api.state.node.broker
+    if broker.healthy:
+        return _READY
+    down = _shards_down(broker)
+    if not down:
         return _BROKER_DOWN
-    return _READY
+    if len(down) < getattr(getattr(broker, "shards", None), "count", 1):
+        return json_reply({"status": "degraded", "shards_down": down})
+    return json_reply({"status": "broker unreachable", "shards_down": down}, 503)
+
+
+def _shards_down(broker: object) -> list[dict[str, str]]:
+    """The Redis shards that do not answer (label and reason), when there are several."""
+    shards_down = getattr(broker, "shards_down", None)
+    if shards_down is None:
+        return []
+    down: dict[str, str] = shards_down()
+    return [{"shard": label, "reason": reason} for label, reason in down.items() if label]
 
 
 async def up(request: Request, api: Api) -> Reply:

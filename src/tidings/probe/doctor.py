@@ -139,7 +139,16 @@ class _Doctor:
         if reply is None:
             return False
         status = reply.body.get("status") if isinstance(reply.body, dict) else reply.text[:80]
-        if reply.status == 200:
+        shards = _shards_named(reply.body)
+        if reply.status == 200 and status == "degraded":
+            self.results.append(
+                _fail(
+                    "ready",
+                    f"/ready: 200 degraded: Redis shard {shards} down",
+                    "the channels of that shard fail (503) until it answers again; start it",
+                )
+            )
+        elif reply.status == 200:
             self.results.append(_ok("ready", f"/ready: 200 {status}"))
         elif reply.status == 404:
             self.results.append(_skip("ready", "/ready: 404 (not a tidings server?)"))
@@ -147,7 +156,7 @@ class _Doctor:
             self.results.append(
                 _fail(
                     "ready",
-                    "/ready: 503 broker unreachable",
+                    "/ready: 503 broker unreachable" + (f" (shards {shards})" if shards else ""),
                     "the server cannot reach Redis: see the broker line",
                 )
             )
@@ -175,7 +184,17 @@ class _Doctor:
             return
         kind = health.get("broker_kind", "?")
         peers = health.get("peers") or []
-        if health["broker"] != "up":
+        shards = _shards_named(health)
+        if shards:
+            self.results.append(
+                _fail(
+                    "broker",
+                    f"Redis shard {shards} down on node {health.get('node_id', '?')}",
+                    "start that Redis server or fix its URL in TIDINGS_BROKER_URL; the "
+                    "server reconnects by itself (only that shard's channels are affected)",
+                )
+            )
+        elif health["broker"] != "up":
             self.results.append(
                 _fail(
                     "broker",
@@ -406,3 +425,12 @@ async def run_doctor(target: Target) -> list[Result]:
                 blocked = name
         assert [r.name for r in doctor.results] == names
         return doctor.results
+
+
+def _shards_named(body: object) -> str:
+    """The Redis shards a /ready or /health answer says are down, with why, or ``""``."""
+    down = body.get("shards_down") if isinstance(body, dict) else None
+    if not isinstance(down, list):
+        return ""
+    items = [item for item in down if isinstance(item, dict)]
+    return "; ".join(f"{item.get('shard', '?')}: {item.get('reason', '?')}" for item in items)

@@ -109,13 +109,22 @@ class ClusterDuties:
                     continue
                 for _ in batch:
                     self._changes.popleft()
+                # Changes a shard could not take wait for the next round, in order
+                # (and before anything queued meanwhile: older changes of a channel first).
+                self._changes.extendleft(
+                    reversed([c for c, yes in zip(batch, crossed, strict=True) if yes is None])
+                )
                 for (kind, app_id, channel), yes in zip(batch, crossed, strict=True):
+                    if yes is None:
+                        continue
                     if kind == "occupied":
                         self._occupied.add((app_id, channel))
                     else:
                         self._occupied.discard((app_id, channel))
                     if yes:
                         self._offer(f"channel_{kind}", app_id, channel)
+                if None in crossed:
+                    await asyncio.sleep(_RETRY_S)
             self._idle.set()
 
     def _offer(self, name: str, app_id: str, channel: str) -> None:

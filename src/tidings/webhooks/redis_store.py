@@ -13,10 +13,16 @@ Keys, for prefix ``p`` (``a:c`` is app ``a``'s channel ``c``):
 Every change that two nodes could race on is one Lua script (``redis_lua/``).
 The heartbeat is the webhook service's own (not the presence one): a node
 flushing its deliveries on SIGTERM keeps them until it says :meth:`leave`.
+
+Shards (several comma-separated URLs): a channel's occupancy set lives on the
+channel's shard (:class:`~tidings.broker.redis_shards.ShardMap`), with that
+shard's own ``owners`` set and ``node-occ`` index; deliveries, the log and the
+heartbeats on shard 0.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Sequence
 from importlib import resources
 from typing import Any, Final
@@ -28,7 +34,9 @@ from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
+from tidings.broker.redis_shards import ShardMap
 from tidings.errors import TidingsError
+from tidings.redis_url import connection_options
 from tidings.webhooks.delivery import Delivery
 from tidings.webhooks.store import ClusterStore, Occupancy, Reaped
 
@@ -45,11 +53,22 @@ def _script(name: str) -> str:
     return resources.files("tidings.webhooks").joinpath(f"redis_lua/{name}.lua").read_text()
 
 
+def _client(url: str) -> Redis:
+    url, tls = connection_options(url)  # rediss:// CA and client-certificate files
+    return Redis.from_url(
+        url,
+        **tls,
+        retry=Retry(NoBackoff(), 1),
+        socket_timeout=_TIMEOUT_S,
+        socket_connect_timeout=_TIMEOUT_S,
+    )
+
+
 class RedisWebhookStore:
     """The :class:`~tidings.webhooks.store.ClusterStore` over Redis.
 
     Args:
-        url: ``redis://host:port/db`` (the broker's).
+        url: ``redis://host:port/db`` (the broker's), or several comma-separated (shards).
         node_id: this node's id.
         prefix: namespace of every key (the broker's ``redis_prefix``).
         ttl: seconds after its last beat a node counts as dead.
@@ -62,14 +81,12 @@ class RedisWebhookStore:
         self.ttl = ttl
         self.beat_interval = ttl / 3
         self.log_size = log_size
-        self._redis = Redis.from_url(
-            url,
-            retry=Retry(NoBackoff(), 1),
-            socket_timeout=_TIMEOUT_S,
-            socket_connect_timeout=_TIMEOUT_S,
-        )
-        self._occupancy: AsyncScript = self._redis.register_script(_script("occupancy"))
-        self._reap: AsyncScript = self._redis.register_script(_script("reap"))
+        self.shards = ShardMap(url)
+        self._clients = [_client(shard_url) for shard_url in self.shards.urls]
+        self._redis = self._clients[0]  # deliveries, the log and heartbeats
+        occupancy, reap = _script("occupancy"), _script("reap")
+        self._occupancy = [client.register_script(occupancy) for client in self._clients]
+        self._reap = [client.register_script(reap) for client in self._clients]
         self._log_put: AsyncScript = self._redis.register_script(_script("log_put"))
         self._beats = 0
 
@@ -110,8 +127,9 @@ class RedisWebhookStore:
         return Delivery.from_record(orjson.loads(text)) if text is not None else None
 
     async def close(self) -> None:
-        """Close the connection; this node's unsettled deliveries stay for a survivor."""
-        await self._redis.aclose()
+        """Close the connections; this node's unsettled deliveries stay for a survivor."""
+        for client in self._clients:
+            await client.aclose()
 
     # -- ClusterStore ----------------------------------------------------------------
 
@@ -138,9 +156,35 @@ class RedisWebhookStore:
         return [node for node, up in zip(nodes, alive, strict=True) if not up]
 
     async def reap(self, node_id: str, *, force: bool = False) -> Reaped:
-        """Take over ``node_id``'s deliveries and drop its occupancy (atomic; see the script)."""
+        """Take over ``node_id``'s deliveries and drop its occupancy (atomic; see the script).
+
+        With shards, the other shards' occupancy goes first (once the node is
+        seen dead on shard 0, unless ``force``), then shard 0's with the
+        deliveries. A shard that does not answer keeps its part, and shard 0
+        keeps the node as an owner, so the next sweep finishes the job; the
+        channels vacated on the shards that answered are returned.
+        """
+        if self.shards.count > 1 and not force:
+            alive = await self._call(self._redis.exists(self._key("alive", node_id)))
+            if alive:
+                return [], []
+        channels: list[tuple[str, str]] = []
+        failed: WebhookStoreUnavailable | None = None
+        for shard in range(1, self.shards.count):
+            try:
+                channels += (await self._reap_shard(shard, node_id, force=True))[1]
+            except WebhookStoreUnavailable as exc:
+                failed = exc
+        if failed is not None:
+            if not channels:
+                raise failed
+            return [], channels
+        deliveries, vacated = await self._reap_shard(0, node_id, force=force)
+        return deliveries, vacated + channels
+
+    async def _reap_shard(self, shard: int, node_id: str, *, force: bool) -> Reaped:
         args = [self.prefix, node_id, self.node_id, "1" if force else "0"]
-        moved, vacated = await self._call(self._reap(keys=[], args=args))
+        moved, vacated = await self._call(self._reap[shard](keys=[], args=args), shard)
         deliveries = [Delivery.from_record(orjson.loads(text)) for text in moved]
         channels = []
         for raw in vacated:
@@ -148,15 +192,44 @@ class RedisWebhookStore:
             channels.append((app_id, channel))
         return deliveries, channels
 
-    async def occupancy(self, changes: Sequence[Occupancy]) -> list[bool]:
-        """Apply this node's occupancy changes in order; ``True`` where the cluster crossed."""
+    async def occupancy(self, changes: Sequence[Occupancy]) -> list[bool | None]:
+        """Apply this node's occupancy changes in order; ``True`` where the cluster crossed.
+
+        One script per shard (concurrently); ``None`` for the changes of a shard
+        that did not answer.
+
+        Raises:
+            WebhookStoreUnavailable: no shard answered.
+        """
         if not changes:
             return []
-        args: list[str] = [self.prefix, self.node_id]
-        for kind, app_id, channel in changes:
-            args += ["o" if kind == "occupied" else "v", f"{app_id}:{channel}"]
-        crossed: list[int] = await self._call(self._occupancy(keys=[], args=args))
-        return [bool(c) for c in crossed]
+        by_shard: dict[int, list[int]] = {}
+        for position, (_, app_id, channel) in enumerate(changes):
+            by_shard.setdefault(self.shards.index(app_id, channel), []).append(position)
+
+        async def apply(shard: int, positions: list[int]) -> list[int]:
+            args: list[str] = [self.prefix, self.node_id]
+            for kind, app_id, channel in (changes[p] for p in positions):
+                args += ["o" if kind == "occupied" else "v", f"{app_id}:{channel}"]
+            crossed: list[int] = await self._call(self._occupancy[shard](keys=[], args=args), shard)
+            return crossed
+
+        shards = list(by_shard.items())
+        results = await asyncio.gather(*(apply(s, p) for s, p in shards), return_exceptions=True)
+        out: list[bool | None] = [None] * len(changes)
+        for (_, positions), result in zip(shards, results, strict=True):
+            if isinstance(result, BaseException):
+                if not isinstance(result, WebhookStoreUnavailable):
+                    raise result
+                if len(shards) == 1:
+                    raise result
+                continue
+            for position, crossed in zip(positions, result, strict=True):
+                out[position] = bool(crossed)
+        if all(c is None for c in out):
+            first = next(r for r in results if isinstance(r, BaseException))
+            raise first
+        return out
 
     async def leave(self) -> None:
         """Stop beating now: another node takes over what this one leaves at once."""
@@ -167,13 +240,15 @@ class RedisWebhookStore:
     def _key(self, kind: str, name: str | None = None) -> str:
         return f"{self.prefix}:wh:{kind}" + (f":{name}" if name is not None else "")
 
-    async def _call(self, pending: Awaitable[Any]) -> Any:
+    async def _call(self, pending: Awaitable[Any], shard: int = 0) -> Any:
         try:
             return await pending
         except (RedisError, OSError) as exc:
+            label = self.shards.labels[shard]
+            where = f"Redis shard {label}" if label else "Redis"
             raise WebhookStoreUnavailable(
-                f"Redis did not answer ({type(exc).__name__}: {exc}); webhook state unavailable",
-                hint="check that the Redis of TIDINGS_BROKER_URL is running and reachable",
+                f"{where} did not answer ({type(exc).__name__}: {exc}); webhook state unavailable",
+                hint=f"check that {where} of TIDINGS_BROKER_URL is running and reachable",
             ) from exc
 
 

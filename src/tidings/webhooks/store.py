@@ -66,9 +66,14 @@ class ClusterStore(DeliveryStore, Protocol):
         of two nodes reaping one, only one gets anything. Without ``force`` a node
         that beat again meanwhile is left alone."""
 
-    async def occupancy(self, changes: Sequence[Occupancy]) -> list[bool]:
+    async def occupancy(self, changes: Sequence[Occupancy]) -> list[bool | None]:
         """Apply this node's changes in order; ``True`` for each that crossed the
-        cluster-wide 0 <-> 1 transition."""
+        cluster-wide 0 <-> 1 transition, ``None`` for each that could not be applied
+        (its Redis shard did not answer: apply it again later, in order).
+
+        Raises:
+            TidingsError: nothing could be applied.
+        """
 
     async def leave(self) -> None:
         """Stop beating now, so that another node takes over what is left at once."""
