@@ -111,10 +111,14 @@ async def serve_process() -> AsyncIterator[ServeProcesses]:
             print(process.output()[-20000:])
 
 
-@pytest.fixture
-async def cluster(redis_url: str, serve_process: ServeProcesses) -> AsyncIterator[Cluster]:
-    """Like ``serve_process``, for nodes that share ``redis_url`` under a prefix of this
-    test only (its keys are deleted afterwards)."""
+@pytest.fixture(params=["redis", "redis-sharded"])
+async def cluster(
+    request: pytest.FixtureRequest, serve_process: ServeProcesses
+) -> AsyncIterator[Cluster]:
+    """Like ``serve_process``, for nodes that share one Redis (or three shards: the
+    ``redis-sharded`` run) under a prefix of this test only (its keys are deleted afterwards)."""
+    fixture = "redis_url" if request.param == "redis" else "redis_shards_url"
+    redis_url: str = request.getfixturevalue(fixture)
     prefix = f"test-{uuid.uuid4().hex[:8]}"
     started = 0
 
@@ -133,7 +137,8 @@ async def cluster(redis_url: str, serve_process: ServeProcesses) -> AsyncIterato
         yield start
     finally:
         await serve_process.stop()  # before the keys go: nodes write until they stop
-        delete_redis_keys(redis_url, prefix)
+        for url in redis_url.split(","):
+            delete_redis_keys(url, prefix)
 
 
 async def publish(

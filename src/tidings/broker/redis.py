@@ -263,6 +263,8 @@ class RedisBroker:
     async def last_event(self, app_id: AppId, channel: ChannelName) -> Publication | None:
         """The last event of a cache channel, or ``None`` (also while Redis is unreachable)."""
         link = self._link(app_id, channel)
+        if asyncio.current_task() is None:
+            await asyncio.sleep(0)  # redis-py's timeouts need a task: see RedisPresenceStore._call
         try:
             raw: bytes | str | None = await link.redis.get(self._cache_key(app_id, channel))
         except (RedisError, OSError) as exc:

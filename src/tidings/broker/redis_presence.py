@@ -397,6 +397,12 @@ class RedisPresenceStore:
 
     async def _call(self, pending: Awaitable[Any], shard: int = 0) -> Any:
         """Await a Redis call; turn a lost connection into ``RedisUnavailableError``."""
+        if asyncio.current_task() is None:
+            # redis-py's timeouts (asyncio.timeout) need a task, and a coroutine the
+            # WebSocket shell steps eagerly (web/eager.py) has none until it first
+            # waits: a new connection (a shard's first command, or one more for
+            # concurrent calls) failed with "Timeout should be used inside a task".
+            await asyncio.sleep(0)
         try:
             return await pending
         except (RedisError, OSError) as exc:

@@ -1,0 +1,76 @@
+"""The shard of a channel: stable, even, and moving few channels when a shard is added."""
+
+from __future__ import annotations
+
+import pytest
+
+from tidings.broker.redis_shards import ShardMap, jump_hash, shard_key
+from tidings.redis_url import redacted, split_broker_url
+
+THREE = "redis://a:6379/0,redis://:secret@b:6379/0,rediss://c:6380/1"
+
+
+def test_jump_hash_matches_the_published_algorithm() -> None:
+    """Reference values of Lamping and Veach's jump consistent hash."""
+    assert jump_hash(1, 1) == 0
+    assert jump_hash(42, 57) == 43
+    assert jump_hash(0xDEAD10CC, 666) == 361
+    assert jump_hash(256, 1024) == 520
+    with pytest.raises(ValueError, match="at least one bucket"):
+        jump_hash(1, 0)
+
+
+def test_the_key_is_stable_across_processes() -> None:
+    """BLAKE2b of "app:channel", not Python's salted hash(): a fixed value."""
+    assert shard_key("1", "news") == 0x2ED6C4760F358FCB
+    assert shard_key("1", "news") != shard_key("2", "news")
+
+
+def test_one_url_is_one_shard_with_everything_on_it() -> None:
+    """A single URL keeps every channel on shard 0, labelled "" (messages as before)."""
+    shards = ShardMap("redis://127.0.0.1:6379/0")
+    assert shards.count == 1 and shards.labels == [""]
+    assert {shards.index("1", f"c-{i}") for i in range(100)} == {0}
+
+
+def test_shards_are_named_by_position_and_url_without_password() -> None:
+    shards = ShardMap(THREE)
+    assert shards.count == 3
+    assert shards.labels == [
+        "0 (redis://a:6379/0)",
+        "1 (redis://b:6379/0)",
+        "2 (rediss://c:6380/1)",
+    ]
+
+
+def test_channels_spread_evenly_and_a_new_shard_moves_about_a_quarter() -> None:
+    """3 000 channels over 3 shards: each within 10 % of even; with a 4th shard about
+    1/4 of them move, all to the new one."""
+    three, four = ShardMap(THREE), ShardMap(THREE + ",redis://d:6379/0")
+    names = [f"channel-{i}" for i in range(3000)]
+    before = [three.index("app", n) for n in names]
+    for shard in range(3):
+        assert 900 <= before.count(shard) <= 1100
+    after = [four.index("app", n) for n in names]
+    moved = [(b, a) for b, a in zip(before, after, strict=True) if b != a]
+    assert all(a == 3 for _, a in moved)
+    assert 600 <= len(moved) <= 900
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("redis://a:1/0,,redis://b:1/0", "empty item"),
+        ("redis://a:1/0,memory://", "must be a redis:// or rediss:// URL"),
+        ("redis://a:1/0,redis://a:1/0", "named twice"),
+    ],
+)
+def test_bad_shard_lists_are_refused_clearly(url: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        split_broker_url(url)
+
+
+def test_every_password_of_a_list_is_redacted() -> None:
+    assert redacted(THREE + ",redis://u:pw@d:1/0") == (
+        "redis://a:6379/0,redis://:****@b:6379/0,rediss://c:6380/1,redis://u:****@d:1/0"
+    )
