@@ -20,7 +20,15 @@ from typing import Any
 import orjson
 
 from benchmarks.hold import raise_nofile, run_hold
-from benchmarks.targets import REGISTRY, ROOT, Skip, cpu_prefix, start_target, stop_target
+from benchmarks.targets import (
+    REGISTRY,
+    ROOT,
+    Skip,
+    cpu_prefix,
+    redis_stats,
+    start_target,
+    stop_target,
+)
 
 __all__ = [
     "ALL_SCENARIOS",
@@ -54,6 +62,11 @@ METRICS: dict[str, tuple[str, bool, tuple[str, ...]]] = {
     "publish": ("server_cpu_us_per_publish", False, ("publishes_per_s",)),
     "redis": ("delivered_per_s", True, ("server_cpu_us_per_msg",)),
     "redis-publish": ("server_cpu_us_per_publish", False, ("publishes_per_s",)),
+    "redis-shards": (
+        "publishes_per_s",
+        True,
+        ("server_cpu_us_per_publish", "redis_cpu_us_per_publish", "redis_publishes_per_s"),
+    ),
     "hold": ("rss_per_conn_kib", False, ("connections", "errors")),
 }
 LOWER_IS_BETTER = {
@@ -64,12 +77,15 @@ LOWER_IS_BETTER = {
     "p99_ms",
     "rss_per_conn_kib",
     "server_cpu_us_per_publish",
+    "redis_cpu_us_per_publish",
     "errors",
 }
 
 SERVER_CPU, GENERATOR_CPU = 0, 1
 # Suite scenarios that run one of the generator's scenarios with other targets or sizes.
-GENERATOR_SCENARIO = {"redis": "fanout", "redis-publish": "publish"}
+GENERATOR_SCENARIO = {"redis": "fanout", "redis-publish": "publish", "redis-shards": "publish"}
+#: The sharded engine's figures (3 shards) are divided by the same run over 1 shard.
+SHARDED, UNSHARDED = "tidings-shards3", "tidings-shards1"
 
 
 @dataclass
@@ -147,6 +163,9 @@ def plan(options: Options) -> list[Job]:
             # crosses Redis.
             spec = {"n": big // 10, "duration": seconds, "publishers": 8, "subscribe_to": 1}
             jobs.append(Job("redis-publish", f"{big // 10} ch × 1 sub, other node", spec, pair))
+            # The same over redis-servers of the bench's own: 3 shards, then 1 (same run).
+            label = f"{big // 10} ch × 1 sub, other node, per shard"
+            jobs.append(Job("redis-shards", label, spec, (SHARDED, UNSHARDED)))
         elif scenario == "hold" and "tidings" in all_t:
             n = (options.sizes or (100_000,))[0]
             spec = {"n": n, "duration": 5.0 if options.duration is None else seconds}
@@ -240,11 +259,15 @@ def run_suite(options: Options, say: Callable[[str], None]) -> dict[str, Any]:
                     "scenario": GENERATOR_SCENARIO.get(job.scenario, job.scenario),
                 }
                 try:
+                    before = [redis_stats(port) for port in started.redis_ports]
                     if job.scenario == "hold":
                         result = run_hold(spec, say, GENERATOR_CPU)
                     else:
                         timeout = float(job.spec.get("duration", 5)) + 240
                         result = _run_generator(spec, timeout=timeout)
+                    if before and "error" not in result:
+                        after = [redis_stats(port) for port in started.redis_ports]
+                        result |= _per_shard(before, after, result)
                 finally:
                     stop_target(started)
                 job.results[target] = result
@@ -263,6 +286,28 @@ def run_suite(options: Options, say: Callable[[str], None]) -> dict[str, Any]:
         ],
         "comparisons": compare(jobs),
     }
+
+
+def _per_shard(
+    before: list[tuple[float, int]], after: list[tuple[float, int]], result: dict[str, Any]
+) -> dict[str, Any]:
+    """Each shard's own figures over a run: Redis CPU per PUBLISH and PUBLISHes per second
+    (the busiest shard's, as the headline), and each shard's share of the PUBLISHes."""
+    cpu = [a[0] - b[0] for a, b in zip(after, before, strict=True)]
+    calls = [a[1] - b[1] for a, b in zip(after, before, strict=True)]
+    seconds = float(result.get("seconds") or result.get("duration") or 0) or None
+    busiest = max(range(len(calls)), key=calls.__getitem__)
+    out: dict[str, Any] = {
+        "shards": len(calls),
+        "redis_publishes": calls,
+        "redis_cpu_s": [round(c, 3) for c in cpu],
+        "redis_cpu_us_per_publish": (
+            round(cpu[busiest] / calls[busiest] * 1e6, 2) if calls[busiest] else None
+        ),
+    }
+    if seconds:
+        out["redis_publishes_per_s"] = round(calls[busiest] / seconds)
+    return out
 
 
 def _brief(scenario: str, result: dict[str, Any]) -> str:
@@ -284,6 +329,8 @@ def ours_and_bases(scenario: str) -> tuple[str, tuple[str, ...]]:
 
     The cluster scenarios compare two tidings nodes over Redis with one in-process node.
     """
+    if scenario == "redis-shards":
+        return SHARDED, (UNSHARDED,)
     if scenario.startswith("redis"):
         return "tidings-redis", ("tidings",)
     return "tidings", BASELINES

@@ -31,6 +31,7 @@ __all__ = [
     "Started",
     "cpu_prefix",
     "free_port",
+    "redis_stats",
     "start_target",
 ]
 
@@ -57,6 +58,8 @@ class Started:
     version: str
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     tmpdir: tempfile.TemporaryDirectory[str] | None = None
+    #: The redis-servers this target started (its shards), to read their own statistics.
+    redis_ports: list[int] = field(default_factory=list)
 
 
 class Registry:
@@ -139,11 +142,22 @@ def _log_tail(path: Path) -> str:
     return ""
 
 
-def _start_tidings(cpu: int | None, nodes: int) -> Started:
+def _start_tidings(cpu: int | None, nodes: int, shards: int = 0) -> Started:
+    """``nodes`` tidings nodes; over the Redis at ``REDIS_URL``, or over ``shards``
+    redis-servers started here (the sharded engine; unpinned, beside the server)."""
     tmp = tempfile.TemporaryDirectory(prefix="tidings-bench-")
     ports, pids, procs = [], [], []
     broker = [] if nodes == 1 else ["--broker", REDIS_URL]
-    if nodes > 1 and not _redis_up():
+    redis_ports: list[int] = []
+    if shards:
+        try:
+            redis_ports, redis_procs = _start_redis_servers(shards, Path(tmp.name))
+        except Skip:
+            tmp.cleanup()
+            raise
+        procs += redis_procs
+        broker = ["--broker", ",".join(f"redis://127.0.0.1:{p}/0" for p in redis_ports)]
+    elif nodes > 1 and not _redis_up():
         tmp.cleanup()
         raise Skip("Redis does not answer on 127.0.0.1:6379 (start redis-server)")
     for index in range(nodes):
@@ -181,7 +195,47 @@ def _start_tidings(cpu: int | None, nodes: int) -> Started:
     from tidings import __version__
 
     name = "tidings" if nodes == 1 else "tidings-redis"
-    return Started(name, ports, pids, f"tidings {__version__}", procs, tmp)
+    if shards:
+        name = f"tidings-shards{shards}"
+    return Started(name, ports, pids, f"tidings {__version__}", procs, tmp, redis_ports)
+
+
+def _start_redis_servers(count: int, tmp: Path) -> tuple[list[int], list[subprocess.Popen[bytes]]]:
+    """``count`` throwaway redis-servers on free ports (no persistence), answering PING."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise Skip("redis-server is not on PATH (apt-get install redis-server)")
+    ports, procs = [], []
+    for index in range(count):
+        port = free_port()
+        log = tmp / f"redis{index}.log"
+        cmd = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+        cmd += ["--appendonly", "no"]
+        with log.open("wb") as out:
+            proc = REGISTRY.spawn(cmd, stdout=out, stderr=subprocess.STDOUT)
+        procs.append(proc)
+        try:
+            _wait_listening(port, proc, f"redis-server {index}", 10.0)
+        except Skip:
+            for p in procs:
+                REGISTRY.stop(p)
+            raise
+        ports.append(port)
+    return ports, procs
+
+
+def redis_stats(port: int) -> tuple[float, int]:
+    """A redis-server's own CPU seconds (user + system) and PUBLISH calls so far."""
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=port)
+    try:
+        cpu = client.info("cpu")
+        commands = client.info("commandstats")
+    finally:
+        client.close()
+    calls = int(commands.get("cmdstat_publish", {}).get("calls", 0))
+    return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"]), calls
 
 
 def _redis_up() -> bool:
@@ -358,6 +412,8 @@ def start_target(name: str, cpu: int | None) -> Started:
         return _start_tidings(cpu, 1)
     if name == "tidings-redis":
         return _start_tidings(cpu, 2)
+    if name.startswith("tidings-shards"):
+        return _start_tidings(cpu, 2, shards=int(name.removeprefix("tidings-shards")))
     if name == "ws":
         return _start_ws(cpu)
     if name == "nchan":

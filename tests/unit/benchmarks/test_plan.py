@@ -23,14 +23,16 @@ def test_soketi_is_a_default_target_of_every_scenario_but_the_cluster_ones() -> 
     """Soketi runs beside ws and nchan in every single-node scenario, idle included."""
     jobs = plan(Options(quick=True))
     for job in jobs:
-        if job.scenario.startswith("redis"):
+        if job.scenario == "redis-shards":
+            assert job.targets == ("tidings-shards3", "tidings-shards1")
+        elif job.scenario.startswith("redis"):
             assert job.targets == ("tidings-redis", "tidings")
         elif job.label.endswith("client events"):
             assert job.targets == ("tidings",)
         else:
             assert "soketi" in job.targets, job.label
     assert "hold" not in ALL_SCENARIOS
-    assert {j.scenario for j in jobs} == set(ALL_SCENARIOS) | {"redis-publish"}
+    assert {j.scenario for j in jobs} == set(ALL_SCENARIOS) | {"redis-publish", "redis-shards"}
 
 
 def test_publish_has_a_one_subscriber_run_for_all_and_a_batch_run_for_pusher_servers() -> None:
@@ -49,9 +51,11 @@ def test_redis_runs_the_in_process_node_in_the_same_run() -> None:
     assert [(j.scenario, j.targets) for j in jobs] == [
         ("redis", ("tidings-redis", "tidings")),
         ("redis-publish", ("tidings-redis", "tidings")),
+        ("redis-shards", ("tidings-shards3", "tidings-shards1")),
     ]
     assert jobs[0].spec["n"] == 1000
     assert jobs[1].spec["subscribe_to"] == 1  # every publish crosses Redis
+    assert jobs[2].spec == jobs[1].spec  # the same load over 3 shards, then 1
 
 
 def test_hold_is_opt_in_and_takes_its_count_from_sizes() -> None:
