@@ -25,6 +25,8 @@ from tests.contract.harness import RecordingHandler
 from tests.fixtures.webhooks import Receiver, has, webhook_json
 from tests.integration.conftest import (
     APP_ID,
+    KEY,
+    SECRET,
     OwnRedis,
     PusherClient,
     ServerFactory,
@@ -41,6 +43,9 @@ from tests.integration.test_webhooks_cluster import (
 from tidings.broker.redis import RedisBroker
 from tidings.broker.redis_shards import ShardMap
 from tidings.domain.messages import Publication
+from tidings.probe.doctor import run_doctor
+from tidings.probe.result import Status
+from tidings.probe.wire import Target
 from tidings.server.runner import RunningServer
 from tidings.typing import AppId, ChannelName
 
@@ -235,6 +240,10 @@ async def test_a_stopped_shard_fails_its_channels_only_and_recovers(
         body = await ready.json()
     assert ready.status == 200 and body["status"] == "degraded", body
     assert [item["shard"] for item in body["shards_down"]] == [label]
+    target = Target(a.http_url, app_id=APP_ID, key=KEY, secret=SECRET, timeout=3.0)
+    doctor = {r.name: r for r in await run_doctor(target)}
+    for name in ("ready", "broker"):
+        assert doctor[name].status is Status.FAIL and label in doctor[name].detail, doctor[name]
 
     three_redis[1].start()
     await eventually(lambda: _up(a, b), 10)
