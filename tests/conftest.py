@@ -73,6 +73,92 @@ def redis_shards_url() -> Iterator[str]:
             stop_process(proc)
 
 
+@pytest.fixture(scope="session")
+def redis_cluster_url() -> Iterator[str]:
+    """A ``redis+cluster://`` URL of a Redis Cluster of 3 masters this session started
+    (``--cluster-enabled yes`` on free ports, ``redis-cli --cluster create``).
+
+    Fails (never skips) the requesting test when it cannot be started; the servers
+    are stopped by PID at the end of the session.
+    """
+    procs: list[subprocess.Popen[bytes]] = []
+    workdir = tempfile.mkdtemp(prefix="tidings-test-cluster-")
+    try:
+        try:
+            ports = _start_redis_cluster(procs, workdir)
+        except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+            failure = str(exc)
+        else:
+            failure = ""
+        if failure:
+            pytest.fail(f"the Redis Cluster tests need a 3-master cluster: {failure}")
+        yield "redis+cluster://" + ",".join(f"127.0.0.1:{port}" for port in ports)
+    finally:
+        for proc in procs:
+            stop_process(proc)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _start_redis_cluster(procs: list[subprocess.Popen[bytes]], workdir: str) -> list[int]:
+    """Start 3 cluster-enabled redis-servers (appended to ``procs``), join them, wait for ok."""
+    binary, cli = shutil.which("redis-server"), shutil.which("redis-cli")
+    if binary is None or cli is None:
+        raise RuntimeError("redis-server and redis-cli must be on PATH (apt-get install redis)")
+    ports = []
+    for index in range(3):
+        port, bus = free_port(), free_port()
+        log = open(os.path.join(workdir, f"redis-{index}.log"), "wb")  # noqa: SIM115
+        procs.append(
+            subprocess.Popen(
+                [
+                    binary,
+                    "--port",
+                    str(port),
+                    "--cluster-port",
+                    str(bus),
+                    "--bind",
+                    "127.0.0.1",
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    f"nodes-{index}.conf",
+                    "--dir",
+                    workdir,
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        )
+        log.close()
+        ports.append(port)
+    deadline = time.monotonic() + _REDIS_START_TIMEOUT_S
+    for port in ports:
+        while _redis_answers(f"redis://127.0.0.1:{port}/0") is not None:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"cluster node on port {port} did not answer PING")
+            time.sleep(0.05)
+    nodes = [f"127.0.0.1:{port}" for port in ports]
+    subprocess.run(
+        [cli, "--cluster", "create", *nodes, "--cluster-yes"],
+        check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30  # gossip spreads the new slot map in a few seconds
+    for port in ports:  # every node must see every slot served before tests start
+        client = redis.Redis(host="127.0.0.1", port=port, decode_responses=True)
+        try:
+            while client.cluster("info").get("cluster_state") != "ok":
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"cluster node on port {port} never reached state ok")
+                time.sleep(0.05)
+        finally:
+            client.close()
+    return ports
+
+
 def stop_process(proc: subprocess.Popen[bytes]) -> None:
     """Stop a child process of this session by its PID (terminate, then kill after 5 s)."""
     proc.terminate()

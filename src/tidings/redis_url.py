@@ -21,7 +21,13 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-__all__ = ["connection_options", "redacted", "split_broker_url"]
+__all__ = [
+    "cluster_nodes",
+    "connection_options",
+    "is_cluster_url",
+    "redacted",
+    "split_broker_url",
+]
 
 _FILES: Final = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile")
 _CERT_REQS: Final = ("required", "optional", "none")
@@ -73,10 +79,15 @@ def redacted(url: str) -> str:
 def split_broker_url(url: str) -> list[str]:
     """The Redis URLs of a (possibly comma-separated) ``broker_url``, in order.
 
+    A Redis Cluster URL (``redis+cluster://h:p,h:p``) is one item: the cluster.
+
     Raises:
         ValueError: an empty item, a scheme other than ``redis``/``rediss``, or
             one server named twice (the message says which).
     """
+    if is_cluster_url(url):
+        cluster_nodes(url)  # checks the seed list
+        return [url]  # one Redis Cluster: it routes every key and channel by slot itself
     urls = [part.strip() for part in url.split(",")]
     seen: set[tuple[str, str]] = set()
     for item in urls:
@@ -93,3 +104,43 @@ def split_broker_url(url: str) -> list[str]:
             raise ValueError(f"shard {redacted(item)!r} is named twice in the broker URL")
         seen.add(server)
     return urls
+
+
+_CLUSTER_SCHEMES: Final = ("redis+cluster", "rediss+cluster")
+
+
+def is_cluster_url(url: str) -> bool:
+    """Whether ``url`` names a Redis Cluster (``redis+cluster://`` or ``rediss+cluster://``)."""
+    return url.split("://", 1)[0] in _CLUSTER_SCHEMES
+
+
+def cluster_nodes(url: str) -> tuple[str, list[tuple[str, int]]]:
+    """The plain URL of a Redis Cluster URL's first seed and every seed's (host, port).
+
+    ``redis+cluster://[user:password@]h1:p1,h2:p2[/0][?ssl_ca_certs=...]`` gives
+    ``redis://[user:password@]h1:p1/0[?...]`` (credentials and TLS options that
+    every node shares) and ``[(h1, p1), (h2, p2)]``.
+
+    Raises:
+        ValueError: no seed, a seed without a port, or a database other than 0
+            (a Redis Cluster has only database 0).
+    """
+    scheme, rest = url.split("://", 1)
+    plain_scheme = scheme.removesuffix("+cluster")
+    auth, _, hosts_and_tail = rest.rpartition("@")
+    marks = [i for i in (hosts_and_tail.find("/"), hosts_and_tail.find("?")) if i >= 0]
+    cut = min(marks, default=len(hosts_and_tail))
+    hosts, tail = hosts_and_tail[:cut], hosts_and_tail[cut:]
+    seeds: list[tuple[str, int]] = []
+    for item in hosts.split(","):
+        host, _, port = item.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(
+                f"Redis Cluster seed {item.strip()!r} of {redacted(url)!r}: write host:port"
+            )
+        seeds.append((host, int(port)))
+    path = urlsplit(f"{plain_scheme}://x{tail}").path
+    if path not in ("", "/", "/0"):
+        raise ValueError(f"a Redis Cluster has only database 0, not {path!r}: drop it from the URL")
+    netloc = (auth + "@" if auth else "") + f"{seeds[0][0]}:{seeds[0][1]}"
+    return f"{plain_scheme}://{netloc}{tail}", seeds

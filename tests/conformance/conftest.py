@@ -111,13 +111,15 @@ async def serve_process() -> AsyncIterator[ServeProcesses]:
             print(process.output()[-20000:])
 
 
-@pytest.fixture(params=["redis", "redis-sharded"])
+@pytest.fixture(params=["redis", "redis-sharded", "redis-cluster"])
 async def cluster(
     request: pytest.FixtureRequest, serve_process: ServeProcesses
 ) -> AsyncIterator[Cluster]:
-    """Like ``serve_process``, for nodes that share one Redis (or three shards: the
-    ``redis-sharded`` run) under a prefix of this test only (its keys are deleted afterwards)."""
-    fixture = "redis_url" if request.param == "redis" else "redis_shards_url"
+    """Like ``serve_process``, for nodes that share one Redis (or three shards, or a Redis
+    Cluster of three masters) under a prefix of this test only."""
+    fixture = {"redis": "redis_url", "redis-sharded": "redis_shards_url"}.get(
+        request.param, "redis_cluster_url"
+    )
     redis_url: str = request.getfixturevalue(fixture)
     prefix = f"test-{uuid.uuid4().hex[:8]}"
     started = 0
@@ -137,8 +139,8 @@ async def cluster(
         yield start
     finally:
         await serve_process.stop()  # before the keys go: nodes write until they stop
-        for url in redis_url.split(","):
-            delete_redis_keys(url, prefix)
+        if request.param == "redis":  # the others are this session's own servers
+            delete_redis_keys(redis_url, prefix)
 
 
 async def publish(

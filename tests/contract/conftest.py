@@ -59,6 +59,14 @@ BROKER_FACTORIES: dict[str, BrokerFactory] = {
         key_match=f"{_redis_prefix(request)}:*",
         url_fixture="redis_shards_url",
     ),
+    "redis-cluster": lambda request: redis_broker(
+        request,
+        lambda url: RedisBroker(
+            url, node_id=f"n-{uuid.uuid4().hex[:8]}", prefix=_redis_prefix(request)
+        ),
+        key_match=f"{_redis_prefix(request)}:*",
+        url_fixture="redis_cluster_url",
+    ),
 }
 PRESENCE_FACTORIES: dict[str, PresenceFactory] = {
     "memory": memory_presence,
@@ -74,6 +82,13 @@ PRESENCE_FACTORIES: dict[str, PresenceFactory] = {
             url, node_id=f"n-{uuid.uuid4().hex[:8]}", prefix=_redis_prefix(request)
         ),
         url_fixture="redis_shards_url",
+    ),
+    "redis-cluster": lambda request: redis_presence(
+        request,
+        lambda url: RedisPresenceStore(
+            url, node_id=f"n-{uuid.uuid4().hex[:8]}", prefix=_redis_prefix(request)
+        ),
+        url_fixture="redis_cluster_url",
     ),
 }
 

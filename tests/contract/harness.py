@@ -103,6 +103,13 @@ async def age_redis_keys(url: str, seconds: float, *, match: str = "*") -> None:
         await client.aclose()
 
 
+def _servers(url: str) -> list[str]:
+    """A plain URL of every Redis server behind a broker URL (shards, or a Cluster's seeds)."""
+    if url.startswith("redis+cluster://"):
+        return [f"redis://{seed}/0" for seed in url.removeprefix("redis+cluster://").split(",")]
+    return url.split(",")
+
+
 @asynccontextmanager
 async def redis_broker(
     request: pytest.FixtureRequest,
@@ -117,7 +124,7 @@ async def redis_broker(
     url: str = request.getfixturevalue(url_fixture)
 
     async def age(seconds: float) -> None:
-        for server in url.split(","):
+        for server in _servers(url):
             await age_redis_keys(server, seconds, match=key_match)
 
     broker = make(url)

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import redis
+import redis.asyncio
 
 from tests.support.recording import RecordingHandler
 from tidings.broker.redis import RedisBroker
@@ -41,7 +42,9 @@ async def nodes(redis_url: str) -> AsyncIterator[tuple[RedisBroker, RedisBroker]
 def count_pipelines(monkeypatch: pytest.MonkeyPatch, broker: RedisBroker) -> list[int]:
     """Record the number of commands of every pipeline ``broker`` executes."""
     sizes: list[int] = []
-    make = broker._links[0].redis.pipeline
+    client = broker._links[0].redis
+    assert isinstance(client, redis.asyncio.Redis)  # one Redis, not a Cluster
+    make = client.pipeline
 
     def pipeline(*args: Any, **kwargs: Any) -> Any:
         pipe = make(*args, **kwargs)
@@ -54,7 +57,7 @@ def count_pipelines(monkeypatch: pytest.MonkeyPatch, broker: RedisBroker) -> lis
         pipe.execute = counted  # type: ignore[method-assign]
         return pipe
 
-    monkeypatch.setattr(broker._links[0].redis, "pipeline", pipeline)
+    monkeypatch.setattr(client, "pipeline", pipeline)
     return sizes
 
 

@@ -19,8 +19,8 @@ import aiohttp
 import orjson
 import pytest
 import redis
+from redis.crc import key_slot
 
-from tests.conftest import delete_redis_keys
 from tests.contract.harness import RecordingHandler
 from tests.fixtures.webhooks import Receiver, has, webhook_json
 from tests.integration.conftest import (
@@ -41,6 +41,7 @@ from tests.integration.test_webhooks_cluster import (
     tally,
 )
 from tidings.broker.redis import RedisBroker
+from tidings.broker.redis_keys import channel_key
 from tidings.broker.redis_shards import ShardMap
 from tidings.domain.messages import Publication
 from tidings.probe.doctor import run_doctor
@@ -53,15 +54,33 @@ pytestmark = pytest.mark.redis
 
 
 def one_per_shard(url: str, stem: str) -> list[str]:
-    """A channel name ``stem-N`` on each shard of ``url``, in shard order."""
-    shards = ShardMap(url)
+    """A channel name ``stem-N`` on each shard of ``url`` (each master of a Redis Cluster
+    made by ``redis-cli --cluster create``: slots in three equal ranges), in order."""
+    count = 3 if url.startswith("redis+cluster://") else ShardMap(url).count
     found: dict[int, str] = {}
     n = 0
-    while len(found) < shards.count:
+    while len(found) < count:
         name = f"{stem}-{n}"
-        found.setdefault(shards.index(APP_ID, name), name)
+        found.setdefault(_shard_of(url, name), name)
         n += 1
-    return [found[i] for i in range(shards.count)]
+    return [found[i] for i in range(count)]
+
+
+def _shard_of(url: str, channel: str) -> int:
+    if url.startswith("redis+cluster://"):
+        return key_slot(channel_key("t", "pub", APP_ID, channel).encode()) * 3 // 16384
+    return ShardMap(url).index(APP_ID, channel)
+
+
+def servers(url: str) -> list[str]:
+    """A plain URL of each Redis server behind ``url`` (shards, or a Cluster's masters)."""
+    if url.startswith("redis+cluster://"):
+        return [f"redis://{seed}/0" for seed in url.removeprefix("redis+cluster://").split(",")]
+    return url.split(",")
+
+
+#: The engines these tests run over: three shards, and a Redis Cluster of three masters.
+ENGINES = pytest.mark.parametrize("engine", ["redis_shards_url", "redis_cluster_url"])
 
 
 def member(user_id: str) -> str:
@@ -78,12 +97,16 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 
 @pytest.fixture
-def prefix(redis_shards_url: str) -> Iterator[str]:
-    """A key prefix of this test only; its keys are deleted from every shard afterwards."""
-    name = f"test-sh-{uuid.uuid4().hex[:8]}"
-    yield name
-    for url in redis_shards_url.split(","):
-        delete_redis_keys(url, name)
+def prefix() -> str:
+    """A key prefix of this test only (on this session's own servers)."""
+    return f"test-sh-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def engine_url(request: pytest.FixtureRequest, engine: str) -> str:
+    """The broker URL of the engine under test."""
+    url: str = request.getfixturevalue(engine)
+    return url
 
 
 async def http(server: RunningServer, method: str, path: str, body: bytes = b"") -> Any:
@@ -101,18 +124,19 @@ async def trigger(server: RunningServer, channel: str, data: str) -> tuple[int, 
     return int(status), reply
 
 
+@ENGINES
 async def test_three_nodes_over_three_shards_each_event_once(
-    server_factory: ServerFactory, redis_shards_url: str, prefix: str, receiver: Receiver
+    server_factory: ServerFactory, engine_url: str, prefix: str, receiver: Receiver
 ) -> None:
     """On a presence channel of each shard: members cross nodes, a client event crosses
     nodes, and occupied/member_added/client_event/member_removed/vacated webhooks come
     once each though three nodes saw the channel."""
     hooks = webhook_json(receiver.url())
-    settings = {"broker_url": redis_shards_url, "redis_prefix": prefix}
+    settings = {"broker_url": engine_url, "redis_prefix": prefix}
     a = await server_factory(**settings, cluster_heartbeat_ttl=TTL, default_app_webhooks=hooks)
     b = await server_factory(**settings, cluster_heartbeat_ttl=TTL, default_app_webhooks=hooks)
     c = await server_factory(**settings, cluster_heartbeat_ttl=TTL, default_app_webhooks=hooks)
-    channels = one_per_shard(redis_shards_url, "presence-room")
+    channels = one_per_shard(engine_url, "presence-room")
     clients: list[PusherClient] = []
     for channel in channels:
         on_a, on_b, on_c = [await connect(s.ws_url) for s in (a, b, c)]
@@ -147,20 +171,21 @@ async def test_three_nodes_over_three_shards_each_event_once(
         ), channel
 
 
+@ENGINES
 async def test_kill_9_of_a_node_gives_member_removed_on_every_shard(
-    server_factory: ServerFactory, redis_shards_url: str, prefix: str, receiver: Receiver
+    server_factory: ServerFactory, engine_url: str, prefix: str, receiver: Receiver
 ) -> None:
     """A node process holding members on a channel of each shard dies with SIGKILL: the
     survivor's clients get member_removed on each, and the webhook comes once each."""
     hooks = webhook_json(receiver.url())
     survivor = await server_factory(
-        broker_url=redis_shards_url,
+        broker_url=engine_url,
         redis_prefix=prefix,
         cluster_heartbeat_ttl=TTL,
         default_app_webhooks=hooks,
     )
-    proc, victim_url = await start_node_process(redis_shards_url, prefix, hooks)
-    channels = one_per_shard(redis_shards_url, "presence-doom")
+    proc, victim_url = await start_node_process(engine_url, prefix, hooks)
+    channels = one_per_shard(engine_url, "presence-doom")
     try:
         watchers: list[PusherClient] = []
         for channel in channels:
@@ -271,15 +296,17 @@ def _publishes(url: str) -> int:
         stats: dict[str, Any] = client.info("commandstats")
     finally:
         client.close()
-    return int(stats.get("cmdstat_publish", {}).get("calls", 0))
+    counts = (stats.get(f"cmdstat_{c}", {}).get("calls", 0) for c in ("publish", "spublish"))
+    return sum(int(n) for n in counts)
 
 
-async def test_a_thousand_channels_spread_evenly_over_the_shards(redis_shards_url: str) -> None:
-    """One publication on each of 1 000 channels: each shard's own PUBLISH count (INFO
-    commandstats) is within +-20 % of an even share."""
-    urls = redis_shards_url.split(",")
+@ENGINES
+async def test_a_thousand_channels_spread_evenly_over_the_shards(engine_url: str) -> None:
+    """One publication on each of 1 000 channels: each shard's (each master's) own PUBLISH
+    or SPUBLISH count (INFO commandstats) is within +-20 % of an even share."""
+    urls = servers(engine_url)
     before = [_publishes(url) for url in urls]
-    broker = RedisBroker(redis_shards_url, node_id="spread", prefix=f"t-{uuid.uuid4().hex[:8]}")
+    broker = RedisBroker(engine_url, node_id="spread", prefix=f"t-{uuid.uuid4().hex[:8]}")
     try:
         await broker.start(RecordingHandler())
         for i in range(1000):

@@ -16,9 +16,11 @@ from tidings.webhooks.redis_store import RedisWebhookStore
 StoreFactory = Callable[[str], RedisWebhookStore]
 
 
-@pytest.fixture
-async def stores(redis_url: str) -> AsyncIterator[StoreFactory]:
-    """Stores of nodes sharing one prefix of this test; closed and cleaned up afterwards."""
+@pytest.fixture(params=["redis_url", "redis_shards_url", "redis_cluster_url"])
+async def stores(request: pytest.FixtureRequest) -> AsyncIterator[StoreFactory]:
+    """Stores of nodes sharing one prefix of this test, over one Redis, three shards or a
+    Redis Cluster; closed (and, on the shared Redis, cleaned up) afterwards."""
+    redis_url: str = request.getfixturevalue(request.param)
     prefix = f"test-whs-{uuid.uuid4().hex[:8]}"
     made: list[RedisWebhookStore] = []
 
@@ -30,7 +32,8 @@ async def stores(redis_url: str) -> AsyncIterator[StoreFactory]:
     yield make
     for store in made:
         await store.close()
-    delete_redis_keys(redis_url, prefix)
+    if request.param == "redis_url":  # the others are this session's own servers
+        delete_redis_keys(redis_url, prefix)
 
 
 def delivery(n: int) -> Delivery:

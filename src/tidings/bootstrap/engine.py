@@ -43,6 +43,7 @@ __all__ = [
 ]
 
 WIRES: Final[Sequence[Wire]] = (PusherWire(), PieSocketWire())
+_REDIS_SCHEMES: Final = ("redis://", "rediss://", "redis+cluster://", "rediss+cluster://")
 """The wire protocols every server speaks, each on its own route of the main port."""
 
 
@@ -54,7 +55,7 @@ def _cluster(
         from tidings.broker.memory import MemoryBroker, MemoryPresenceStore
 
         return MemoryBroker(), MemoryPresenceStore(), None
-    if url.startswith(("redis://", "rediss://")):
+    if url.startswith(_REDIS_SCHEMES):
         try:
             from tidings.broker.redis import RedisBroker, RedisPresenceStore
         except ImportError as exc:
@@ -141,7 +142,7 @@ def build_webhooks(settings: Settings, node: Node) -> WebhookService:
         max_batch=settings.webhook_batch_size,
         limit=settings.webhook_queue_limit,
     )
-    if not settings.broker_url.startswith(("redis://", "rediss://")):
+    if not settings.broker_url.startswith(_REDIS_SCHEMES):
         store = MemoryDeliveryStore(settings.webhook_log_size)
         return WebhookService(
             node_id=node.node_id, bus=node.bus, apps=node.apps, store=store, batcher=batcher

@@ -14,15 +14,18 @@ from collections.abc import Callable
 from typing import Any
 
 import structlog
-from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio import ConnectionPool
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from tidings.broker.redis_cluster import RedisClusterSubscriber
+from tidings.broker.redis_liveness import RedisClient, redis_client
 from tidings.broker.redis_outbox import RedisOutbox
 from tidings.broker.redis_reader import RedisSubscriber
 from tidings.domain.messages import Control, Message
-from tidings.redis_url import connection_options
+from tidings.redis_url import cluster_nodes, connection_options
 
 __all__ = ["RedisLink"]
 
@@ -71,23 +74,8 @@ class RedisLink:
         # retry for commands (it replaces a pooled connection Redis closed while
         # it idled): this class owns reconnection, so an outage is seen (and
         # logged) instead of being retried away silently.
-        url, tls = connection_options(url)  # rediss:// CA and client-certificate files
-        self.redis = Redis.from_url(
-            url,
-            **tls,
-            retry=Retry(NoBackoff(), 1),
-            socket_timeout=ping_timeout,
-            socket_connect_timeout=ping_timeout,
-        )
-        # RESP2 on the pub/sub connection: subscribe confirmations and messages
-        # arrive as plain replies (RESP3 routes them to a push handler instead).
-        pool: ConnectionPool = ConnectionPool.from_url(
-            url,
-            **tls,
-            retry=Retry(NoBackoff(), 0),
-            socket_connect_timeout=ping_timeout,
-            protocol=2,
-        )
+        self.redis: RedisClient = redis_client(url, timeout=ping_timeout)
+        self.clustered = isinstance(self.redis, RedisCluster)
         self.outbox = RedisOutbox(
             self.redis,
             control_name=control_name,
@@ -95,16 +83,40 @@ class RedisLink:
             max_backoff=max_backoff,
             on_failure=lambda exc: self._set_cmd_up(False, exc),
             label=label,
+            sharded_pubsub=self.clustered,
         )
-        self.subscriber = RedisSubscriber(
-            pool,
-            node_id=node_id,
-            deliver=deliver,
-            on_up=self._on_sub_up,
-            ping_interval=ping_interval,
-            ping_timeout=ping_timeout,
-            max_backoff=max_backoff,
-        )
+        self.subscriber: RedisSubscriber | RedisClusterSubscriber
+        if isinstance(self.redis, RedisCluster):
+            self.subscriber = RedisClusterSubscriber(
+                self.redis,
+                cluster_nodes(url)[0],
+                node_id=node_id,
+                deliver=deliver,
+                on_up=self._on_sub_up,
+                ping_interval=ping_interval,
+                ping_timeout=ping_timeout,
+                max_backoff=max_backoff,
+            )
+        else:
+            plain, tls = connection_options(url)  # rediss:// CA and client-certificate files
+            # RESP2 on the pub/sub connection: subscribe confirmations and messages
+            # arrive as plain replies (RESP3 routes them to a push handler instead).
+            pool: ConnectionPool = ConnectionPool.from_url(
+                plain,
+                **tls,
+                retry=Retry(NoBackoff(), 0),
+                socket_connect_timeout=ping_timeout,
+                protocol=2,
+            )
+            self.subscriber = RedisSubscriber(
+                pool,
+                node_id=node_id,
+                deliver=deliver,
+                on_up=self._on_sub_up,
+                ping_interval=ping_interval,
+                ping_timeout=ping_timeout,
+                max_backoff=max_backoff,
+            )
         self.tasks: list[asyncio.Task[Any]] = []
         self.healthy = False
         self.healthy_event = asyncio.Event()
@@ -145,13 +157,19 @@ class RedisLink:
         self.outbox.close()
         self.healthy = self.outbox.commands_up = self.subscriber.up = False
         await self.redis.aclose()
-        await self.subscriber.pool.disconnect()
+        if isinstance(self.subscriber, RedisClusterSubscriber):
+            await self.subscriber.disconnect()
+        else:
+            await self.subscriber.pool.disconnect()
 
     async def check_commands(self) -> None:
         """PING the command connection; record the round trip and the outcome."""
         started = time.perf_counter()
         try:
-            await self.redis.ping()
+            if isinstance(self.redis, RedisCluster):
+                await self.redis.ping(target_nodes=RedisCluster.PRIMARIES)
+            else:
+                await self.redis.ping()
         except (RedisError, OSError) as exc:
             self._set_cmd_up(False, exc)
         else:

@@ -18,9 +18,11 @@ import asyncio
 import time
 from collections.abc import Awaitable
 from typing import Any, Final
+from urllib.parse import unquote, urlsplit
 
 import structlog
 from redis.asyncio import Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
@@ -28,10 +30,10 @@ from redis.exceptions import RedisError
 from tidings.broker.base import LivenessHandler
 from tidings.broker.redis_shards import ShardMap
 from tidings.errors import TidingsError
-from tidings.redis_url import connection_options
+from tidings.redis_url import cluster_nodes, connection_options, is_cluster_url
 from tidings.typing import AppId, ChannelName
 
-__all__ = ["RedisNodeLiveness", "RedisUnavailableError"]
+__all__ = ["RedisClient", "RedisNodeLiveness", "RedisUnavailableError", "redis_client"]
 
 _log = structlog.get_logger(__name__)
 _TIMEOUT_S: Final = 3.0
@@ -43,15 +45,37 @@ class RedisUnavailableError(TidingsError):
     http_status = 503
 
 
-def redis_client(url: str) -> Redis:
-    """A command client for one Redis server (TLS files of ``rediss://`` URLs applied)."""
+#: A command client: one Redis server's, or a Redis Cluster's (routing by slot).
+RedisClient = Redis | RedisCluster
+
+
+def redis_client(url: str, *, timeout: float = _TIMEOUT_S) -> RedisClient:
+    """A command client for one Redis server, or for a Redis Cluster (``redis+cluster://``).
+
+    TLS files of ``rediss://`` URLs are applied; the cluster client finds every
+    node from its seeds and follows MOVED and failovers (it refreshes its slot map).
+    """
+    if is_cluster_url(url):
+        first, seeds = cluster_nodes(url)
+        first, tls = connection_options(first)
+        parts = urlsplit(first)
+        return RedisCluster(
+            startup_nodes=[ClusterNode(host, port) for host, port in seeds],
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            ssl=parts.scheme == "rediss",
+            **tls,
+            retry=Retry(NoBackoff(), 1),
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+        )
     url, tls = connection_options(url)  # rediss:// CA and client-certificate files
     return Redis.from_url(
         url,
         **tls,
         retry=Retry(NoBackoff(), 1),  # replaces a pooled connection Redis closed
-        socket_timeout=_TIMEOUT_S,
-        socket_connect_timeout=_TIMEOUT_S,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
     )
 
 
@@ -94,6 +118,8 @@ class RedisNodeLiveness:
         self._clients = [redis_client(shard_url) for shard_url in self.shards.urls]
         # Node-wide keys (heartbeats, the node set, counts) live on shard 0.
         self._redis = self._clients[0]
+        #: Whether the URL names a Redis Cluster (keys of one command spread over nodes).
+        self.clustered = is_cluster_url(url)
         self._nodes_key = f"{prefix}:nodes"
         self._beats = 0
         self._beating: asyncio.Task[None] | None = None
@@ -138,7 +164,9 @@ class RedisNodeLiveness:
         """
         ttl_ms = int(self.heartbeat_ttl * 1000)
         counts = self._handler.local_counts() if self._handler is not None else None
-        async with self._redis.pipeline(transaction=True) as pipe:
+        # A Redis Cluster has these keys on several nodes: no MULTI there (the counts
+        # are a beat old anyway; a reader between DEL and HSET sees them a beat later).
+        async with self._redis.pipeline(transaction=not self.clustered) as pipe:
             pipe.set(self._beat_key(self.node_id), str(time.time()), px=ttl_ms, get=True)
             pipe.sadd(self._nodes_key, self.node_id)
             if counts is not None:

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from typing import Any, Final
 
 import structlog
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from tidings.broker.redis_codec import is_publication
+from tidings.broker.redis_liveness import RedisClient
 from tidings.errors import BrokerBufferFull
 
 __all__ = ["BATCH", "CACHE_TTL_SECONDS", "QUEUE_LIMIT", "SETTLE_MARGIN", "RedisOutbox"]
@@ -37,6 +37,12 @@ QUEUE_LIMIT: Final = 4 * BATCH
 #: outage: by then every peer has re-subscribed (pub/sub reaches live subscribers only).
 SETTLE_MARGIN: Final = 0.25
 _log = structlog.get_logger(__name__)
+# On a Redis Cluster a pipeline spans nodes (no MULTI): a cache publication's SET
+# and SPUBLISH are one script instead, atomic in the channel's slot.
+_CACHE_SPUBLISH: Final = """
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return redis.call('SPUBLISH', KEYS[2], ARGV[1])
+"""
 
 # A queued send: Redis channel, payload, cache key (or None), and the future its
 # publisher awaits (None when nobody waits: most publications, and those held
@@ -59,19 +65,22 @@ class RedisOutbox:
         max_backoff: a peer's longest wait between reconnection attempts.
         on_failure: called with the exception when a batch could not be sent.
         label: names the server in errors and logs (empty with one server).
+        sharded_pubsub: publish with ``SPUBLISH`` (a Redis Cluster's sharded pub/sub).
     """
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         *,
         control_name: bytes,
         buffer_bytes: int,
         max_backoff: float,
         on_failure: Callable[[BaseException], None],
         label: str = "",
+        sharded_pubsub: bool = False,
     ) -> None:
         self.redis = redis
+        self._sharded = sharded_pubsub
         self._control_name = control_name
         self._buffer_bytes = buffer_bytes
         self._max_backoff = max_backoff
@@ -190,13 +199,20 @@ class RedisOutbox:
             # is queued by now and goes in this pipeline.
             while self._queue:
                 batch = [self._queue.popleft() for _ in range(min(BATCH, len(self._queue)))]
-                atomic = any(cache_key is not None for _, _, cache_key, _ in batch)
+                sharded = self._sharded
+                atomic = not sharded and any(key is not None for _, _, key, _ in batch)
                 try:
                     async with self.redis.pipeline(transaction=atomic) as pipe:
                         for name, payload, cache_key, _ in batch:
-                            if cache_key is not None:
-                                pipe.set(cache_key, payload, ex=CACHE_TTL_SECONDS)
-                            pipe.publish(name, payload)
+                            if sharded and cache_key is not None:
+                                keys = (cache_key, name)
+                                pipe.eval(_CACHE_SPUBLISH, 2, *keys, payload, CACHE_TTL_SECONDS)
+                            elif sharded:
+                                pipe.spublish(name, payload)
+                            else:
+                                if cache_key is not None:
+                                    pipe.set(cache_key, payload, ex=CACHE_TTL_SECONDS)
+                                pipe.publish(name, payload)
                         await pipe.execute()
                 except (RedisError, OSError) as exc:
                     self._start_holding(batch)

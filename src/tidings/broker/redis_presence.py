@@ -12,8 +12,10 @@ channel names cannot contain ``:``; ``{a:c}`` is the hash tag of
   several shards, one per shard, listing that shard's channels);
 - heartbeats, ``p:nodes`` and counts: :mod:`tidings.broker.redis_liveness`.
 
-Every change is one Lua script (``redis_lua/``), so two nodes never see a
+Every change of a channel is one Lua script over that channel's keys only
+(``redis_lua/``; one slot on a Redis Cluster), so two nodes never see a
 half-done update, and two survivors reaping one dead node report each user once.
+The node's index is updated around the script (see ``add``).
 
 Shards (several comma-separated URLs): a channel's keys live on its shard
 (:class:`~tidings.broker.redis_shards.ShardMap`); heartbeats, ``p:nodes`` and
@@ -29,12 +31,11 @@ from typing import Any
 
 import orjson
 import structlog
-from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from tidings.broker.base import DeadMember, PresenceFull
 from tidings.broker.redis_keys import channel_key
-from tidings.broker.redis_liveness import RedisNodeLiveness, RedisUnavailableError
+from tidings.broker.redis_liveness import RedisClient, RedisNodeLiveness, RedisUnavailableError
 from tidings.domain.messages import Member
 from tidings.typing import AppId, ChannelName, SocketId, UserId
 
@@ -47,7 +48,7 @@ def _script(name: str) -> str:
     return resources.files("tidings.broker").joinpath(f"redis_lua/{name}.lua").read_text()
 
 
-def _scripts(clients: list[Redis], name: str) -> list[AsyncScript]:
+def _scripts(clients: list[RedisClient], name: str) -> list[AsyncScript]:
     """The script ``name`` registered on every shard's client."""
     text = _script(name)
     return [client.register_script(text) for client in clients]
@@ -92,6 +93,7 @@ class RedisPresenceStore(RedisNodeLiveness):
         self._add: list[AsyncScript] = _scripts(self._clients, "presence_add")
         self._remove: list[AsyncScript] = _scripts(self._clients, "presence_remove")
         self._reap: list[AsyncScript] = _scripts(self._clients, "presence_reap")
+        self._release: list[AsyncScript] = _scripts(self._clients, "index_release")
 
     # -- the PresenceStore protocol ------------------------------------------
 
@@ -108,26 +110,34 @@ class RedisPresenceStore(RedisNodeLiveness):
 
         Idempotent per socket. The ``limit`` check is part of the same script.
 
+        The node's index (``p:node-presence:{node}``, which finds a dead node's
+        members) is another key than the channel's, in another slot on a Redis
+        Cluster, so it is counted up before the script and back down when the
+        script recorded nothing: it may list a channel too many for a moment
+        (a reap then finds nothing there), never one too few.
+
         Raises:
             PresenceFull: a new user on a channel with ``limit`` members (all nodes).
             RedisUnavailableError: Redis is unreachable.
         """
         chan = self._chan_id(app_id, channel)
         shard = self.shards.index(app_id, channel)
-        keys = [*self._keys(app_id, channel), self._node_index(self.node_id), self._nodes_key]
+        client, index = self._clients[shard], self._node_index(self.node_id)
         args: list[str | bytes] = [
             f"{self.node_id}|{socket_id}",
             member.user_id,
             orjson.dumps(member.info),
-            chan,
-            self.node_id,
             str(limit or 0),
         ]
+        await self._call(client.hincrby(index, chan, 1), shard)
+        keys = self._keys(app_id, channel)
         added = int(await self._call(self._add[shard](keys=keys, args=args), shard))
+        if added <= 0:  # nothing recorded: this node has no new connection there
+            await self._call(self._release[shard](keys=[index], args=[chan]), shard)
         if added < 0:
             assert limit is not None
             raise PresenceFull(limit)
-        return added == 1
+        return added == 2
 
     async def remove(
         self, app_id: AppId, channel: ChannelName, socket_id: SocketId, user_id: UserId
@@ -135,9 +145,12 @@ class RedisPresenceStore(RedisNodeLiveness):
         """Forget ``socket_id`` on this node; ``True`` when it was the user's last anywhere."""
         chan = self._chan_id(app_id, channel)
         shard = self.shards.index(app_id, channel)
-        keys = [*self._keys(app_id, channel), self._node_index(self.node_id)]
-        args = [f"{self.node_id}|{socket_id}", user_id, chan]
-        return bool(await self._call(self._remove[shard](keys=keys, args=args), shard))
+        keys, args = self._keys(app_id, channel), [f"{self.node_id}|{socket_id}", user_id]
+        removed = int(await self._call(self._remove[shard](keys=keys, args=args), shard))
+        if removed >= 0:  # the index after the channel: see add()
+            index = self._node_index(self.node_id)
+            await self._call(self._release[shard](keys=[index], args=[chan]), shard)
+        return removed == 1
 
     async def members(self, app_id: AppId, channel: ChannelName) -> dict[UserId, Any]:
         """Every member on every node: user id → ``user_info`` (a fresh dict)."""
@@ -216,8 +229,9 @@ class RedisPresenceStore(RedisNodeLiveness):
                 raise failed
             _log.warning("a shard kept a dead node's members", node=node_id, reason=str(failed))
             return gone
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(index, self._beat_key(node_id), self._counts_key(node_id))
+        async with self._redis.pipeline(transaction=not self.clustered) as pipe:
+            for key in (index, self._beat_key(node_id), self._counts_key(node_id)):
+                pipe.delete(key)  # one key per DEL: a cluster has them on several nodes
             pipe.srem(self._nodes_key, node_id)
             await self._call(pipe.execute())
         return gone
@@ -230,15 +244,12 @@ class RedisPresenceStore(RedisNodeLiveness):
         for raw in channels:
             chan = raw.decode()
             app_id, _, channel = chan.rpartition(":")
-            keys = [*self._keys(app_id, channel), index]
-            reap = self._reap[shard](keys=keys, args=[node_id, chan])
+            reap = self._reap[shard](keys=self._keys(app_id, channel), args=[node_id])
             users: list[bytes] = await self._call(reap, shard)
             gone += [(AppId(app_id), ChannelName(channel), UserId(u.decode())) for u in users]
-        if shard:  # shard 0's index and node set go with the node's other keys
-            async with client.pipeline(transaction=True) as pipe:
-                pipe.delete(index)
-                pipe.srem(self._nodes_key, node_id)
-                await self._call(pipe.execute(), shard)
+            await self._call(client.hdel(index, chan), shard)  # after: see add()
+        if shard:  # shard 0's index goes with the node's other keys
+            await self._call(client.delete(index), shard)
         return gone
 
     # -- internals -----------------------------------------------------------

@@ -49,6 +49,9 @@ class RedisSubscriber:
         ping_interval: seconds between PINGs on an idle connection.
         ping_timeout: seconds without a PING answer before the connection counts as lost.
         max_backoff: longest wait, in seconds, between reconnection attempts.
+        sharded: ``SSUBSCRIBE`` instead of ``SUBSCRIBE`` (one master of a Redis Cluster).
+        on_moved: called with a wanted channel the server unsubscribed by itself (its
+            slot moved to another master).
     """
 
     def __init__(
@@ -61,8 +64,16 @@ class RedisSubscriber:
         ping_interval: float,
         ping_timeout: float,
         max_backoff: float,
+        sharded: bool = False,
+        on_moved: Callable[[bytes], None] | None = None,
     ) -> None:
         self.pool = pool
+        self._on_moved = on_moved
+        prefix = "S" if sharded else ""
+        self._subscribe_cmd, self._unsubscribe_cmd = f"{prefix}SUBSCRIBE", f"{prefix}UNSUBSCRIBE"
+        self._message = b"smessage" if sharded else b"message"
+        self._subscribed = b"ssubscribe" if sharded else b"subscribe"
+        self._unsubscribed = b"sunsubscribe" if sharded else b"unsubscribe"
         self.node_id = node_id
         self._deliver = deliver
         self._on_up = on_up
@@ -73,6 +84,8 @@ class RedisSubscriber:
         self.wanted: set[bytes] = set()
         #: Whether the connection answered since it was (re)made.
         self.up = False
+        #: Set while ``up``: every wanted channel is subscribed on the connection.
+        self.ready = asyncio.Event()
         self.closed = False
         self._conn: AbstractConnection | None = None
         self._confirm: dict[bytes, deque[asyncio.Future[None]]] = {}
@@ -88,7 +101,7 @@ class RedisSubscriber:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._confirm.setdefault(name, deque()).append(done)
         try:
-            await conn.send_command("SUBSCRIBE", name, check_health=False)
+            await conn.send_command(self._subscribe_cmd, name, check_health=False)
             await asyncio.wait_for(done, self._ping_timeout)
         except (RedisError, OSError, TimeoutError):
             pass  # run() sees the broken connection and re-subscribes everything
@@ -102,7 +115,7 @@ class RedisSubscriber:
         if conn is None or not conn.is_connected:
             return
         try:
-            await conn.send_command("UNSUBSCRIBE", name, check_health=False)
+            await conn.send_command(self._unsubscribe_cmd, name, check_health=False)
         except (RedisError, OSError):
             pass  # a new connection subscribes only wanted channels anyway
 
@@ -123,6 +136,7 @@ class RedisSubscriber:
                 if self.up:
                     delay = 0.05  # it was up: start the backoff afresh
                 self.up = False
+                self.ready.clear()
                 self._on_up(False, exc)
             finally:
                 self._conn = None
@@ -144,8 +158,11 @@ class RedisSubscriber:
         loop = asyncio.get_running_loop()
         names = list(self.wanted)
         self._conn = conn  # from here on subscribe() sends on conn itself
-        if names:
-            await conn.send_command("SUBSCRIBE", *names, check_health=False)
+        if names and self._subscribe_cmd == "SSUBSCRIBE":
+            for name in names:  # one slot per SSUBSCRIBE: the channels' slots differ
+                await conn.send_command("SSUBSCRIBE", name, check_health=False)
+        elif names:
+            await conn.send_command(self._subscribe_cmd, *names, check_health=False)
         # Redis answers in order: this PONG means every SUBSCRIBE above is active.
         await conn.send_command("PING", _PING_MARK, check_health=False)
         ping_sent: float | None = loop.time()
@@ -164,15 +181,18 @@ class RedisSubscriber:
                 self._set_up()
                 continue
             kind = reply[0]
-            if kind == b"message":
+            if kind == self._message:
                 self._on_message(reply[1], reply[2])
-            elif kind == b"subscribe":
+            elif kind == self._subscribed:
                 self._confirmed(reply[1])
             elif kind == b"pong":
                 self._set_up()
+            elif kind == self._unsubscribed and reply[1] in self.wanted and self._on_moved:
+                self._on_moved(reply[1])  # not ours: the server moved the channel's slot
 
     def _set_up(self) -> None:
         self.up = True
+        self.ready.set()
         self._on_up(True, None)
 
     def _confirmed(self, name: bytes) -> None:

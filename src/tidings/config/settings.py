@@ -37,7 +37,13 @@ from tidings.apps.urls import masked_url
 from tidings.config.app_settings import LIMIT_FIELDS, AppConfig, global_app_fields
 from tidings.config.diagnostics import describe, read_toml, strip_unknown, suggest
 from tidings.errors import ConfigError
-from tidings.redis_url import connection_options, redacted, split_broker_url
+from tidings.redis_url import (
+    cluster_nodes,
+    connection_options,
+    is_cluster_url,
+    redacted,
+    split_broker_url,
+)
 from tidings.security import is_loopback
 
 __all__ = [
@@ -214,13 +220,16 @@ class _Settings(BaseSettings):
     @classmethod
     def _check_broker_url(cls, value: str) -> str:
         scheme = urlsplit(value).scheme
-        if scheme not in ("memory", "redis", "rediss"):
+        if scheme not in ("memory", "redis", "rediss", "redis+cluster", "rediss+cluster"):
             raise ValueError(
-                f"unsupported broker URL {redacted(value)!r}: use memory:// (single node) or "
-                "redis://host:6379/0 / rediss://... (cluster)"
+                f"unsupported broker URL {redacted(value)!r}: use memory:// (single node), "
+                "redis://host:6379/0 / rediss://... (cluster) or redis+cluster://host:port "
+                "(Redis Cluster)"
             )
         if scheme != "memory":
             for url in split_broker_url(value):  # several, comma-separated: shards
+                if is_cluster_url(url):
+                    url = cluster_nodes(url)[0]
                 connection_options(url)  # TLS files exist, parameters are known
         return value
 

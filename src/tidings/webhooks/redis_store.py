@@ -1,18 +1,23 @@
 """Deliveries, the delivery log and channel occupancy in Redis, shared by a cluster's nodes.
 
-Keys, for prefix ``p`` (``a:c`` is app ``a``'s channel ``c``):
+Keys, for prefix ``p`` (``a:c`` is app ``a``'s channel ``c``). The node-wide ones
+share the hash tag ``{wh}`` (one slot on a Redis Cluster, so one script may move
+a dead node's deliveries); a channel's occupancy set carries the channel's tag:
 
-- ``p:wh:alive:{node}``: the node's webhook heartbeat, expiring after ``ttl`` seconds;
-- ``p:wh:owners``: nodes that hold deliveries or occupancy (the ones to check);
-- ``p:wh:pending:{node}`` hash delivery id -> JSON: the node's unsettled deliveries;
-- ``p:wh:occ:{a:c}`` set of the nodes where the channel is occupied (hash-tagged:
-  :func:`tidings.broker.redis_keys.channel_key`);
-- ``p:wh:node-occ:{node}`` set of the ``a:c`` a node occupies;
-- ``p:wh:log:a`` hash delivery id -> JSON and ``p:wh:log-ids:a`` list (newest first).
+- ``p:{wh}:alive:<node>``: the node's webhook heartbeat, expiring after ``ttl`` seconds;
+- ``p:{wh}:owners``: nodes that hold deliveries or occupancy (the ones to check);
+- ``p:{wh}:pending:<node>`` hash delivery id -> JSON: the node's unsettled deliveries;
+- ``p:wh:occ:{a:c}`` set of the nodes where the channel is occupied
+  (:func:`tidings.broker.redis_keys.channel_key`);
+- ``p:{wh}:node-occ:<node>`` set of the ``a:c`` a node occupies;
+- ``p:{wh}:log:<a>`` hash delivery id -> JSON and ``p:{wh}:log-ids:<a>`` list (newest first).
 
-Every change that two nodes could race on is one Lua script (``redis_lua/``).
-The heartbeat is the webhook service's own (not the presence one): a node
-flushing its deliveries on SIGTERM keeps them until it says :meth:`leave`.
+What two nodes could race on is one Lua script over one slot (``redis_lua/``): a
+channel's occupancy change, a dead node's deliveries changing hands, a log entry.
+The node's occupancy index is kept around the channel's script so that it may
+list a channel too many (harmless: a reap finds the node gone from it), never
+one too few. The heartbeat is the webhook service's own (not the presence one):
+a node flushing its deliveries on SIGTERM keeps them until it says :meth:`leave`.
 
 Shards (several comma-separated URLs): a channel's occupancy set lives on the
 channel's shard (:class:`~tidings.broker.redis_shards.ShardMap`), with that
@@ -28,15 +33,13 @@ from importlib import resources
 from typing import Any, Final
 
 import orjson
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
+from tidings.broker.redis_keys import channel_key
+from tidings.broker.redis_liveness import redis_client
 from tidings.broker.redis_shards import ShardMap
 from tidings.errors import TidingsError
-from tidings.redis_url import connection_options
+from tidings.redis_url import is_cluster_url
 from tidings.webhooks.delivery import Delivery
 from tidings.webhooks.store import ClusterStore, Occupancy, Reaped
 
@@ -51,17 +54,6 @@ class WebhookStoreUnavailable(TidingsError):
 
 def _script(name: str) -> str:
     return resources.files("tidings.webhooks").joinpath(f"redis_lua/{name}.lua").read_text()
-
-
-def _client(url: str) -> Redis:
-    url, tls = connection_options(url)  # rediss:// CA and client-certificate files
-    return Redis.from_url(
-        url,
-        **tls,
-        retry=Retry(NoBackoff(), 1),
-        socket_timeout=_TIMEOUT_S,
-        socket_connect_timeout=_TIMEOUT_S,
-    )
 
 
 class RedisWebhookStore:
@@ -82,12 +74,14 @@ class RedisWebhookStore:
         self.beat_interval = ttl / 3
         self.log_size = log_size
         self.shards = ShardMap(url)
-        self._clients = [_client(shard_url) for shard_url in self.shards.urls]
+        self._clients = [redis_client(shard_url) for shard_url in self.shards.urls]
         self._redis = self._clients[0]  # deliveries, the log and heartbeats
+        self.clustered = is_cluster_url(url)
         occupancy, reap = _script("occupancy"), _script("reap")
+        self._occupancy_text = occupancy
         self._occupancy = [client.register_script(occupancy) for client in self._clients]
         self._reap = [client.register_script(reap) for client in self._clients]
-        self._log_put: AsyncScript = self._redis.register_script(_script("log_put"))
+        self._log_put = _script("log_put")
         self._beats = 0
 
     # -- DeliveryStore -------------------------------------------------------------
@@ -106,7 +100,9 @@ class RedisWebhookStore:
                     pipe.hset(pending, d.id, text)
                 new = "1" if d.attempts == 0 and d.status == "pending" else "0"
                 keys = [self._key("log", d.app_id), self._key("log-ids", d.app_id)]
-                await self._log_put(keys=keys, args=[d.id, text, self.log_size, new], client=pipe)
+                # EVAL (cached by Redis) rather than EVALSHA: a Cluster's pipeline
+                # cannot load a missing script for us.
+                pipe.eval(self._log_put, 2, *keys, d.id, text, self.log_size, new)
             await self._call(pipe.execute())
 
     async def recent(self, app_id: str, limit: int) -> list[Delivery]:
@@ -135,7 +131,7 @@ class RedisWebhookStore:
 
     async def beat(self) -> bool:
         """Refresh this node's webhook heartbeat; ``False`` when it had expired meanwhile."""
-        async with self._redis.pipeline(transaction=True) as pipe:
+        async with self._redis.pipeline(transaction=not self.clustered) as pipe:
             pipe.set(self._key("alive", self.node_id), "1", px=int(self.ttl * 1000), get=True)
             pipe.sadd(self._key("owners"), self.node_id)
             previous = (await self._call(pipe.execute()))[0]
@@ -183,13 +179,35 @@ class RedisWebhookStore:
         return deliveries, vacated + channels
 
     async def _reap_shard(self, shard: int, node_id: str, *, force: bool) -> Reaped:
-        args = [self.prefix, node_id, self.node_id, "1" if force else "0"]
-        moved, vacated = await self._call(self._reap[shard](keys=[], args=args), shard)
+        """Move ``node_id``'s deliveries, then leave each channel it occupied, then forget
+        its index and ownership (in that order: a reap cut short is finished by the next)."""
+        client, me = self._clients[shard], self.node_id
+        keys = [
+            self._key("alive", node_id),
+            self._key("pending", node_id),
+            self._key("pending", me),
+            self._key("node-occ", node_id),
+        ]
+        reap = self._reap[shard](keys=keys, args=[node_id, me, "1" if force else "0"])
+        moved, occupied, reaped = await self._call(reap, shard)
+        if not reaped:
+            return [], []  # it beats again: left alone
         deliveries = [Delivery.from_record(orjson.loads(text)) for text in moved]
+        if deliveries and node_id != me:
+            await self._call(client.sadd(self._key("owners"), me), shard)
         channels = []
-        for raw in vacated:
-            app_id, _, channel = raw.decode().partition(":")
-            channels.append((app_id, channel))
+        for raw in occupied:
+            chan = raw.decode()
+            app_id, _, channel = chan.partition(":")
+            occ = channel_key(self.prefix, "wh:occ", app_id, channel)
+            vacated = self._occupancy[shard](keys=[occ], args=["v", node_id])
+            if await self._call(vacated, shard):
+                channels.append((app_id, channel))
+        async with client.pipeline(transaction=False) as pipe:
+            pipe.delete(self._key("node-occ", node_id))
+            if node_id != me:
+                pipe.srem(self._key("owners"), node_id)
+            await self._call(pipe.execute(), shard)
         return deliveries, channels
 
     async def occupancy(self, changes: Sequence[Occupancy]) -> list[bool | None]:
@@ -208,11 +226,7 @@ class RedisWebhookStore:
             by_shard.setdefault(self.shards.index(app_id, channel), []).append(position)
 
         async def apply(shard: int, positions: list[int]) -> list[int]:
-            args: list[str] = [self.prefix, self.node_id]
-            for kind, app_id, channel in (changes[p] for p in positions):
-                args += ["o" if kind == "occupied" else "v", f"{app_id}:{channel}"]
-            crossed: list[int] = await self._call(self._occupancy[shard](keys=[], args=args), shard)
-            return crossed
+            return await self._apply(shard, [changes[p] for p in positions])
 
         shards = list(by_shard.items())
         results = await asyncio.gather(*(apply(s, p) for s, p in shards), return_exceptions=True)
@@ -231,6 +245,33 @@ class RedisWebhookStore:
             raise first
         return out
 
+    async def _apply(self, shard: int, changes: list[Occupancy]) -> list[int]:
+        """One shard's changes, in order: the index gains the channels first, each
+        channel's script runs, the index loses the channels last left (three round trips)."""
+        client, node, index = (
+            self._clients[shard],
+            self.node_id,
+            self._key("node-occ", self.node_id),
+        )
+        last: dict[str, str] = {}
+        for kind, app_id, channel in changes:
+            last[f"{app_id}:{channel}"] = kind
+        async with client.pipeline(transaction=False) as pipe:
+            pipe.sadd(self._key("owners"), node)
+            for chan in {f"{a}:{c}" for kind, a, c in changes if kind == "occupied"}:
+                pipe.sadd(index, chan)
+            await self._call(pipe.execute(), shard)
+        async with client.pipeline(transaction=False) as pipe:
+            for kind, app_id, channel in changes:
+                occ = channel_key(self.prefix, "wh:occ", app_id, channel)
+                # EVAL (cached by Redis): a Cluster's pipeline cannot load a missing script.
+                pipe.eval(self._occupancy_text, 1, occ, "o" if kind == "occupied" else "v", node)
+            crossed: list[int] = await self._call(pipe.execute(), shard)
+        gone = [chan for chan, kind in last.items() if kind != "occupied"]
+        if gone:
+            await self._call(client.srem(index, *gone), shard)
+        return crossed
+
     async def leave(self) -> None:
         """Stop beating now: another node takes over what this one leaves at once."""
         await self._call(self._redis.delete(self._key("alive", self.node_id)))
@@ -238,7 +279,8 @@ class RedisWebhookStore:
     # -- internals ---------------------------------------------------------------------
 
     def _key(self, kind: str, name: str | None = None) -> str:
-        return f"{self.prefix}:wh:{kind}" + (f":{name}" if name is not None else "")
+        """A node-wide key: all share the hash tag ``{wh}`` (one Redis Cluster slot)."""
+        return f"{self.prefix}:{{wh}}:{kind}" + (f":{name}" if name is not None else "")
 
     async def _call(self, pending: Awaitable[Any], shard: int = 0) -> Any:
         try:

@@ -1,6 +1,6 @@
--- Remove every connection one node holds on one channel, atomically.
--- KEYS as in presence_add.lua (1 conns, 2 users, 3 info, 4 node index).
--- ARGV: node id, channel id
+-- Remove every connection one node holds on one channel, atomically (the channel's keys only).
+-- KEYS as in presence_add.lua (1 conns, 2 users, 3 info).
+-- ARGV: node id
 -- Returns the user ids whose last connection on the channel was removed.
 -- Two nodes reaping the same dead node at once is safe: the second finds nothing.
 local prefix = ARGV[1] .. '|'
@@ -18,5 +18,4 @@ for i = 1, #fields, 2 do
     end
   end
 end
-redis.call('HDEL', KEYS[4], ARGV[2])
 return gone

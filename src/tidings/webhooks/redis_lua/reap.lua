@@ -1,32 +1,25 @@
--- Take over a dead node: its unsettled deliveries move to this node, its occupancy goes.
--- ARGV: prefix, dead node id, this node id, force ('1': even if it beats; '0': only if not)
--- Returns {delivery JSON texts, channel ids nobody occupies any more}.
--- Atomic: of two survivors reaping one node, the second finds nothing.
-local p, dead, me, force = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-if force ~= '1' and redis.call('EXISTS', p .. ':wh:alive:' .. dead) == 1 then
-  return {{}, {}}
+-- Take over a dead node's unsettled deliveries, atomically; say which channels it occupied.
+-- Its node-wide keys share the hash tag {wh} (one slot on a Redis Cluster):
+-- KEYS[1] alive:<dead>  KEYS[2] pending:<dead>  KEYS[3] pending:<me>  KEYS[4] node-occ:<dead>
+-- ARGV: dead node id, this node id, force ('1': even if it beats; '0': only if not)
+-- Returns {delivery JSON texts, the channel ids it occupied, 1}, or {{}, {}, 0} when it
+-- beats (then the caller leaves it alone).
+-- Of two survivors reaping one node, the second finds no delivery; the caller then
+-- leaves each channel (occupancy.lua 'v': only one of them sees it vacated) and
+-- drops the index and the owner entry last, so an interrupted reap is finished by the next.
+local dead, me, force = ARGV[1], ARGV[2], ARGV[3]
+if force ~= '1' and redis.call('EXISTS', KEYS[1]) == 1 then
+  return {{}, {}, 0}
 end
-local from = p .. ':wh:pending:' .. dead
-local fields = redis.call('HGETALL', from)
+local fields = redis.call('HGETALL', KEYS[2])
 local moved = {}
 for i = 1, #fields, 2 do
   if dead ~= me then
-    redis.call('HSET', p .. ':wh:pending:' .. me, fields[i], fields[i + 1])
+    redis.call('HSET', KEYS[3], fields[i], fields[i + 1])
   end
   table.insert(moved, fields[i + 1])
 end
 if dead ~= me then
-  redis.call('DEL', from)
-  redis.call('SREM', p .. ':wh:owners', dead)
-  if #moved > 0 then redis.call('SADD', p .. ':wh:owners', me) end
+  redis.call('DEL', KEYS[2])
 end
-local index = p .. ':wh:node-occ:' .. dead
-local vacated = {}
-for _, chan in ipairs(redis.call('SMEMBERS', index)) do
-  local key = p .. ':wh:occ:{' .. chan .. '}'
-  if redis.call('SREM', key, dead) == 1 and redis.call('SCARD', key) == 0 then
-    table.insert(vacated, chan)
-  end
-end
-redis.call('DEL', index)
-return {moved, vacated}
+return {moved, redis.call('SMEMBERS', KEYS[4]), 1}
