@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from tidings.broker.redis_shards import ShardMap, jump_hash, shard_key
-from tidings.redis_url import redacted, split_broker_url
+from tidings.config import Settings
+from tidings.errors import ConfigError
+from tidings.redis_url import cluster_nodes, redacted, split_broker_url
 
 THREE = "redis://a:6379/0,redis://:secret@b:6379/0,rediss://c:6380/1"
 
@@ -74,3 +76,37 @@ def test_every_password_of_a_list_is_redacted() -> None:
     assert redacted(THREE + ",redis://u:pw@d:1/0") == (
         "redis://a:6379/0,redis://:****@b:6379/0,rediss://c:6380/1,redis://u:****@d:1/0"
     )
+
+
+def test_a_cluster_url_is_one_item_with_its_seeds() -> None:
+    """redis+cluster:// names seeds of one Redis Cluster: credentials, TLS options and the
+    database go with the first seed's plain URL, every seed is (host, port)."""
+    url = "rediss+cluster://:pw@10.0.0.5:7000,10.0.0.6:7001/0?ssl_cert_reqs=none"
+    assert split_broker_url(url) == [url]
+    assert ShardMap(url).count == 1
+    assert cluster_nodes(url) == (
+        "rediss://:pw@10.0.0.5:7000/0?ssl_cert_reqs=none",
+        [("10.0.0.5", 7000), ("10.0.0.6", 7001)],
+    )
+    assert cluster_nodes("redis+cluster://h:1") == ("redis://h:1", [("h", 1)])
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("redis+cluster://h", "write host:port"),
+        ("redis+cluster://h:1,:2", "write host:port"),
+        ("redis+cluster://h:1/3", "only database 0"),
+    ],
+)
+def test_bad_cluster_urls_are_refused_clearly(url: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        cluster_nodes(url)
+
+
+def test_settings_take_shards_and_clusters_and_refuse_bad_lists() -> None:
+    """broker_url validation: a shard list and a cluster URL load; a bad item is named."""
+    assert Settings.load(broker_url=THREE).broker_url == THREE
+    assert Settings.load(broker_url="redis+cluster://h:1,h:2").broker_url.startswith("redis+")
+    with pytest.raises(ConfigError, match="named twice"):
+        Settings.load(broker_url="redis://a:1/0,redis://a:1/0")

@@ -109,7 +109,8 @@ class _Settings(BaseSettings):
         "memory://",
         description=(
             "memory:// (single node), redis://host:port/db (cluster), or several "
-            "comma-separated redis:// URLs (a sharded cluster)."
+            "comma-separated redis:// URLs (a sharded cluster), or redis+cluster://host:port "
+            "(a Redis Cluster)."
         ),
         repr=False,  # redis://user:password@host carries a password
     )
