@@ -24,7 +24,7 @@ from redis.asyncio import ConnectionPool
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from tidings.broker.redis_reader import RedisSubscriber
 from tidings.domain.messages import Control, Message
@@ -108,13 +108,16 @@ class RedisClusterSubscriber:
         """Place every wanted channel on its master, then check the placement every
         ``ping_interval`` (sooner when a master moved a channel or lost its connection)."""
         while not self.closed:
+            try:
+                await self._place()
+            except (RedisError, RedisClusterException, OSError) as exc:
+                _log.warning("redis cluster: placing channels failed; retrying", reason=str(exc))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._refresh.wait(), self._ping_interval)
             if self._refresh.is_set():
                 self._refresh.clear()
-                with contextlib.suppress(RedisError, OSError):
+                with contextlib.suppress(RedisError, RedisClusterException, OSError):
                     await self._client.nodes_manager.initialize()  # a fresh slot map
-            await self._place()
 
     def release_waiters(self) -> None:
         """Let every pending ``subscribe`` return (the connections are going)."""
@@ -138,7 +141,7 @@ class RedisClusterSubscriber:
     def _master_of(self, name: bytes) -> str | None:
         try:
             node: Any = self._client.get_node_from_key(name.decode())
-        except (RedisError, IndexError, KeyError):
+        except (RedisError, RedisClusterException, IndexError, KeyError):
             return None
         return None if node is None else str(node.name)
 
