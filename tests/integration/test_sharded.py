@@ -317,3 +317,20 @@ async def test_a_thousand_channels_spread_evenly_over_the_shards(engine_url: str
     assert sum(counts) == 1000
     even = 1000 / len(urls)
     assert all(0.8 * even <= n <= 1.2 * even for n in counts), counts
+
+
+@ENGINES
+async def test_client_for_is_where_a_channels_keys_live(engine_url: str) -> None:
+    """``client_for`` gives the client of the channel's shard: a cache event stored by a
+    publication is read there (per-channel scripts such as history's run there)."""
+    prefix = f"t-{uuid.uuid4().hex[:8]}"
+    broker = RedisBroker(engine_url, node_id="keys", prefix=prefix)
+    try:
+        await broker.start(RecordingHandler())
+        for name in one_per_shard(engine_url, "cache-score"):
+            channel = ChannelName(name)
+            await broker.publish(Publication(AppId(APP_ID), channel, "e", '"1"', cache=True))
+            key = channel_key(prefix, "cache", APP_ID, channel)
+            assert await broker.client_for(AppId(APP_ID), channel).get(key) is not None
+    finally:
+        await broker.close()

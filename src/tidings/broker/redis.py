@@ -26,6 +26,7 @@ from tidings.broker.base import Broker, BrokerHandler, NodeLiveness, PresenceSto
 from tidings.broker.redis_codec import decode_message, encode_message
 from tidings.broker.redis_keys import channel_key
 from tidings.broker.redis_link import RedisLink
+from tidings.broker.redis_liveness import RedisClient
 from tidings.broker.redis_outbox import CACHE_TTL_SECONDS
 from tidings.broker.redis_presence import RedisPresenceStore, RedisUnavailableError
 from tidings.broker.redis_shards import ShardMap
@@ -282,6 +283,13 @@ class RedisBroker:
     def healthy(self) -> bool:
         """True while both Redis connections (of every shard) answer; False during an outage."""
         return all(link.healthy for link in self._links)
+
+    def client_for(self, app_id: AppId, channel: ChannelName) -> RedisClient:
+        """The command client of the Redis server that carries ``channel`` (its shard, or a
+        Redis Cluster's client, which routes by slot): where a per-channel script (history:
+        serial, stream and publish in one step) must run, with keys from
+        :func:`~tidings.broker.redis_keys.channel_key`."""
+        return self._link(app_id, channel).redis
 
     def shards_down(self) -> dict[str, str]:
         """Each shard that does not answer (its label) and why; empty while all answer.
