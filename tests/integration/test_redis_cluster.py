@@ -11,7 +11,7 @@ import pytest
 import redis
 from redis.crc import key_slot
 
-from tests.contract.harness import RecordingHandler
+from tests.support.recording import RecordingHandler
 from tidings.broker.redis import RedisBroker
 from tidings.broker.redis_keys import channel_key
 from tidings.domain.messages import Publication

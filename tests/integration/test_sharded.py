@@ -9,7 +9,6 @@ gives member_removed on every shard; a stopped shard fails its own channels only
 from __future__ import annotations
 
 import json
-import signal
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -21,14 +20,13 @@ import pytest
 import redis
 from redis.crc import key_slot
 
-from tests.contract.harness import RecordingHandler
 from tests.fixtures.webhooks import Receiver, has, webhook_json
 from tests.integration.conftest import (
     APP_ID,
     KEY,
     SECRET,
-    OwnRedis,
     PusherClient,
+    RedisServer,
     ServerFactory,
     eventually,
     signed_url,
@@ -40,6 +38,8 @@ from tests.integration.test_webhooks_cluster import (
     start_node_process,
     tally,
 )
+from tests.support.recording import RecordingHandler
+from tests.support.serve import StartServe
 from tidings.broker.redis import RedisBroker
 from tidings.broker.redis_keys import channel_key
 from tidings.broker.redis_shards import ShardMap
@@ -173,7 +173,11 @@ async def test_three_nodes_over_three_shards_each_event_once(
 
 @ENGINES
 async def test_kill_9_of_a_node_gives_member_removed_on_every_shard(
-    server_factory: ServerFactory, engine_url: str, prefix: str, receiver: Receiver
+    server_factory: ServerFactory,
+    engine_url: str,
+    prefix: str,
+    receiver: Receiver,
+    serve: StartServe,
 ) -> None:
     """A node process holding members on a channel of each shard dies with SIGKILL: the
     survivor's clients get member_removed on each, and the webhook comes once each."""
@@ -184,51 +188,44 @@ async def test_kill_9_of_a_node_gives_member_removed_on_every_shard(
         cluster_heartbeat_ttl=TTL,
         default_app_webhooks=hooks,
     )
-    proc, victim_url = await start_node_process(engine_url, prefix, hooks)
+    proc = await start_node_process(serve, engine_url, prefix, hooks)
     channels = one_per_shard(engine_url, "presence-doom")
-    try:
-        watchers: list[PusherClient] = []
-        for channel in channels:
-            doomed = await connect(victim_url)
-            await doomed.subscribe(channel, channel_data=member("doomed"))
-            watcher = await connect(survivor.ws_url)
-            joined = await watcher.subscribe(channel, channel_data=member("watcher"))
-            assert "doomed" in joined["data"]["presence"]["ids"]
-            watchers.append(watcher)
-        proc.send_signal(signal.SIGKILL)
-        await proc.wait()
-        for channel, watcher in zip(channels, watchers, strict=True):
-            removed = await watcher.expect("pusher_internal:member_removed", TTL * 4 + 10)
-            assert removed["channel"] == channel and removed["data"]["user_id"] == "doomed"
-        for watcher in watchers:
-            await watcher.ws.close()
-        for channel in channels:
-            await receiver.wait_for(has("channel_vacated", channel))
-        await settled(survivor)
-        for channel in channels:
-            assert tally(receiver, channel)[("member_removed", "doomed")] == 1
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+    watchers: list[PusherClient] = []
+    for channel in channels:
+        doomed = await connect(proc.ws_url)
+        await doomed.subscribe(channel, channel_data=member("doomed"))
+        watcher = await connect(survivor.ws_url)
+        joined = await watcher.subscribe(channel, channel_data=member("watcher"))
+        assert "doomed" in joined["data"]["presence"]["ids"]
+        watchers.append(watcher)
+    await proc.kill()
+    for channel, watcher in zip(channels, watchers, strict=True):
+        removed = await watcher.expect("pusher_internal:member_removed", TTL * 4 + 10)
+        assert removed["channel"] == channel and removed["data"]["user_id"] == "doomed"
+    for watcher in watchers:
+        await watcher.ws.close()
+    for channel in channels:
+        await receiver.wait_for(has("channel_vacated", channel))
+    await settled(survivor)
+    for channel in channels:
+        assert tally(receiver, channel)[("member_removed", "doomed")] == 1
 
 
 @pytest.fixture
-def three_redis() -> Iterator[list[OwnRedis]]:
-    """Three redis-servers of this test (stop and start them at will)."""
-    servers = [OwnRedis() for _ in range(3)]
+def three_redis() -> Iterator[list[RedisServer]]:
+    """Three redis-servers of this test (kill and start them at will)."""
+    servers: list[RedisServer] = []
     try:
-        for server in servers:
-            server.start()
+        for _ in range(3):
+            servers.append(RedisServer().start())
         yield servers
     finally:
         for server in servers:
-            server.kill()
-            server._log.close()
+            server.stop()
 
 
 async def test_a_stopped_shard_fails_its_channels_only_and_recovers(
-    server_factory: ServerFactory, three_redis: list[OwnRedis]
+    server_factory: ServerFactory, three_redis: list[RedisServer]
 ) -> None:
     """Shard 1 stops: its channel's publishes are held, then refused with 503 naming the
     shard; its presence channel's users answer 503; /ready says degraded naming it; the

@@ -26,9 +26,12 @@ import redis
 
 __all__ = [
     "DEFAULT_TEST_REDIS_URL",
+    "SHARDS",
     "RedisServer",
     "delete_redis_keys",
     "redis_answers",
+    "redis_cluster_url",
+    "redis_shards_url",
     "redis_url",
 ]
 
@@ -246,3 +249,82 @@ def own_redis() -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+#: How many Redis servers the sharded-engine tests start (and masters the Cluster has).
+SHARDS = 3
+
+
+@pytest.fixture(scope="session")
+def redis_shards_url() -> Iterator[str]:
+    """A ``broker_url`` naming ``SHARDS`` redis-servers this session started (comma-separated).
+
+    Fails (never skips) the requesting test when they cannot be started; they are
+    stopped by PID at the end of the session.
+    """
+    servers: list[RedisServer] = []
+    failure = ""
+    try:
+        for _ in range(SHARDS):
+            servers.append(RedisServer(db=15).start())
+    except (OSError, RuntimeError) as exc:
+        failure = str(exc)
+    try:
+        if failure:
+            pytest.fail(f"the sharded engine's tests need {SHARDS} redis-servers: {failure}")
+        yield ",".join(server.url for server in servers)
+    finally:
+        for server in servers:
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url() -> Iterator[str]:
+    """A ``redis+cluster://`` URL of a Redis Cluster of ``SHARDS`` masters this session
+    started (``--cluster-enabled yes`` on free ports, ``redis-cli --cluster create``; slots in
+    equal ranges, in port order).
+
+    Fails (never skips) the requesting test when it cannot be started; the servers are
+    stopped by PID at the end of the session.
+    """
+    servers: list[RedisServer] = []
+    workdir = tempfile.mkdtemp(prefix="tidings-test-cluster-")
+    failure = ""
+    try:
+        for index in range(SHARDS):
+            args = ["--cluster-enabled", "yes", "--cluster-port", str(_os_port())]
+            args += ["--cluster-config-file", f"nodes-{index}.conf", "--dir", workdir]
+            servers.append(RedisServer(args).start())
+        _join_cluster(servers)
+    except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+        failure = str(exc)
+    try:
+        if failure:
+            pytest.fail(f"the Redis Cluster tests need a {SHARDS}-master cluster: {failure}")
+        yield "redis+cluster://" + ",".join(f"127.0.0.1:{s.port}" for s in servers)
+    finally:
+        for server in servers:
+            server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _join_cluster(servers: list[RedisServer]) -> None:
+    """``redis-cli --cluster create`` over ``servers``, then wait until each sees state ok."""
+    cli = shutil.which("redis-cli")
+    if cli is None:
+        raise RuntimeError("redis-cli is not on PATH (apt-get install redis-tools)")
+    nodes = [f"127.0.0.1:{server.port}" for server in servers]
+    subprocess.run(
+        [cli, "--cluster", "create", *nodes, "--cluster-yes"],
+        check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30  # gossip spreads the new slot map in a few seconds
+    for server in servers:
+        client = redis.Redis(host="127.0.0.1", port=server.port, decode_responses=True)
+        try:
+            while client.cluster("info").get("cluster_state") != "ok":
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"cluster node {server.port} never reached state ok")
+                time.sleep(0.05)
+        finally:
+            client.close()
