@@ -111,16 +111,31 @@ async def serve_process() -> AsyncIterator[ServeProcesses]:
             print(process.output()[-20000:])
 
 
+@pytest.fixture
+async def cluster(redis_url: str, serve_process: ServeProcesses) -> AsyncIterator[Cluster]:
+    """Like ``serve_process``, for nodes that share ``redis_url`` under a prefix of this
+    test only (its keys are deleted afterwards)."""
+    async for start in _nodes_over(redis_url, serve_process, clean=True):
+        yield start
+
+
 @pytest.fixture(params=["redis", "redis-sharded", "redis-cluster"])
-async def cluster(
+async def any_cluster(
     request: pytest.FixtureRequest, serve_process: ServeProcesses
 ) -> AsyncIterator[Cluster]:
-    """Like ``serve_process``, for nodes that share one Redis (or three shards, or a Redis
-    Cluster of three masters) under a prefix of this test only."""
+    """``cluster`` over each engine in turn: one Redis, three shards (this session's
+    redis-servers) and a Redis Cluster of three masters."""
     fixture = {"redis": "redis_url", "redis-sharded": "redis_shards_url"}.get(
         request.param, "redis_cluster_url"
     )
-    redis_url: str = request.getfixturevalue(fixture)
+    url: str = request.getfixturevalue(fixture)
+    async for start in _nodes_over(url, serve_process, clean=request.param == "redis"):
+        yield start
+
+
+async def _nodes_over(
+    redis_url: str, serve_process: ServeProcesses, *, clean: bool
+) -> AsyncIterator[Cluster]:
     prefix = f"test-{uuid.uuid4().hex[:8]}"
     started = 0
 
@@ -139,7 +154,7 @@ async def cluster(
         yield start
     finally:
         await serve_process.stop()  # before the keys go: nodes write until they stop
-        if request.param == "redis":  # the others are this session's own servers
+        if clean:  # the other engines are this session's own servers
             delete_redis_keys(redis_url, prefix)
 
 

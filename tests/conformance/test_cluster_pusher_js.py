@@ -48,9 +48,9 @@ async def drive() -> AsyncIterator[Drive]:
             await driver.close()
 
 
-async def test_pusher_js_clients_split_across_two_nodes(cluster: Cluster, drive: Drive) -> None:
+async def test_pusher_js_clients_split_across_two_nodes(any_cluster: Cluster, drive: Drive) -> None:
     """Presence lists, member_added/removed, client events and HTTP publishes cross nodes."""
-    port_a, port_b = await cluster(), await cluster()
+    port_a, port_b = await any_cluster(), await any_cluster()
     on_a, on_b = await drive(port_a), await drive(port_b)
     alice = {"user_id": "1", "user_info": {"name": "Alice"}}
     bob = {"user_id": "2", "user_info": {"name": "Bob"}}
@@ -92,11 +92,11 @@ async def test_pusher_js_clients_split_across_two_nodes(cluster: Cluster, drive:
 
 
 async def test_send_to_user_and_terminate_reach_the_user_on_both_nodes(
-    cluster: Cluster, drive: Drive
+    any_cluster: Cluster, drive: Drive
 ) -> None:
     """A user with a tab on each node: send_to_user through either node reaches both tabs
     (nobody else), and terminate_user_connections closes both tabs and nobody else."""
-    port_a, port_b = await cluster(), await cluster()
+    port_a, port_b = await any_cluster(), await any_cluster()
     on_a, on_b = await drive(port_a), await drive(port_b)
     await signed_in(on_a, "ada-a", {"id": "ada"})
     await signed_in(on_b, "ada-b", {"id": "ada"})
@@ -125,13 +125,13 @@ async def test_send_to_user_and_terminate_reach_the_user_on_both_nodes(
 
 
 async def test_watchlist_across_nodes_and_a_node_dying(
-    cluster: Cluster, drive: Drive, serve_process: ServeProcesses
+    any_cluster: Cluster, drive: Drive, serve_process: ServeProcesses
 ) -> None:
     """Watchlist events come from the user's cluster-wide first/last connection: a user
     signed in on both nodes stays online when one node dies; one only on the dead node
     goes offline within the heartbeat bound."""
-    port_a = await cluster(TIDINGS_CLUSTER_HEARTBEAT_TTL="2")
-    port_b = await cluster(TIDINGS_CLUSTER_HEARTBEAT_TTL="2")
+    port_a = await any_cluster(TIDINGS_CLUSTER_HEARTBEAT_TTL="2")
+    port_b = await any_cluster(TIDINGS_CLUSTER_HEARTBEAT_TTL="2")
     on_a, on_b = await drive(port_a), await drive(port_b)
     await on_a.send("connect", "ada", signin_as={"id": "ada", "watchlist": ["bob", "cy"]})
     await on_a.expect("connected", "ada")
