@@ -56,6 +56,9 @@ class ClusterDuties:
         self._idle.set()
         self._tasks: list[asyncio.Task[None]] = []
         self._reachable = True
+        # Set once the first beat took back what this node id left behind: occupancy
+        # changes wait for it, else that take-back would also undo this life's first ones.
+        self._joined = asyncio.Event()
 
     async def start(self) -> None:
         """Start the loops; the first beat (at once, then retried while Redis is away) takes
@@ -96,6 +99,7 @@ class ClusterDuties:
         return True
 
     async def _apply_loop(self) -> None:
+        await self._joined.wait()
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -148,6 +152,7 @@ class ClusterDuties:
                     self._service.adopt(moved)
                     self._vacated(vacated)
                     joined = True
+                    self._joined.set()
                 elif not await self._store.beat():
                     await self._resync()
                 for node in await self._store.dead_owners():
