@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tidings.domain.history import Retention
 from tidings.typing import AppId, ChannelName, NodeId, SocketId, UserId
 
 __all__ = [
@@ -47,8 +48,12 @@ class Publication:
             ``tidings.domain.channels.client_event_allowed``).
         cache: store it as the channel's last event (cache channels), atomically
             with the publish. Set by the node, never by a client.
-        offset: the position in the channel's stream, for brokers that keep
-            history (none does yet).
+        keep: keep it in the channel's history with this retention (the app
+            keeps history on the channel). Set by the node, never by a client.
+        serial: its place in the channel's stream, set by the broker that kept
+            it (atomically with storing and fanning out); ``None`` otherwise.
+        stream_id: the stream ``serial`` counts in.
+        published_at_ms: when the broker kept it (Unix milliseconds).
     """
 
     app_id: AppId
@@ -60,7 +65,10 @@ class Publication:
     meta: str | None = None
     from_client: bool = False
     cache: bool = False
-    offset: int | None = None
+    keep: Retention | None = None
+    serial: int | None = None
+    stream_id: str | None = None
+    published_at_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

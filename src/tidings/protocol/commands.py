@@ -18,11 +18,16 @@ class Subscribe:
 
     The shell must answer with the session's ``subscribed()`` or
     ``subscription_refused()``.
+
+    Attributes:
+        position: ``(serial, stream_id)`` the client last saw on ``channel``: replay
+            what it missed (channel history), or say it cannot.
     """
 
     channel: str
     user_id: str | None = None
     user_info: Any = None
+    position: tuple[int, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,8 +57,14 @@ class WireSession(Protocol):
         members: Mapping[str, Any] | None,
         cached: Publication | None = None,
         cache_miss: bool = False,
+        position: tuple[int, str] | None = None,
+        recovered: bool | None = None,
     ) -> None:
-        """The shell joined ``channel``: queue the confirmation (and a cached event)."""
+        """The shell joined ``channel``: queue the confirmation (and a cached event).
+
+        ``position`` and ``recovered`` describe a channel that keeps history
+        (wires that cannot show them ignore them).
+        """
 
     def subscription_refused(self, channel: str, error: SubscriptionError) -> None:
         """The core refused ``channel``: queue the refusal (or a ``Close``)."""

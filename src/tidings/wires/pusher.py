@@ -32,7 +32,14 @@ def pusher_frame(message: Message) -> bytes | None:
         case Publication():
             if message.from_client and not client_event_allowed(message.event, message.channel):
                 return None
-            text = codec.encode_event(message.event, message.channel, message.data, message.user_id)
+            text = codec.encode_event(
+                message.event,
+                message.channel,
+                message.data,
+                message.user_id,
+                message.serial,
+                message.stream_id,
+            )
         case MemberJoined():
             text = codec.encode_member_added(message.channel, message.user_id, message.info)
         case MemberLeft():

@@ -238,9 +238,14 @@ class V3Session:
         members: Mapping[str, Any] | None,
         cached: Publication | None = None,
         cache_miss: bool = False,
+        position: tuple[int, str] | None = None,
+        recovered: bool | None = None,
     ) -> None:
         """Queue ``system:boot`` (the connection is ready), then ``system:member_list`` for
-        members, then a cache channel's last event."""
+        members, then a cache channel's last event.
+
+        v3 has no place for a history position: ``position`` and ``recovered`` are ignored.
+        """
         self._out.append(BOOT)
         if members is not None:
             self._out.append(encode_member_list(members))

@@ -14,6 +14,11 @@ Decisions, checked against the Pusher protocol docs, pusher-js 8 and Soketi:
   emits it on the channel with ``undefined`` data).
 - A channel event's ``data`` is inserted verbatim: it is already the JSON text of the value
   (a publication is encoded once and shared by every subscriber, so nothing is re-encoded).
+- History (tidings' own, Sockudo's names): a channel event of a channel that keeps history
+  carries top-level ``"serial"`` and ``"stream_id"``; ``subscription_succeeded`` of such a
+  channel carries the channel's position top-level (and inside ``data`` on non-presence
+  channels, whose data is otherwise ``{}``), plus ``"recovered"`` when the client asked
+  for a recovery. pusher-js, Echo and piesocket-js ignore unknown top-level fields.
 - The protocol version query parameter: missing -> 4008, not an integer -> 4006, not one of
   5, 6, 7 -> 4007 (the codes of the protocol docs' "Error Codes"; the docs' fallback to
   protocol 1 is deprecated and every current client sends ``protocol=7``).
@@ -27,7 +32,8 @@ from typing import Any, Final
 
 import orjson
 
-from tidings.errors import MAX_ECHO, ConnectionRejected, MessageError
+from tidings.domain.history import STREAM_ID_PATTERN as _STREAM_ID
+from tidings.errors import MAX_ECHO, ConnectionRejected, MessageError, SubscriptionError
 
 __all__ = [
     "SUPPORTED_PROTOCOL_VERSIONS",
@@ -48,6 +54,7 @@ __all__ = [
     "member_added_data",
     "member_removed_data",
     "subscription_count_data",
+    "parse_position",
     "parse_protocol_version",
 ]
 
@@ -112,6 +119,41 @@ def decode(text: str) -> IncomingMessage:
     return IncomingMessage(event, channel, value.get("data"))
 
 
+def parse_position(value: object) -> tuple[int, str]:
+    """The ``position`` of a ``pusher:subscribe``: ``{"serial": N, "stream_id": "S"}``.
+
+    Returns:
+        ``(serial, stream_id)``.
+
+    Raises:
+        SubscriptionError: (``InvalidPosition``, 400) not an object, a serial that is not
+            a non-negative integer, or a stream id that is not one this server mints.
+    """
+    example = 'send "position": {"serial": 41, "stream_id": "<from the last event>"}'
+    if not isinstance(value, dict):
+        raise _position_error(
+            f'"position" must be a JSON object, got a JSON {_kind(value)}; {example}'
+        )
+    serial = value.get("serial")
+    if isinstance(serial, bool) or not isinstance(serial, int) or serial < 0:
+        shown = orjson.dumps(serial).decode()[:40]
+        raise _position_error(
+            f'"position.serial" must be a non-negative integer, got {shown}; {example}'
+        )
+    stream_id = value.get("stream_id")
+    if not isinstance(stream_id, str) or not _STREAM_ID.fullmatch(stream_id):
+        shown = orjson.dumps(stream_id).decode()[:40]
+        raise _position_error(
+            f'"position.stream_id" must be a stream id this server sent (16 hex digits), '
+            f"got {shown}; {example}"
+        )
+    return serial, stream_id
+
+
+def _position_error(message: str) -> SubscriptionError:
+    return SubscriptionError(message, kind="InvalidPosition", status=400)
+
+
 def _kind(value: object) -> str:
     """The JSON type name of a decoded value, for error messages."""
     if isinstance(value, bool):
@@ -127,8 +169,17 @@ def _kind(value: object) -> str:
     return "null"
 
 
-def encode_event(event: str, channel: str | None, data: str, user_id: str | None = None) -> str:
+def encode_event(
+    event: str,
+    channel: str | None,
+    data: str,
+    user_id: str | None = None,
+    serial: int | None = None,
+    stream_id: str | None = None,
+) -> str:
     """A channel event: ``{"event":…,"channel":…,"data":<data>[,"user_id":…]}``.
+
+    A kept event adds ``,"serial":…,"stream_id":…`` (its place in the channel's history).
 
     This is the fan-out hot path: it runs once per publication, never per subscriber.
 
@@ -137,6 +188,8 @@ def encode_event(event: str, channel: str | None, data: str, user_id: str | None
         channel: the channel, or ``None`` for a connection-level event.
         data: the JSON text of the data value, inserted verbatim (not re-encoded).
         user_id: the sender of a client event on a presence channel.
+        serial: the event's place in the channel's history stream, if it was kept.
+        stream_id: that stream (given with ``serial``).
     """
     text = '{"event":' + _json(event)
     if channel is not None:
@@ -144,6 +197,8 @@ def encode_event(event: str, channel: str | None, data: str, user_id: str | None
     text += ',"data":' + data
     if user_id is not None:
         text += ',"user_id":' + _json(user_id)
+    if serial is not None:
+        text += ',"serial":' + str(serial) + ',"stream_id":' + _json(stream_id)
     return text + "}"
 
 
@@ -158,19 +213,37 @@ def encode_error(message: str, code: int | None) -> str:
     return _json({"event": "pusher:error", "data": {"code": code, "message": message}})
 
 
-def encode_subscription_succeeded(channel: str, members: Mapping[str, Any] | None) -> str:
+def encode_subscription_succeeded(
+    channel: str,
+    members: Mapping[str, Any] | None,
+    position: tuple[int, str] | None = None,
+    recovered: bool | None = None,
+) -> str:
     """``pusher_internal:subscription_succeeded``.
 
     Args:
         channel: the channel subscribed to.
         members: for presence channels, user id -> user info of every member (the new one
             included); ``None`` for other channels.
+        position: ``(serial, stream_id)`` of a channel that keeps history: top-level, and
+            inside ``data`` on non-presence channels.
+        recovered: whether a requested recovery replayed what was missed (``None``: none
+            was requested); top-level, and inside ``data`` on non-presence channels.
     """
+    extra: dict[str, Any] = {}
+    if position is not None:
+        extra["serial"], extra["stream_id"] = position
+    if recovered is not None:
+        extra["recovered"] = recovered
     if members is None:
-        return encode_event("pusher_internal:subscription_succeeded", channel, '"{}"')
-    presence = {"ids": list(members), "hash": dict(members), "count": len(members)}
-    inner = _json({"presence": presence})
-    return encode_event("pusher_internal:subscription_succeeded", channel, _json(inner))
+        data = _json(_json(extra)) if extra else '"{}"'
+    else:
+        presence = {"ids": list(members), "hash": dict(members), "count": len(members)}
+        data = _json(_json({"presence": presence}))
+    text = encode_event("pusher_internal:subscription_succeeded", channel, data)
+    if not extra:
+        return text
+    return text[:-1] + "," + _json(extra)[1:]
 
 
 def encode_subscription_error(channel: str, kind: str, error: str, status: int) -> str:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -167,6 +168,8 @@ class PusherSession:
         members: Mapping[str, Any] | None = None,
         cached: Publication | None = None,
         cache_miss: bool = False,
+        position: tuple[int, str] | None = None,
+        recovered: bool | None = None,
     ) -> None:
         """The shell joined ``channel``: queue ``subscription_succeeded``.
 
@@ -175,11 +178,15 @@ class PusherSession:
             members: for presence channels, user id -> user info of every member.
             cached: a cache channel's last event, sent right after the confirmation.
             cache_miss: a cache channel without one: ``pusher:cache_miss`` follows.
+            position: ``(serial, stream_id)`` of a channel that keeps history.
+            recovered: the outcome of a requested recovery (``None``: none asked).
         """
         if channel not in self._states:
             return  # the client unsubscribed meanwhile: nothing to confirm
         self._states[channel] = SUBSCRIBED
-        self._outgoing.append(codec.encode_subscription_succeeded(channel, members))
+        self._outgoing.append(
+            codec.encode_subscription_succeeded(channel, members, position, recovered)
+        )
         if cached is not None:
             self._outgoing.append(
                 codec.encode_event(cached.event, cached.channel, cached.data, cached.user_id)
@@ -246,7 +253,24 @@ class PusherSession:
             return
         self._states[channel] = PENDING
         self._user_ids[channel] = command.user_id
+        if "position" in data:
+            command = replace(command, position=self._position(channel, data["position"]))
+            if command.position is None:
+                del self._states[channel]
+                del self._user_ids[channel]
+                return
         self._commands.append(command)
+
+    def _position(self, channel: str, value: object) -> tuple[int, str] | None:
+        """``data.position``, or ``None`` after queueing the ``subscription_error`` it earns."""
+        try:
+            return codec.parse_position(value)
+        except SubscriptionError as exc:
+            self._outgoing.append(
+                codec.encode_subscription_error(channel, exc.kind, exc.message, exc.status)
+            )
+            self._refusals.append(Refusal(exc.message, channel=channel))
+            return None
 
     def _on_unsubscribe(self, message: codec.IncomingMessage) -> None:
         data = data_object(message, '{"channel":"my-channel"}')
