@@ -1,8 +1,9 @@
 """The seams between a node and what it shares with other nodes (the ports).
 
-- ``Broker`` carries messages (``tidings.domain.messages``) between nodes and
-  keeps a cache channel's last event; it hands what it receives back through a
-  ``BrokerHandler`` (the node), never reaching into the core.
+- ``Broker`` carries messages (``tidings.domain.messages``) between nodes,
+  keeps a cache channel's last event and the history of channels that keep
+  one; it hands what it receives back through a ``BrokerHandler`` (the node),
+  never reaching into the core.
 - ``PresenceStore`` keeps who is on each presence channel, deduplicated by user.
 - ``NodeLiveness`` tells which nodes are alive (heartbeats), carries each node's
   subscription counts, and reports through a ``LivenessHandler`` when a peer
@@ -17,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from tidings.domain.history import HistoryPage
 from tidings.domain.messages import Control, Member, Message, Publication
 from tidings.typing import AppId, ChannelName, SocketId, UserId
 
@@ -48,7 +50,20 @@ class BrokerHandler(Protocol):
 
 
 class Broker(Protocol):
-    """Cross-node fan-out plus the last event of cache channels."""
+    """Cross-node fan-out plus the last event of cache channels and channel history.
+
+    History: a ``Publication`` with ``keep`` set (the node sets it on channels
+    whose app keeps history; never on client events) is given the channel's
+    next ``serial`` (+1, starting at 1) and its ``stream_id``, atomically with
+    storing it and fanning it out, and is delivered to every node WITH them: the
+    same serial everywhere, each serial once per stream. A node receives one
+    channel's kept publications in serial order while its link holds; after a
+    link failure it may miss some (the node fills the gap from ``history``). The
+    stream keeps the last ``keep.size`` publications, for ``keep.ttl`` seconds
+    after the last one; when the whole stream is lost (expiry, eviction, a
+    restarted Redis without persistence) the next publication starts a new
+    ``stream_id`` at serial 1.
+    """
 
     async def start(self, handler: BrokerHandler) -> None:
         """Connect and register the handler that receives every message and control."""
@@ -75,6 +90,24 @@ class Broker(Protocol):
 
     async def last_event(self, app_id: AppId, channel: ChannelName) -> Publication | None:
         """The last event stored for ``channel``, or ``None`` (a cache miss)."""
+
+    async def history(
+        self, app_id: AppId, channel: ChannelName, after_serial: int, limit: int
+    ) -> HistoryPage:
+        """The kept publications of ``channel`` with a serial above ``after_serial``.
+
+        Args:
+            after_serial: the last serial the reader has (0: from the start).
+            limit: at most this many events, the oldest first (0: the position only).
+
+        Returns:
+            The channel's current position (serial 0 and a fresh stream id for a
+            channel without a stream yet), the events in serial order, and whether
+            nothing after ``after_serial`` was dropped before the first of them.
+
+        Raises:
+            UnavailableError: the store cannot be reached (HTTP 503).
+        """
 
     @property
     def healthy(self) -> bool:

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, Final
 import structlog
 
 from tidings.broker.base import Broker, BrokerHandler, DeadMember, PresenceFull, PresenceStore
+from tidings.broker.memory_history import DEFAULT_MAX_BYTES, MemoryHistory
+from tidings.domain.history import HistoryPage
 from tidings.domain.messages import Control, Member, Message, Publication
 from tidings.typing import AppId, ChannelName, SocketId, UserId
 
@@ -39,6 +41,8 @@ class MemoryBroker:
         clock: a monotonic clock in seconds; tests pass a fake one to expire
             cache events without waiting.
         cache_ttl: seconds a cache channel's last event is kept.
+        history_max_bytes: the node-wide cap of kept history (see
+            :mod:`tidings.broker.memory_history` for the eviction rule).
     """
 
     def __init__(
@@ -46,6 +50,7 @@ class MemoryBroker:
         *,
         clock: Callable[[], float] = time.monotonic,
         cache_ttl: float = CACHE_TTL_SECONDS,
+        history_max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         if cache_ttl <= 0:
             raise ValueError(f"cache_ttl must be a positive number of seconds, got {cache_ttl!r}")
@@ -56,6 +61,8 @@ class MemoryBroker:
         # Ordered by expiry: every store re-inserts at the end with the same TTL
         # and the clock is monotonic, so expired entries are always at the front.
         self._last: dict[_Key, tuple[float, Publication]] = {}
+        #: Every history channel's ring (public for the metrics and the dashboard).
+        self.history_store = MemoryHistory(max_bytes=history_max_bytes, clock=clock)
         self._closed = False
 
     async def start(self, handler: BrokerHandler) -> None:
@@ -89,8 +96,12 @@ class MemoryBroker:
         """
         handler = self._started()
         key = (message.app_id, message.channel)
-        if type(message) is Publication and message.cache:
-            self._store_last(key, message)
+        if type(message) is Publication:
+            if message.keep is not None and not message.from_client:
+                # Serial assigned, kept and (below) delivered in one synchronous step.
+                message = self.history_store.append(message, message.keep)
+            if message.cache:
+                self._store_last(key, message)
         if key not in self._channels:
             return
         try:
@@ -119,6 +130,12 @@ class MemoryBroker:
         self._drop_expired()
         entry = self._last.get((app_id, channel))
         return None if entry is None else entry[1]
+
+    async def history(
+        self, app_id: AppId, channel: ChannelName, after_serial: int, limit: int
+    ) -> HistoryPage:
+        """The kept events of ``channel`` after ``after_serial`` (see ``Broker.history``)."""
+        return self.history_store.read(app_id, channel, after_serial, limit)
 
     @property
     def healthy(self) -> bool:

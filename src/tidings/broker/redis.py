@@ -24,13 +24,16 @@ from redis.exceptions import RedisError
 
 from tidings.broker.base import Broker, BrokerHandler, NodeLiveness, PresenceStore
 from tidings.broker.redis_codec import decode_message, encode_message
+from tidings.broker.redis_history import RedisHistory
 from tidings.broker.redis_keys import channel_key
 from tidings.broker.redis_link import RedisLink
 from tidings.broker.redis_liveness import RedisClient
 from tidings.broker.redis_outbox import CACHE_TTL_SECONDS
 from tidings.broker.redis_presence import RedisPresenceStore, RedisUnavailableError
 from tidings.broker.redis_shards import ShardMap
+from tidings.domain.history import HistoryPage
 from tidings.domain.messages import Control, Message, Publication
+from tidings.errors import UnavailableError
 from tidings.typing import AppId, ChannelName
 
 __all__ = [
@@ -147,6 +150,9 @@ class RedisBroker:
         ]
         # Controls travel through the first server.
         self._links[0].subscriber.wanted.add(self._control_name)
+        self._histories = [
+            RedisHistory(link.redis, prefix, clustered=link.clustered) for link in self._links
+        ]
         # A new base at every start: a restarted node's numbers are larger than
         # those of its previous run, so peers never take them for duplicates.
         self._seq = time.time_ns()
@@ -231,6 +237,21 @@ class RedisBroker:
         outbox = link.outbox
         name = self._channel(message.app_id, message.channel)
         payload = self._encode(message)
+        if type(message) is Publication and message.keep is not None and not message.from_client:
+            # Kept: not delivered here; every node (this one too) receives it from
+            # Redis with its serial. Held like any publication during an outage.
+            if not outbox.accepts(len(payload), must_keep=True):
+                raise outbox.full()
+            send = self._history(message.app_id, message.channel).send(
+                message,
+                payload,
+                origin=self.node_id,
+                seq=self._seq,
+                pubsub_channel=name,
+                cache_ttl=CACHE_TTL_SECONDS,
+            )
+            await outbox.send(name, payload, send, hold=True, wait=message.cache)
+            return
         # Only publications are held during an outage; member changes and counts
         # are re-announced by the node when Redis is back.
         keep, droppable, cache = False, True, False
@@ -279,6 +300,25 @@ class RedisBroker:
             return None
         return message if type(message) is Publication else None
 
+    async def history(
+        self, app_id: AppId, channel: ChannelName, after_serial: int, limit: int
+    ) -> HistoryPage:
+        """The kept events of ``channel`` (see ``Broker.history`` and ``redis_history``).
+
+        Raises:
+            UnavailableError: Redis cannot be reached.
+        """
+        if asyncio.current_task() is None:
+            # Stepped eagerly (tidings.web.eager): redis-py's connect timeouts need a
+            # task, so suspend once and go on inside the one that resumes us.
+            await asyncio.sleep(0)
+        try:
+            return await self._history(app_id, channel).read(app_id, channel, after_serial, limit)
+        except (RedisError, OSError) as exc:
+            raise UnavailableError(
+                f"channel history is unreachable: {exc}", hint="retry once Redis is back"
+            ) from exc
+
     @property
     def healthy(self) -> bool:
         """True while both Redis connections (of every shard) answer; False during an outage."""
@@ -326,6 +366,10 @@ class RedisBroker:
     def _link(self, app_id: str, channel: str) -> RedisLink:
         """The link to the Redis server that carries ``channel``."""
         return self._links[self.shards.index(app_id, channel)]
+
+    def _history(self, app_id: str, channel: str) -> RedisHistory:
+        """The history commands of the Redis server that carries ``channel``."""
+        return self._histories[self._links.index(self._link(app_id, channel))]
 
     def _channel(self, app_id: str, channel: str) -> bytes:
         return channel_key(self.prefix, "pub", app_id, channel).encode()

@@ -27,9 +27,18 @@ from tidings.broker.redis_reader import RedisSubscriber
 from tidings.domain.messages import Control, Message
 from tidings.redis_url import cluster_nodes, connection_options
 
-__all__ = ["RedisLink"]
+__all__ = ["RedisLink", "pubsub_client_name"]
 
 _log = structlog.get_logger(__name__)
+
+
+def pubsub_client_name(node_id: str) -> str:
+    """The ``CLIENT SETNAME`` of a node's pub/sub connection: ``tidings-pubsub-<node id>``.
+
+    Characters Redis refuses in a name (spaces, newlines) become ``_``.
+    """
+    safe = "".join(c if c.isascii() and c.isprintable() and c != " " else "_" for c in node_id)
+    return f"tidings-pubsub-{safe}"
 
 
 class RedisLink:
@@ -107,6 +116,8 @@ class RedisLink:
                 retry=Retry(NoBackoff(), 0),
                 socket_connect_timeout=ping_timeout,
                 protocol=2,
+                # Named, so an operator finds a node's pub/sub connection in CLIENT LIST.
+                client_name=pubsub_client_name(node_id),
             )
             self.subscriber = RedisSubscriber(
                 pool,

@@ -20,6 +20,7 @@ import structlog
 from redis.exceptions import RedisError
 
 from tidings.broker.redis_codec import is_publication
+from tidings.broker.redis_history import KeptSend
 from tidings.broker.redis_liveness import RedisClient
 from tidings.errors import BrokerBufferFull
 
@@ -44,10 +45,12 @@ redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 return redis.call('SPUBLISH', KEYS[2], ARGV[1])
 """
 
-# A queued send: Redis channel, payload, cache key (or None), and the future its
-# publisher awaits (None when nobody waits: most publications, and those held
+# A queued send: Redis channel, payload, cache key (or None, or the history
+# script's call for a kept publication: the script publishes it), and the future
+# its publisher awaits (None when nobody waits: most publications, and those held
 # during an outage).
-_Item = tuple[bytes, bytes, bytes | None, asyncio.Future[None] | None]
+_Extra = bytes | KeptSend | None
+_Item = tuple[bytes, bytes, _Extra, asyncio.Future[None] | None]
 
 
 class RedisOutbox:
@@ -92,7 +95,7 @@ class RedisOutbox:
         self._idle = asyncio.Event()
         self._idle.set()
         # Held during an outage, in order: (channel, payload, cache key).
-        self._held: deque[tuple[bytes, bytes, bytes | None]] = deque()
+        self._held: deque[tuple[bytes, bytes, _Extra]] = deque()
         self._held_bytes = 0
         self._holding = False
         self._flushing: asyncio.Task[None] | None = None
@@ -126,7 +129,7 @@ class RedisOutbox:
         )
 
     async def send(
-        self, name: bytes, payload: bytes, cache_key: bytes | None, *, hold: bool, wait: bool
+        self, name: bytes, payload: bytes, cache_key: _Extra, *, hold: bool, wait: bool
     ) -> None:
         """Queue for the writer; during an outage hold it (or drop it).
 
@@ -200,11 +203,16 @@ class RedisOutbox:
             while self._queue:
                 batch = [self._queue.popleft() for _ in range(min(BATCH, len(self._queue)))]
                 sharded = self._sharded
-                atomic = not sharded and any(key is not None for _, _, key, _ in batch)
+                atomic = not sharded and any(type(key) is bytes for _, _, key, _ in batch)
+                kept = [extra for _, _, extra, _ in batch if isinstance(extra, KeptSend)]
                 try:
+                    if kept:
+                        await kept[0].history.ensure_loaded()
                     async with self.redis.pipeline(transaction=atomic) as pipe:
                         for name, payload, cache_key, _ in batch:
-                            if sharded and cache_key is not None:
+                            if isinstance(cache_key, KeptSend):
+                                cache_key.add_to(pipe)  # the script stores and publishes it
+                            elif sharded and cache_key is not None:
                                 keys = (cache_key, name)
                                 pipe.eval(_CACHE_SPUBLISH, 2, *keys, payload, CACHE_TTL_SECONDS)
                             elif sharded:
@@ -215,6 +223,8 @@ class RedisOutbox:
                                 pipe.publish(name, payload)
                         await pipe.execute()
                 except (RedisError, OSError) as exc:
+                    for send in kept:
+                        send.history.loaded = False  # a restarted Redis has lost the script
                     self._start_holding(batch)
                     self._on_failure(exc)
                     break

@@ -21,6 +21,7 @@ from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import RedisError
 
 from tidings.broker.redis_codec import decode_message, origin_prefix
+from tidings.broker.redis_history import KEPT_MARK, decode_kept
 from tidings.domain.messages import Control, Message
 
 __all__ = ["RedisSubscriber"]
@@ -207,6 +208,17 @@ class RedisSubscriber:
     def _on_message(self, name: bytes, raw: bytes) -> None:
         if name not in self.wanted:
             return  # a message in flight when the channel was unsubscribed
+        if raw[:1] == KEPT_MARK:
+            # A kept publication, this node's own included (it was not delivered at
+            # publish time): the node orders them by serial; the script already
+            # refused one sent twice.
+            try:
+                pub = decode_kept(raw)[2]
+            except ValueError as exc:
+                _log.warning("ignored a malformed message", channel=name.decode(), reason=str(exc))
+                return
+            self._deliver(pub)
+            return
         if raw.startswith(self._own_prefix):
             return  # this node delivered its own at publish time: not even decoded
         try:
