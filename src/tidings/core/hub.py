@@ -79,6 +79,21 @@ class Hub:
         del self._subs[key]
         return not self._occupied(app_id, channel)
 
+    def current(self, app_id: AppId, channel: ChannelName, sub: Subscriber) -> Subscriber | None:
+        """What the hub holds on ``channel`` for ``sub``'s socket id (``sub`` or a stand-in)."""
+        return self._subs.get((app_id, channel, sub.encoding), {}).get(sub.socket_id)
+
+    def replace(
+        self, app_id: AppId, channel: ChannelName, old: Subscriber, new: Subscriber
+    ) -> None:
+        """Put ``new`` in ``old``'s place if ``old`` is still there (same socket id).
+
+        Safe during a delivery: an existing key gets a new value, the dict keeps its size.
+        """
+        subs = self._subs.get((app_id, channel, old.encoding))
+        if subs is not None and subs.get(old.socket_id) is old:
+            subs[old.socket_id] = new
+
     def is_subscribed(self, app_id: AppId, channel: ChannelName, sub: Subscriber) -> bool:
         """Whether ``sub`` is on ``channel``."""
         return sub.socket_id in self._subs.get((app_id, channel, sub.encoding), ())

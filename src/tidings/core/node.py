@@ -14,14 +14,18 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+import structlog
+
 from tidings.apps.base import AppStore
 from tidings.broker.base import Broker, BrokerHandler, DeadMember, NodeLiveness, PresenceStore
 from tidings.core.bus import EventBus
 from tidings.core.cluster import ClusterLink
 from tidings.core.counts import CountAnnouncer
-from tidings.core.hub import Hub
+from tidings.core.history import HistorySequencer
+from tidings.core.hub import Hub, Subscriber
 from tidings.core.presence import PresenceKeeper
 from tidings.core.queries import NodeQueries
+from tidings.core.recovery import DeliveryMark, HeldSubscriber, HistoryHold, RecoveryStats
 from tidings.core.registry import Connection, ConnectionRegistry
 from tidings.core.users import UserTracker
 from tidings.domain import events
@@ -30,6 +34,7 @@ from tidings.domain.channels import (
     is_cache_channel,
     is_internal,
 )
+from tidings.domain.history import MAX_HISTORY_LIMIT, Retention, StreamPosition
 from tidings.domain.messages import (
     Control,
     Member,
@@ -58,14 +63,19 @@ class SubscribeResult:
         members: user id → user_info on presence channels, else ``None``.
         cached: a cache channel's last event, if any.
         cache_miss: ``True`` on a cache channel without a last event.
+        hold: on a channel that keeps history, what the shell must release to
+            write the replay, the confirmation and the held frames in order
+            (``tidings.core.recovery``); ``None`` elsewhere.
     """
 
     members: dict[str, Any] | None = None
     cached: Publication | None = None
     cache_miss: bool = False
+    hold: HistoryHold | None = None
 
 
 _Key = tuple[AppId, ChannelName]
+_log = structlog.get_logger(__name__)
 
 
 @dataclass(slots=True)
@@ -109,6 +119,9 @@ class Node(NodeQueries):
         self.registry = ConnectionRegistry()
         self.stats = NodeStats()
         self._broker_subscribing: dict[_Key, asyncio.Future[None]] = {}
+        self._mark = DeliveryMark()
+        self.sequencer = HistorySequencer(self._deliver_kept, broker.history)
+        self.recoveries = RecoveryStats()
         self._counts = CountAnnouncer(self.subscription_count, self._announce_count)
         self.users = UserTracker(
             registry=self.registry,
@@ -144,6 +157,7 @@ class Node(NodeQueries):
     async def close(self) -> None:
         """Stop the cluster link and the broker. Connections are closed before this."""
         self._counts.close()
+        await self.sequencer.close()
         if self.cluster is not None:
             await self.cluster.close()
         await self.broker.close()
@@ -151,12 +165,29 @@ class Node(NodeQueries):
     # -- BrokerHandler -----------------------------------------------------
 
     def handle_message(self, message: Message) -> None:
-        """Broker callback: fan ``message`` out to this node's subscribers."""
+        """Broker callback: fan ``message`` out to this node's subscribers.
+
+        Kept publications go through the sequencer (serial order, gaps repaired).
+        """
+        if type(message) is Publication and message.serial is not None:
+            self.sequencer.accept(message)
+            return
         if isinstance(message, MemberJoined | MemberLeft):
             message = self._with_roster(message)
         stats = self.stats
         stats.publications += 1
         stats.deliveries += self.hub.deliver(message)
+
+    def _deliver_kept(self, pub: Publication) -> None:
+        """The sequencer's output: fan a kept publication out, marked with its serial."""
+        mark = self._mark
+        mark.serial = pub.serial
+        stats = self.stats
+        stats.publications += 1
+        try:
+            stats.deliveries += self.hub.deliver(pub)
+        finally:
+            mark.serial = None
 
     def handle_control(self, control: Control) -> None:
         """Broker callback: carry out a node-to-node instruction."""
@@ -166,7 +197,9 @@ class Node(NodeQueries):
                 conn.close(TERMINATE_CODE, TERMINATE_REASON)
 
     async def broker_recovered(self) -> None:
-        """Broker callback after an outage: the store may have lost members."""
+        """Broker callback after an outage: the store may have lost members, and
+        this node kept publications of its history channels."""
+        self.sequencer.catch_up()
         await self.resync_presence()
 
     def _with_roster(self, message: MemberJoined | MemberLeft) -> MemberJoined | MemberLeft:
@@ -290,10 +323,15 @@ class Node(NodeQueries):
     async def publish(self, pub: Publication) -> None:
         """Publish an event of the app's backend through the broker to every node.
 
-        On a cache channel the event is also kept as the channel's last one.
+        On a cache channel the event is also kept as the channel's last one; on
+        a channel the app keeps history of, in the channel's history.
         """
         if is_cache_channel(pub.channel) and not pub.cache:
             pub = replace(pub, cache=True)
+        if pub.keep is None:
+            app = await self.apps.by_id(pub.app_id)
+            if app is not None and app.keeps_history(pub.channel):
+                pub = replace(pub, keep=Retention(app.history_size, app.history_ttl))
         await self.broker.publish(pub)
         bus = self.bus
         if bus.wants(events.Published):
@@ -320,13 +358,23 @@ class Node(NodeQueries):
             )
 
     async def subscribe(
-        self, conn: Connection, channel: ChannelName, member: Member | None = None
+        self,
+        conn: Connection,
+        channel: ChannelName,
+        member: Member | None = None,
+        position: StreamPosition | None = None,
     ) -> SubscribeResult:
         """Put ``conn`` on ``channel``; idempotent for a connection already on it.
 
         Presence: the member is recorded first (refused when the channel is
         full), then ``member_added`` goes to the other subscribers only when
         the user was not already present.
+
+        History: on a channel the app keeps history of, live frames for
+        ``conn`` are held while the channel's history is read (from
+        ``position`` on, when given), and the result's ``hold`` must be
+        released by the caller without an ``await`` in between
+        (``tidings.core.recovery``).
 
         Raises:
             SubscriptionError: ``LimitReached`` when a presence channel is full,
@@ -347,20 +395,60 @@ class Node(NodeQueries):
         except SubscriptionError as exc:
             self.bus.emit(events.SubscriptionRefused(app.id, channel, conn.socket_id, exc.message))
             raise
+        keeps_history = app.keeps_history(channel)
+        held: HeldSubscriber | None = None
         if not already:
-            await self._hub_add(app.id, channel, conn)
+            if keeps_history:
+                held = HeldSubscriber(conn, self._mark)
+            await self._hub_add(app.id, channel, held if held is not None else conn)
             if member is None:
                 self._counts.changed(app, channel)
             if self.bus.wants(events.Subscribed):
                 self.bus.emit(events.Subscribed(app.id, channel, conn.socket_id))
+        hold = None
+        if keeps_history:
+            hold = await self._history_hold(conn, channel, held, position)
         if added and member is not None:
             await self._member_joined(app.id, channel, member, conn.socket_id)
         if is_cache_channel(channel):
             cached = await self.broker.last_event(app.id, channel)
             if cached is None:
                 self.bus.emit(events.CacheMissed(app.id, channel, conn.socket_id))
-            return SubscribeResult(members, cached, cache_miss=cached is None)
-        return SubscribeResult(members)
+            return SubscribeResult(members, cached, cache_miss=cached is None, hold=hold)
+        return SubscribeResult(members, hold=hold)
+
+    async def _history_hold(
+        self,
+        conn: Connection,
+        channel: ChannelName,
+        held: HeldSubscriber | None,
+        position: StreamPosition | None,
+    ) -> HistoryHold:
+        """Read the channel's history (from ``position``, or just its head) for the release."""
+        app_id = conn.app.id
+        page = None
+        try:
+            if position is not None and held is not None:
+                page = await self.broker.history(
+                    app_id, channel, position.serial, MAX_HISTORY_LIMIT
+                )
+            else:
+                page = await self.broker.history(app_id, channel, 0, 0)
+        except Exception:  # no recovery without the store; the subscribe itself stands
+            _log.warning(
+                "history unreachable; subscribing without it", channel=channel, exc_info=True
+            )
+        return HistoryHold(
+            app_id,
+            channel,
+            conn,
+            self.hub,
+            self.sequencer,
+            self.recoveries,
+            held,
+            page,
+            position,
+        )
 
     async def unsubscribe(
         self, conn: Connection, channel: ChannelName, user_id: str | None = None
@@ -373,6 +461,7 @@ class Node(NodeQueries):
             return
         if self.hub.remove(app_id, channel, conn):
             self.presence.forget_roster(app_id, channel)
+            self.sequencer.forget(app_id, channel)
             if (app_id, channel) not in self._broker_subscribing:
                 await self.broker.unsubscribe(app_id, channel)
             if self.bus.wants(events.ChannelVacated):
@@ -388,7 +477,7 @@ class Node(NodeQueries):
         if await self.presence.leave(conn.app.id, channel, conn.socket_id, uid):
             await self.members_gone([(conn.app.id, channel, uid)])
 
-    async def _hub_add(self, app_id: AppId, channel: ChannelName, conn: Connection) -> None:
+    async def _hub_add(self, app_id: AppId, channel: ChannelName, conn: Subscriber) -> None:
         # The first local subscriber makes the broker listen; later ones wait
         # until it does, so nobody is told "subscribed" before events can flow.
         key = (app_id, channel)

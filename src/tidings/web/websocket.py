@@ -21,6 +21,7 @@ import structlog
 
 from tidings.apps.base import App
 from tidings.domain import events
+from tidings.domain.history import StreamPosition
 from tidings.domain.messages import Member, Publication
 from tidings.errors import ConnectionRejected, SubscriptionError
 from tidings.protocol import rfc6455, wsevents
@@ -391,14 +392,29 @@ async def _run(conn: ClientConnection, command: Command, state: ServerState) -> 
     node = state.node
     session = conn.session
     match command:
-        case Subscribe(channel, user_id, user_info):
+        case Subscribe(channel, user_id, user_info, position):
             member = Member(UserId(user_id), user_info) if user_id is not None else None
+            asked = StreamPosition(*position) if position is not None else None
             try:
-                result = await node.subscribe(conn, ChannelName(channel), member)
+                result = await node.subscribe(conn, ChannelName(channel), member, asked)
             except SubscriptionError as exc:
                 session.subscription_refused(channel, exc)
                 return
-            session.subscribed(channel, result.members, result.cached, result.cache_miss)
+            hold = result.hold
+            if hold is None:
+                session.subscribed(channel, result.members, result.cached, result.cache_miss)
+                return
+            # A history channel: replayed events, the confirmation and the frames held
+            # meanwhile go out in that order, in this one synchronous step.
+            conn.drain_session()
+
+            def confirm(at: tuple[int, str] | None, recovered: bool | None) -> None:
+                session.subscribed(
+                    channel, result.members, result.cached, result.cache_miss, at, recovered
+                )
+                conn.drain_session()
+
+            hold.release(confirm)
         case Unsubscribe(channel, user_id):
             await node.unsubscribe(conn, ChannelName(channel), user_id)
         case ClientEvent(channel, event, data, user_id, meta, echo):
