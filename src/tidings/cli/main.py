@@ -33,6 +33,7 @@ COMMAND_MODULES = [
     "listen",
     "auth",
     "channels",
+    "history",
     "doctor",
     "conformance",
     "bench",

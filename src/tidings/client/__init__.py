@@ -12,7 +12,7 @@ this client is what tidings' own CLI uses, and it reports the server's
 
 from __future__ import annotations
 
-from tidings.client._calls import ChannelInfo
+from tidings.client._calls import ChannelHistory, ChannelInfo
 from tidings.client.aio import AsyncClient
 from tidings.client.errors import (
     AuthenticationError,
@@ -28,6 +28,7 @@ from tidings.client.sync import Client
 __all__ = [
     "AsyncClient",
     "AuthenticationError",
+    "ChannelHistory",
     "ChannelInfo",
     "Client",
     "ClientError",

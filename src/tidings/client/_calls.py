@@ -19,7 +19,7 @@ from tidings.client.auth import channel_authorization, user_authentication
 from tidings.client.errors import ClientError, ServerError, error_for_status
 from tidings.protocol.signing import body_md5, sign_request
 
-__all__ = ["Api", "Call", "ChannelInfo", "read_reply"]
+__all__ = ["Api", "Call", "ChannelHistory", "ChannelInfo", "read_reply"]
 
 T = TypeVar("T")
 
@@ -31,6 +31,31 @@ class ChannelInfo:
     occupied: bool
     user_count: int | None = None
     subscription_count: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelHistory:
+    """``GET /apps/{id}/channels/{name}/history``.
+
+    Attributes:
+        stream_id, serial: the channel's current position.
+        events: ``{"serial", "event", "data", "published_at_ms"}`` each, oldest first.
+        complete: nothing after the requested serial was dropped before ``events[0]``.
+    """
+
+    stream_id: str
+    serial: int
+    events: list[dict[str, Any]]
+    complete: bool
+
+
+def _history(value: Any) -> ChannelHistory:
+    return ChannelHistory(
+        stream_id=str(value.get("stream_id", "")),
+        serial=int(value.get("serial", 0)),
+        events=[dict(event) for event in value.get("events", [])],
+        complete=bool(value.get("complete")),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +231,16 @@ class Api:
         """``GET /apps/{id}/channels/{name}``."""
         query = {"info": value} if (value := _info(info)) else {}
         return self.call("GET", f"/apps/{self.app_id}/channels/{name}", _channel, query=query)
+
+    def history(
+        self, channel: str, *, after_serial: int = 0, limit: int | None = None
+    ) -> Call[ChannelHistory]:
+        """``GET /apps/{id}/channels/{name}/history``."""
+        query = {"after_serial": str(after_serial)} if after_serial else {}
+        if limit is not None:
+            query["limit"] = str(limit)
+        path = f"/apps/{self.app_id}/channels/{channel}/history"
+        return self.call("GET", path, _history, query=query)
 
     def users(self, channel: str) -> Call[list[str]]:
         """``GET /apps/{id}/channels/{name}/users``."""

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
 
-from tidings.client._calls import Api, Call, ChannelInfo, read_reply
+from tidings.client._calls import Api, Call, ChannelHistory, ChannelInfo, read_reply
 from tidings.client._target import (
     default_cafile,
     server_url,
@@ -128,6 +128,12 @@ class AsyncClient:
     async def channel(self, name: str, info: Iterable[str] = ()) -> ChannelInfo:
         """See :meth:`tidings.client.Client.channel`."""
         return await self._send(self.api.channel(name, info))
+
+    async def history(
+        self, channel: str, *, after_serial: int = 0, limit: int | None = None
+    ) -> ChannelHistory:
+        """See :meth:`tidings.client.Client.history`."""
+        return await self._send(self.api.history(channel, after_serial=after_serial, limit=limit))
 
     async def users(self, channel: str) -> list[str]:
         """See :meth:`tidings.client.Client.users`."""

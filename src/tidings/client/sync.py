@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from tidings.client._calls import Api, Call, ChannelInfo, read_reply
+from tidings.client._calls import Api, Call, ChannelHistory, ChannelInfo, read_reply
 from tidings.client._target import (
     default_cafile,
     server_url,
@@ -120,6 +120,17 @@ class Client:
     def channel(self, name: str, info: Iterable[str] = ()) -> ChannelInfo:
         """Whether ``name`` is occupied, with the requested counts."""
         return self._send(self.api.channel(name, info))
+
+    def history(
+        self, channel: str, *, after_serial: int = 0, limit: int | None = None
+    ) -> ChannelHistory:
+        """The kept events of a history channel after ``after_serial`` (docs/history.md).
+
+        Args:
+            after_serial: the last serial already seen (0: from the oldest kept).
+            limit: at most this many events (the server's default: 100; at most 1000).
+        """
+        return self._send(self.api.history(channel, after_serial=after_serial, limit=limit))
 
     def users(self, channel: str) -> list[str]:
         """The user ids on a presence channel."""

@@ -25,6 +25,7 @@ from tidings.domain.channels import ChannelKind, channel_kind, name_problem
 from tidings.domain.messages import Publication
 from tidings.errors import LimitError, TidingsError
 from tidings.http.guard import keyed_app, signed_app
+from tidings.http.history_api import channel_history
 from tidings.http.router import Api, Route
 from tidings.protocol.http_request import Request
 from tidings.typing import AppId, ChannelName, SocketId, UserId
@@ -287,6 +288,15 @@ async def channel_users(request: Request, api: Api) -> Reply:
     return json_reply({"users": [{"id": uid} for uid in members]})
 
 
+async def channel_history_route(request: Request, api: Api) -> Reply:
+    """A history channel's kept events (``tidings.http.history_api``)."""
+    app = await signed_app(request, api, read=True)
+    query = {name: value for name, value in reversed(request.query)}  # the first value wins
+    broker = api.state.node.broker
+    status, body = await channel_history(broker, app, request.params["channel"], query)
+    return json_reply(body, status)
+
+
 async def connection_count(request: Request, api: Api) -> Reply:
     """``{"connections": N}``: the app's open connections on every node (Reverb's endpoint,
     which Laravel Pulse's Reverb recorder polls). Other nodes count as of their last heartbeat."""
@@ -323,6 +333,7 @@ def routes(prefix: str = "") -> list[Route]:
         Route(_GET, prefix + "/apps/{app_id}/channels", list_channels),
         Route(_GET, prefix + "/apps/{app_id}/channels/{channel}", channel_info),
         Route(_GET, prefix + "/apps/{app_id}/channels/{channel}/users", channel_users),
+        Route(_GET, prefix + "/apps/{app_id}/channels/{channel}/history", channel_history_route),
         Route(_GET, prefix + "/apps/{app_id}/connections", connection_count),
         Route(
             _POST,
