@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from tidings.http.recovery_script import PATH as RECOVERY_PATH
+from tidings.http.recovery_script import recovery_script
 from tidings.http.router import ANY, Api, Route
 from tidings.protocol.http_request import Request
 from tidings.version import __version__
@@ -23,6 +25,14 @@ _INDEX: Final = json_reply(
         "http_api": "/apps/{app_id}/events",
         "health": ["/health", "/ready", "/up"],
     }
+)
+_status, _content_type, _script = recovery_script()
+_RECOVERY_JS: Final = Reply(
+    _status,
+    _script,
+    content_type=_content_type,
+    # Imported by pages of any origin; it changes only with the server's version.
+    headers=(("Access-Control-Allow-Origin", "*"), ("Cache-Control", "public, max-age=300")),
 )
 _TRANSPORTS: Final = Reply(
     404,
@@ -98,6 +108,11 @@ async def index(request: Request, api: Api) -> Reply:
     return _INDEX
 
 
+async def recovery_js(request: Request, api: Api) -> Reply:
+    """The recovery helper for stock pusher-js (``tidings.http.recovery_script``)."""
+    return _RECOVERY_JS
+
+
 async def pusher_fallback_hint(request: Request, api: Api) -> Reply:
     """pusher-js falls back to HTTP streaming/polling here; tidings serves WebSockets only."""
     return _TRANSPORTS
@@ -111,5 +126,6 @@ def routes() -> list[Route]:
         Route(get, "/ready", ready),
         Route(get, "/up", up),
         Route(get, "/", index),
+        Route(get, RECOVERY_PATH, recovery_js),
         Route(ANY, "/pusher/{tail:.*}", pusher_fallback_hint),
     ]
