@@ -86,6 +86,7 @@ class _StateCollector(Collector):
         yield from self._websocket()
         yield from self._http()
         yield from self._broker()
+        yield from self._history()
         info = GaugeMetricFamily(
             "tidings_info", "Always 1: the version and node id", labels=["version", "node_id"]
         )
@@ -274,6 +275,46 @@ class _StateCollector(Collector):
             "tidings_broker_round_trip_seconds",
             "Time the broker's last health PING took (0: none measured yet, or in-memory)",
             round_trip if isinstance(round_trip, float) else 0.0,
+        )
+
+    def _history(self) -> Iterator[Metric]:
+        node = self._state.node
+        recoveries, sequencer = node.recoveries, node.sequencer.stats
+        outcomes: dict[tuple[str, ...], int] = {
+            ("recovered",): recoveries.recovered,
+            ("not_recovered",): recoveries.not_recovered,
+        }
+        yield _counter(
+            "tidings_history_recoveries",
+            "Subscribes that asked for a recovery, by outcome",
+            ["outcome"],
+            outcomes,
+        )
+        yield _total(
+            "tidings_history_events_replayed",
+            "Kept events replayed to recovering subscribers",
+            recoveries.replayed,
+        )
+        yield _total(
+            "tidings_history_gaps_repaired",
+            "Gap repairs this node ran (a skipped serial seen, or a broker reconnect)",
+            sequencer.gaps_repaired,
+        )
+        yield _total(
+            "tidings_history_events_repaired",
+            "Kept events a gap repair delivered from history",
+            sequencer.events_repaired,
+        )
+        yield _total(
+            "tidings_history_events_lost",
+            "Serials a gap repair could not get back (no longer kept)",
+            sequencer.lost,
+        )
+        store = getattr(node.broker, "history_store", None)
+        yield _gauge(
+            "tidings_history_bytes",
+            "Bytes of kept history in this process (in-memory broker; on Redis: Redis's memory)",
+            getattr(store, "bytes", 0),
         )
 
 
