@@ -158,6 +158,19 @@ async def test_cache_channel_keeps_last_event(harness: BrokerHarness) -> None:
     assert await harness.broker.last_event(APP, CACHE) == pub(CACHE, '"second"', cache=True)
 
 
+async def test_cached_gives_the_last_event_and_its_remaining_ttl(harness: BrokerHarness) -> None:
+    """``cached`` (Pusher's info=cache): the event and the seconds it is still kept."""
+    await started(harness)
+    assert await harness.broker.cached(APP, CACHE) is None
+    await harness.broker.publish(pub(CACHE, '"kept"', cache=True))
+    await harness.age_cache(60)
+    entry = await harness.broker.cached(APP, CACHE)
+    assert entry is not None
+    event, ttl = entry
+    assert event.data == '"kept"'
+    assert harness.cache_ttl - 61 <= ttl <= harness.cache_ttl - 59
+
+
 async def test_cache_miss(harness: BrokerHarness) -> None:
     """No last event: never published, another app, or a publication not marked ``cache``.
 

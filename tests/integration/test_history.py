@@ -197,6 +197,26 @@ async def test_http_history_garbage_is_400_with_a_hint(
     assert response.status == 400 and message in body["error"] and body["hint"]
 
 
+async def test_channel_info_cache(server: RunningServer) -> None:
+    """info=cache: the last event's data and its TTL on cache channels; 400 elsewhere."""
+    await publish(server, ["cache-scores"], "score", '"3-1"')
+
+    async def info(channel: str) -> tuple[int, Any]:
+        path = f"/apps/{APP_ID}/channels/{channel}"
+        url = signed_url(server.http_url, "GET", path, b"", extra={"info": "cache"})
+        async with aiohttp.ClientSession() as http, http.get(url) as response:
+            return response.status, await response.json()
+
+    status, body = await info("cache-scores")
+    assert status == 200 and body["cache"]["data"] == '"3-1"'
+    assert 1790 <= body["cache"]["ttl"] <= 1800
+    status, body = await info("cache-empty")
+    assert status == 200 and "cache" not in body
+    status, body = await info("news")
+    assert status == 400 and "only available for cache channels" in body["error"]
+    assert body["hint"]
+
+
 async def two_redis_nodes(
     server_factory: ServerFactory, redis_url: str
 ) -> tuple[RunningServer, RunningServer]:

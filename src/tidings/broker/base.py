@@ -91,6 +91,12 @@ class Broker(Protocol):
     async def last_event(self, app_id: AppId, channel: ChannelName) -> Publication | None:
         """The last event stored for ``channel``, or ``None`` (a cache miss)."""
 
+    async def cached(self, app_id: AppId, channel: ChannelName) -> tuple[Publication, float] | None:
+        """The last event stored for ``channel`` and the seconds it is still kept, or ``None``.
+
+        For Pusher's ``info=cache``; ``None`` also while the store is unreachable.
+        """
+
     async def history(
         self, app_id: AppId, channel: ChannelName, after_serial: int, limit: int
     ) -> HistoryPage:

@@ -131,6 +131,14 @@ class MemoryBroker:
         entry = self._last.get((app_id, channel))
         return None if entry is None else entry[1]
 
+    async def cached(self, app_id: AppId, channel: ChannelName) -> tuple[Publication, float] | None:
+        """The last ``cache`` publication of ``channel`` and the seconds it is still kept."""
+        self._drop_expired()
+        entry = self._last.get((app_id, channel))
+        if entry is None:
+            return None
+        return entry[1], entry[0] - self._clock()
+
     async def history(
         self, app_id: AppId, channel: ChannelName, after_serial: int, limit: int
     ) -> HistoryPage:

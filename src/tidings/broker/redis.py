@@ -300,6 +300,30 @@ class RedisBroker:
             return None
         return message if type(message) is Publication else None
 
+    async def cached(self, app_id: AppId, channel: ChannelName) -> tuple[Publication, float] | None:
+        """The last event of a cache channel and its remaining TTL, or ``None``."""
+        if asyncio.current_task() is None:
+            await asyncio.sleep(0)  # see history(): redis-py needs a task to connect
+        link = self._link(app_id, channel)
+        key = self._cache_key(app_id, channel)
+        try:
+            async with link.redis.pipeline(transaction=True) as pipe:
+                pipe.get(key)
+                pipe.pttl(key)
+                raw, ttl_ms = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            link.command_failed(exc)
+            return None
+        if raw is None:
+            return None
+        try:
+            message = decode_message(raw.encode() if isinstance(raw, str) else raw)[2]
+        except ValueError:
+            return None
+        if type(message) is not Publication:
+            return None
+        return message, max(0, int(ttl_ms)) / 1000
+
     async def history(
         self, app_id: AppId, channel: ChannelName, after_serial: int, limit: int
     ) -> HistoryPage:

@@ -21,7 +21,7 @@ from typing import Any, Final
 import orjson
 
 from tidings.apps.base import App
-from tidings.domain.channels import ChannelKind, channel_kind, name_problem
+from tidings.domain.channels import ChannelKind, channel_kind, is_cache_channel, name_problem
 from tidings.domain.messages import Publication
 from tidings.errors import LimitError, TidingsError
 from tidings.http.guard import keyed_app, signed_app
@@ -266,9 +266,18 @@ async def channel_info(request: Request, api: Api) -> Reply:
     """One channel: ``occupied``, plus ``user_count`` (presence) and ``subscription_count``."""
     app = await signed_app(request, api, read=True)
     channel = _valid_channel(request.params["channel"])
-    wanted = info_attributes(request.query_value("info"))
+    info = request.query_value("info") or ""
+    parts = [part.strip() for part in info.split(",")]
+    want_cache = "cache" in parts
+    wanted = info_attributes(",".join(part for part in parts if part != "cache"))
     if "user_count" in wanted:
         _presence_only(channel, "info=user_count")
+    if want_cache and not is_cache_channel(channel):
+        raise TidingsError(
+            f"info=cache is only available for cache channels, and {channel!r} is not one",
+            hint="ask about a channel whose name starts with cache-, private-cache- "
+            "or presence-cache-",
+        )
     node = api.state.node
     occupied = await node.subscription_count(app.id, channel) > 0
     if not occupied and channel_kind(channel) is ChannelKind.PRESENCE:
@@ -276,6 +285,12 @@ async def channel_info(request: Request, api: Api) -> Reply:
     reply: dict[str, Any] = {"occupied": occupied}
     if wanted:
         reply.update((await channel_attributes(api, app.id, [channel], wanted))[channel])
+    if want_cache:
+        # Pusher's shape: the last event's data as published, and its remaining TTL.
+        entry = await node.broker.cached(app.id, channel)
+        if entry is not None:
+            pub, ttl = entry
+            reply["cache"] = {"data": orjson.loads(pub.data), "ttl": round(ttl)}
     return json_reply(reply)
 
 
