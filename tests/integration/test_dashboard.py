@@ -84,6 +84,23 @@ async def test_channels_with_presence_members(browser: Browser, dashboard: Runni
     await screenshot(page, "channels")
 
 
+async def test_channel_view_shows_a_history_channels_position(
+    browser: Browser, server_factory: ServerFactory
+) -> None:
+    """A history channel's row shows its serial, how many events are kept, its stream."""
+    running = await server_factory(admin_port=0, default_app_history_channels=["chat-"])
+    client = await client_of(running)
+    await client.subscribe("chat-1")
+    for n in range(3):
+        await publish(running, ["chat-1"], "msg", f'"{n}"')
+    stream = None
+    for _ in range(3):
+        stream = (await client.expect("msg"))["stream_id"]
+    page = await open_page(browser, running, "channels")
+    row = page.locator("#channels-table tbody tr").filter(has_text="chat-1")
+    await expect(row.locator("td").nth(4)).to_have_text(f"serial 3 · 3 kept · stream {stream}")
+
+
 async def test_console_streams_an_api_publish_and_pauses(
     browser: Browser, dashboard: RunningServer
 ) -> None:

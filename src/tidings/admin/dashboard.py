@@ -17,8 +17,10 @@ from aiohttp import web
 from tidings.admin.console import CONSOLES, Consoles, console_stream
 from tidings.admin.keys import STATE
 from tidings.apps.base import App
+from tidings.broker.base import Broker
 from tidings.domain.channels import ChannelKind, channel_kind, name_problem
 from tidings.domain.messages import Publication
+from tidings.errors import TidingsError
 from tidings.typing import ChannelName
 
 __all__ = ["add_dashboard_routes"]
@@ -64,7 +66,8 @@ async def _app(request: web.Request) -> App | web.Response:
 
 async def _channels(request: web.Request) -> web.Response:
     """Occupied channels of one app, cluster-wide, with subscription counts (and, on
-    presence channels, user counts)."""
+    presence channels, user counts; on history channels, the position and how many
+    events are kept)."""
     app = await _app(request)
     if isinstance(app, web.Response):
         return app
@@ -76,8 +79,28 @@ async def _channels(request: web.Request) -> web.Response:
         {
             "channels": dict(sorted(counts.items())),
             "user_counts": {channel: users.get(channel, 0) for channel in presence},
+            "history": await _history(node.broker, app, sorted(counts)),
         }
     )
+
+
+#: History channels the channel view reads positions of (one small read each).
+_HISTORY_ROWS = 100
+
+
+async def _history(broker: Broker, app: App, channels: list[ChannelName]) -> dict[str, Any]:
+    """``{channel: {"serial", "stream_id", "kept"}}`` for the app's history channels."""
+    out: dict[str, Any] = {}
+    for channel in [c for c in channels if app.keeps_history(c)][:_HISTORY_ROWS]:
+        try:
+            page = await broker.history(app.id, channel, 0, 1)  # the position and oldest event
+        except TidingsError:
+            continue  # the store is away: the row shows no position
+        first = page.events[0].serial if page.events else None
+        kept = 0 if first is None else page.position.serial - first + 1
+        position = page.position
+        out[channel] = {"serial": position.serial, "stream_id": position.stream_id, "kept": kept}
+    return out
 
 
 async def _members(request: web.Request) -> web.Response:

@@ -306,6 +306,8 @@ async function loadChannels() {
     if (users !== undefined) {
       actions.append(button("Show members", () => loadMembers(name), { secondary: true, label: `Show the members of ${name}` }));
     }
+    const kept = (reply.body.history || {})[name];
+    cell(row, kept ? `serial ${kept.serial} · ${kept.kept} kept · stream ${kept.stream_id}` : "");
     body.appendChild(row);
   }
 }
