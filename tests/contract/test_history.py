@@ -19,8 +19,8 @@ OTHER = ChannelName("other")
 KEEP = Retention(size=5, ttl=120)
 
 
-def kept(n: int, channel: ChannelName = CHAT, keep: Retention = KEEP) -> Publication:
-    return Publication(APP, channel, "msg", f'"m{n}"', keep=keep)
+def kept(n: int, channel: ChannelName = CHAT) -> Publication:
+    return Publication(APP, channel, "msg", f'"m{n}"')
 
 
 async def started(harness: BrokerHarness, *channels: ChannelName) -> RecordingHandler:
@@ -37,13 +37,13 @@ async def test_serials_count_from_one_on_one_stream_and_travel_with_the_event(
     """Each kept publication is delivered with serial n, the same stream id, in order."""
     handler = await started(harness)
     for n in range(1, 4):
-        await harness.broker.publish(kept(n))
+        await harness.broker.publish(kept(n), keep=KEEP)
     got = await handler.wait_for(3)
     assert [p.serial for p in got] == [1, 2, 3]
     assert [p.data for p in got] == ['"m1"', '"m2"', '"m3"']
     stream = got[0].stream_id
     assert is_stream_id(stream) and stream != NO_STREAM
-    assert all(p.stream_id == stream and p.keep is None for p in got)
+    assert all(p.stream_id == stream for p in got)
     assert all(isinstance(p.published_at_ms, int) and p.published_at_ms > 0 for p in got)
     page = await harness.broker.history(APP, CHAT, 0, 100)
     assert page.position == StreamPosition(3, stream)
@@ -59,7 +59,7 @@ async def test_history_reads_after_a_serial_with_a_limit(harness: BrokerHarness)
     """after_serial and limit pick a window; limit 0 gives the position only."""
     handler = await started(harness)
     for n in range(1, 5):
-        await harness.broker.publish(kept(n))
+        await harness.broker.publish(kept(n), keep=KEEP)
     await handler.wait_for(4)
     page = await harness.broker.history(APP, CHAT, 1, 2)
     assert [p.serial for p in page.events] == [2, 3] and page.complete
@@ -74,7 +74,7 @@ async def test_only_the_last_size_events_are_kept(harness: BrokerHarness) -> Non
     """history_size bounds the stream; a read from before it says it is not complete."""
     handler = await started(harness)
     for n in range(1, 9):
-        await harness.broker.publish(kept(n))
+        await harness.broker.publish(kept(n), keep=KEEP)
     await handler.wait_for(8)
     page = await harness.broker.history(APP, CHAT, 0, 100)
     assert [p.serial for p in page.events] == [4, 5, 6, 7, 8]
@@ -90,9 +90,9 @@ async def test_client_events_and_channels_without_keep_get_no_serial(
     """Client events are never kept, even when marked; plain publications neither."""
     handler = await started(harness)
     client = replace(kept(1), from_client=True, socket_id=SocketId("1.1"))
-    await harness.broker.publish(client)
+    await harness.broker.publish(client, keep=KEEP)
     await harness.broker.publish(Publication(APP, CHAT, "plain", '"p"'))
-    await harness.broker.publish(kept(2))
+    await harness.broker.publish(kept(2), keep=KEEP)
     got = await handler.wait_for(3)
     assert [p.serial for p in got] == [None, None, 1]
     page = await harness.broker.history(APP, CHAT, 0, 100)
@@ -102,9 +102,9 @@ async def test_client_events_and_channels_without_keep_get_no_serial(
 async def test_channels_have_their_own_streams(harness: BrokerHarness) -> None:
     """Serials count per channel; a channel without a stream is at (0, NO_STREAM)."""
     handler = await started(harness, CHAT, OTHER)
-    await harness.broker.publish(kept(1))
-    await harness.broker.publish(kept(2, OTHER))
-    await harness.broker.publish(kept(3))
+    await harness.broker.publish(kept(1), keep=KEEP)
+    await harness.broker.publish(kept(2, OTHER), keep=KEEP)
+    await harness.broker.publish(kept(3), keep=KEEP)
     got = await handler.wait_for(3)
     assert [(p.channel, p.serial) for p in got] == [(CHAT, 1), (OTHER, 1), (CHAT, 2)]
     assert got[0].stream_id != got[1].stream_id
@@ -116,13 +116,13 @@ async def test_events_expire_after_ttl_and_the_position_stays(harness: BrokerHar
     """After history_ttl the events are gone; serials go on in the same stream."""
     handler = await started(harness)
     short = Retention(size=5, ttl=10)
-    await harness.broker.publish(kept(1, keep=short))
-    await harness.broker.publish(kept(2, keep=short))
+    await harness.broker.publish(kept(1), keep=short)
+    await harness.broker.publish(kept(2), keep=short)
     first = await handler.wait_for(2)
     await harness.age_cache(11)
     page = await harness.broker.history(APP, CHAT, 0, 10)
     assert page.events == () and not page.complete
     assert page.position == StreamPosition(2, first[0].stream_id or "")
-    await harness.broker.publish(kept(3, keep=short))
+    await harness.broker.publish(kept(3), keep=short)
     (third,) = (await handler.wait_for(3))[2:]
     assert third.serial == 3 and third.stream_id == first[0].stream_id

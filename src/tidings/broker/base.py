@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from tidings.domain.history import HistoryPage
+from tidings.domain.history import HistoryPage, Retention
 from tidings.domain.messages import Control, Member, Message, Publication
 from tidings.typing import AppId, ChannelName, SocketId, UserId
 
@@ -52,8 +52,8 @@ class BrokerHandler(Protocol):
 class Broker(Protocol):
     """Cross-node fan-out plus the last event of cache channels and channel history.
 
-    History: a ``Publication`` with ``keep`` set (the node sets it on channels
-    whose app keeps history; never on client events) is given the channel's
+    History: a ``Publication`` published with ``keep`` (the node gives it on
+    channels whose app keeps history; never for client events) is given the channel's
     next ``serial`` (+1, starting at 1) and its ``stream_id``, atomically with
     storing it and fanning it out, and is delivered to every node WITH them: the
     same serial everywhere, each serial once per stream. A node receives one
@@ -77,8 +77,12 @@ class Broker(Protocol):
     async def unsubscribe(self, app_id: AppId, channel: ChannelName) -> None:
         """This node's last local subscriber left ``channel``: stop receiving it."""
 
-    async def publish(self, message: Message) -> None:
+    async def publish(self, message: Message, *, keep: Retention | None = None) -> None:
         """Deliver ``message`` to every node subscribed to its channel, this one included.
+
+        With ``keep``, a ``Publication`` is kept in the channel's history (the
+        class docstring); its copy with ``serial`` and ``stream_id`` is what
+        every node receives.
 
         Order is preserved per channel for publishes from one node. A
         ``Publication`` with ``cache`` set is also stored as the channel's last

@@ -17,7 +17,7 @@ import structlog
 
 from tidings.broker.base import Broker, BrokerHandler, DeadMember, PresenceFull, PresenceStore
 from tidings.broker.memory_history import DEFAULT_MAX_BYTES, MemoryHistory
-from tidings.domain.history import HistoryPage
+from tidings.domain.history import HistoryPage, Retention
 from tidings.domain.messages import Control, Member, Message, Publication
 from tidings.typing import AppId, ChannelName, SocketId, UserId
 
@@ -84,8 +84,11 @@ class MemoryBroker:
         """Stop delivering ``channel``; a channel that was not subscribed is ignored."""
         self._channels.discard((app_id, channel))
 
-    async def publish(self, message: Message) -> None:
+    async def publish(self, message: Message, *, keep: Retention | None = None) -> None:
         """Store a ``cache`` publication, then hand ``message`` to the handler if subscribed.
+
+        With ``keep`` (a publication of the app's backend), it is first given the
+        channel's next serial and kept in its ring (see ``Broker``).
 
         Delivery is synchronous, so order per channel is the order of the calls.
         A handler that raises breaks its contract; the error is logged and the
@@ -97,9 +100,9 @@ class MemoryBroker:
         handler = self._started()
         key = (message.app_id, message.channel)
         if type(message) is Publication:
-            if message.keep is not None and not message.from_client:
+            if keep is not None and not message.from_client:
                 # Serial assigned, kept and (below) delivered in one synchronous step.
-                message = self.history_store.append(message, message.keep)
+                message = self.history_store.append(message, keep)
             if message.cache:
                 self._store_last(key, message)
         if key not in self._channels:

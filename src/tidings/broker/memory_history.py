@@ -24,7 +24,7 @@ import secrets
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Final
 
 from tidings.domain.history import NO_STREAM, HistoryPage, Retention, StreamPosition
@@ -39,6 +39,8 @@ DEFAULT_MAX_BYTES: Final = 64 * 1024 * 1024
 EVENT_OVERHEAD: Final = 200
 #: Channels one expiry sweep looks at (the rest wait for later calls).
 _SWEEP: Final = 32
+#: A sweep runs once per this many appends (+1; a power of two minus one, as a mask).
+_SWEEP_EVERY: Final = 63
 #: Seconds a channel's position outlives its last publication (one day).
 POSITION_TTL: Final = 86_400.0
 
@@ -86,6 +88,7 @@ class MemoryHistory:
         self._wall_clock = wall_clock
         # Least recently published first: expiry and eviction start at the front.
         self._rings: OrderedDict[_Key, _Ring] = OrderedDict()
+        self._appends = 0
         self.bytes = 0  # kept now, for the metrics
         self.evicted = 0  # events dropped by the cap
 
@@ -93,25 +96,26 @@ class MemoryHistory:
         """Keep ``pub`` as the channel's next serial; the publication to fan out.
 
         The returned publication carries ``serial``, ``stream_id`` and
-        ``published_at_ms`` (and no ``keep``); it is the object kept.
+        ``published_at_ms``; it is the object kept.
         """
         now = self._clock()
-        self._expire(now)
+        self._appends += 1
+        if not self._appends & _SWEEP_EVERY:  # amortised: _fresh keeps reads exact
+            self._expire(now)
         key = (pub.app_id, pub.channel)
         ring = self._fresh(key, now)
         if ring is None:
-            ring = _Ring(new_stream_id())
+            ring = self._rings[key] = _Ring(new_stream_id())
         else:
-            del self._rings[key]
-        self._rings[key] = ring  # now the most recently published
+            self._rings.move_to_end(key)  # now the most recently published
         ring.serial += 1
-        kept = replace(
-            pub,
-            keep=None,
-            serial=ring.serial,
-            stream_id=ring.stream_id,
-            published_at_ms=int(self._wall_clock() * 1000),
-        )
+        p = pub
+        # The constructor, not dataclasses.replace: this runs per kept publication.
+        kept = Publication(
+            p.app_id, p.channel, p.event, p.data, p.socket_id, p.user_id, p.meta,
+            p.from_client, p.cache, ring.serial, ring.stream_id,
+            int(self._wall_clock() * 1000),
+        )  # fmt: skip
         size = len(pub.data) + len(pub.event) + len(pub.channel) + EVENT_OVERHEAD
         ring.events.append(kept)
         ring.sizes.append(size)
@@ -121,7 +125,8 @@ class MemoryHistory:
             self._drop_oldest(ring)
         ring.expires_at = now + keep.ttl
         ring.forgotten_at = now + max(POSITION_TTL, keep.ttl)
-        self._evict()
+        if self.bytes > self._max_bytes:
+            self._evict()
         return kept
 
     def read(self, app_id: str, channel: str, after_serial: int, limit: int) -> HistoryPage:
@@ -188,8 +193,6 @@ class MemoryHistory:
 
     def _evict(self) -> None:
         """Hold the cap: drop the oldest events of the least recently published channels."""
-        if self.bytes <= self._max_bytes:
-            return
         for ring in self._rings.values():
             while ring.events and self.bytes > self._max_bytes:
                 self._drop_oldest(ring)

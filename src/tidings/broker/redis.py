@@ -31,7 +31,7 @@ from tidings.broker.redis_liveness import RedisClient
 from tidings.broker.redis_outbox import CACHE_TTL_SECONDS
 from tidings.broker.redis_presence import RedisPresenceStore, RedisUnavailableError
 from tidings.broker.redis_shards import ShardMap
-from tidings.domain.history import HistoryPage
+from tidings.domain.history import HistoryPage, Retention
 from tidings.domain.messages import Control, Message, Publication
 from tidings.errors import UnavailableError
 from tidings.typing import AppId, ChannelName
@@ -218,7 +218,7 @@ class RedisBroker:
         """Stop receiving ``channel``; unknown channels are ignored."""
         await self._link(app_id, channel).subscriber.unsubscribe(self._channel(app_id, channel))
 
-    async def publish(self, message: Message) -> None:
+    async def publish(self, message: Message, *, keep: Retention | None = None) -> None:
         """Deliver to local subscribers now, then queue it for the other nodes.
 
         Returns once queued, without waiting for Redis (unless
@@ -237,13 +237,14 @@ class RedisBroker:
         outbox = link.outbox
         name = self._channel(message.app_id, message.channel)
         payload = self._encode(message)
-        if type(message) is Publication and message.keep is not None and not message.from_client:
+        if keep is not None and type(message) is Publication and not message.from_client:
             # Kept: not delivered here; every node (this one too) receives it from
             # Redis with its serial. Held like any publication during an outage.
             if not outbox.accepts(len(payload), must_keep=True):
                 raise outbox.full()
             send = self._history(message.app_id, message.channel).send(
                 message,
+                keep,
                 payload,
                 origin=self.node_id,
                 seq=self._seq,
@@ -254,20 +255,20 @@ class RedisBroker:
             return
         # Only publications are held during an outage; member changes and counts
         # are re-announced by the node when Redis is back.
-        keep, droppable, cache = False, True, False
+        held, droppable, cache = False, True, False
         if type(message) is Publication:
-            keep, droppable, cache = True, message.from_client, message.cache
-        if not outbox.accepts(len(payload), must_keep=keep):
+            held, droppable, cache = True, message.from_client, message.cache
+        if not outbox.accepts(len(payload), must_keep=held):
             if not droppable:
                 raise outbox.full()  # before any delivery: a retry will not duplicate it
             outbox.dropped += 1
-            keep = False
+            held = False
         if name in link.subscriber.wanted:
             self._deliver(handler, message)
         cache_key = self._cache_key(message.app_id, message.channel) if cache else None
         # A cache publication waits until stored: a subscribe anywhere after this
         # returns finds it (the HTTP API answers after that).
-        await outbox.send(name, payload, cache_key, hold=keep, wait=cache)
+        await outbox.send(name, payload, cache_key, hold=held, wait=cache)
 
     async def publish_control(self, control: Control) -> None:
         """Carry out ``control`` here now, and on every other node through Redis."""

@@ -36,7 +36,7 @@ from redis.commands.core import AsyncScript
 from tidings.broker.memory_history import new_stream_id
 from tidings.broker.redis_codec import decode_message
 from tidings.broker.redis_keys import channel_key
-from tidings.domain.history import NO_STREAM, HistoryPage, StreamPosition
+from tidings.domain.history import NO_STREAM, HistoryPage, Retention, StreamPosition
 from tidings.domain.messages import Publication
 
 __all__ = [
@@ -118,6 +118,7 @@ class RedisHistory:
     def send(
         self,
         pub: Publication,
+        keep: Retention,
         payload: bytes,
         *,
         origin: str,
@@ -125,9 +126,7 @@ class RedisHistory:
         pubsub_channel: bytes,
         cache_ttl: int,
     ) -> KeptSend:
-        """The script call that keeps and publishes ``pub`` (``pub.keep`` set)."""
-        keep = pub.keep
-        assert keep is not None
+        """The script call that keeps ``pub`` with ``keep`` and publishes it."""
         stream = channel_key(self._prefix, "hist", pub.app_id, pub.channel)
         meta = channel_key(self._prefix, "hist-meta", pub.app_id, pub.channel)
         last = channel_key(self._prefix, "cache", pub.app_id, pub.channel) if pub.cache else stream

@@ -9,6 +9,7 @@ its bus (``node.bus``), once per event, never once per subscriber.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from types import MappingProxyType
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from tidings.apps.base import AppStore
+from tidings.apps.base import App, AppStore
 from tidings.broker.base import Broker, BrokerHandler, DeadMember, NodeLiveness, PresenceStore
 from tidings.core.bus import EventBus
 from tidings.core.cluster import ClusterLink
@@ -75,6 +76,14 @@ class SubscribeResult:
 
 
 _Key = tuple[AppId, ChannelName]
+
+
+@functools.lru_cache(maxsize=1024)
+def _retention(app: App) -> Retention:
+    """How ``app``'s history channels keep events (one object per app, shared)."""
+    return Retention(app.history_size, app.history_ttl)
+
+
 _log = structlog.get_logger(__name__)
 
 
@@ -328,11 +337,11 @@ class Node(NodeQueries):
         """
         if is_cache_channel(pub.channel) and not pub.cache:
             pub = replace(pub, cache=True)
-        if pub.keep is None:
-            app = await self.apps.by_id(pub.app_id)
-            if app is not None and app.keeps_history(pub.channel):
-                pub = replace(pub, keep=Retention(app.history_size, app.history_ttl))
-        await self.broker.publish(pub)
+        keep = None
+        app = await self.apps.by_id(pub.app_id)
+        if app is not None and app.history_channels and app.keeps_history(pub.channel):
+            keep = _retention(app)
+        await self.broker.publish(pub, keep=keep)
         bus = self.bus
         if bus.wants(events.Published):
             data = pub.data

@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tidings.domain.history import Retention
 from tidings.typing import AppId, ChannelName, NodeId, SocketId, UserId
 
 __all__ = [
@@ -48,8 +47,6 @@ class Publication:
             ``tidings.domain.channels.client_event_allowed``).
         cache: store it as the channel's last event (cache channels), atomically
             with the publish. Set by the node, never by a client.
-        keep: keep it in the channel's history with this retention (the app
-            keeps history on the channel). Set by the node, never by a client.
         serial: its place in the channel's stream, set by the broker that kept
             it (atomically with storing and fanning out); ``None`` otherwise.
         stream_id: the stream ``serial`` counts in.
@@ -65,7 +62,6 @@ class Publication:
     meta: str | None = None
     from_client: bool = False
     cache: bool = False
-    keep: Retention | None = None
     serial: int | None = None
     stream_id: str | None = None
     published_at_ms: int | None = None

@@ -198,7 +198,8 @@ def encode_event(
     if user_id is not None:
         text += ',"user_id":' + _json(user_id)
     if serial is not None:
-        text += ',"serial":' + str(serial) + ',"stream_id":' + _json(stream_id)
+        # Stream ids are hex digits the brokers mint: nothing to escape.
+        text += ',"serial":' + str(serial) + ',"stream_id":"' + str(stream_id) + '"'
     return text + "}"
 
 
