@@ -23,7 +23,7 @@ import websockets
 
 from tests.fixtures.api import APP_ID, KEY, signed_url
 from tests.integration.conftest import TIMEOUT, PusherClient
-from tests.reliability.processes import ServeProcess
+from tests.support.serve import ServeProcess
 from tidings.broker.redis_link import pubsub_client_name
 
 BURST = 1500  # batches of 2 events: one per channel
