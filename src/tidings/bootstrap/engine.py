@@ -54,7 +54,8 @@ def _cluster(
     if url.startswith("memory://"):
         from tidings.broker.memory import MemoryBroker, MemoryPresenceStore
 
-        return MemoryBroker(), MemoryPresenceStore(), None
+        broker = MemoryBroker(history_max_bytes=settings.history_max_bytes)
+        return broker, MemoryPresenceStore(), None
     if url.startswith(_REDIS_SCHEMES):
         try:
             from tidings.broker.redis import RedisBroker, RedisPresenceStore

@@ -123,6 +123,12 @@ class _Settings(BaseSettings):
         ge=0,
         description="Bytes of publications a node holds while Redis is down (then 503).",
     )
+    history_max_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=1024,
+        description="Bytes of channel history the in-memory broker keeps, all channels together "
+        "(past it the least recently published channel loses its oldest events; docs/history.md).",
+    )
     cluster_heartbeat_ttl: float = Field(
         10.0,
         ge=1.0,
