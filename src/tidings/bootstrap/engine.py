@@ -54,8 +54,8 @@ def _cluster(
     if url.startswith("memory://"):
         from tidings.broker.memory import MemoryBroker, MemoryPresenceStore
 
-        broker = MemoryBroker(history_max_bytes=settings.history_max_bytes)
-        return broker, MemoryPresenceStore(), None
+        memory = MemoryBroker(history_max_bytes=settings.history_max_bytes)
+        return memory, MemoryPresenceStore(), None
     if url.startswith(_REDIS_SCHEMES):
         try:
             from tidings.broker.redis import RedisBroker, RedisPresenceStore

@@ -15,8 +15,6 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
 from tidings.apps.base import App, AppStore
 from tidings.broker.base import Broker, BrokerHandler, DeadMember, NodeLiveness, PresenceStore
 from tidings.core.bus import EventBus
@@ -26,7 +24,13 @@ from tidings.core.history import HistorySequencer
 from tidings.core.hub import Hub, Subscriber
 from tidings.core.presence import PresenceKeeper
 from tidings.core.queries import NodeQueries
-from tidings.core.recovery import DeliveryMark, HeldSubscriber, HistoryHold, RecoveryStats
+from tidings.core.recovery import (
+    DeliveryMark,
+    HeldSubscriber,
+    HistoryHold,
+    RecoveryStats,
+    read_for_subscribe,
+)
 from tidings.core.registry import Connection, ConnectionRegistry
 from tidings.core.users import UserTracker
 from tidings.domain import events
@@ -35,7 +39,7 @@ from tidings.domain.channels import (
     is_cache_channel,
     is_internal,
 )
-from tidings.domain.history import MAX_HISTORY_LIMIT, Retention, StreamPosition
+from tidings.domain.history import Retention, StreamPosition
 from tidings.domain.messages import (
     Control,
     Member,
@@ -82,9 +86,6 @@ _Key = tuple[AppId, ChannelName]
 def _retention(app: App) -> Retention:
     """How ``app``'s history channels keep events (one object per app, shared)."""
     return Retention(app.history_size, app.history_ttl)
-
-
-_log = structlog.get_logger(__name__)
 
 
 @dataclass(slots=True)
@@ -433,31 +434,12 @@ class Node(NodeQueries):
         held: HeldSubscriber | None,
         position: StreamPosition | None,
     ) -> HistoryHold:
-        """Read the channel's history (from ``position``, or just its head) for the release."""
-        app_id = conn.app.id
-        page = None
-        try:
-            if position is not None and held is not None:
-                page = await self.broker.history(
-                    app_id, channel, position.serial, MAX_HISTORY_LIMIT
-                )
-            else:
-                page = await self.broker.history(app_id, channel, 0, 0)
-        except Exception:  # no recovery without the store; the subscribe itself stands
-            _log.warning(
-                "history unreachable; subscribing without it", channel=channel, exc_info=True
-            )
+        """Read the channel's history for the release (``tidings.core.recovery``)."""
+        page = await read_for_subscribe(self.broker, conn.app.id, channel, held, position)
         return HistoryHold(
-            app_id,
-            channel,
-            conn,
-            self.hub,
-            self.sequencer,
-            self.recoveries,
-            held,
-            page,
+            conn.app.id, channel, conn, self.hub, self.sequencer, self.recoveries, held, page,
             position,
-        )
+        )  # fmt: skip
 
     async def unsubscribe(
         self, conn: Connection, channel: ChannelName, user_id: str | None = None

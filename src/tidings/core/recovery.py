@@ -28,13 +28,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
+import structlog
+
+from tidings.broker.base import Broker
 from tidings.core.history import HistorySequencer
 from tidings.core.hub import Hub
 from tidings.core.registry import Connection
-from tidings.domain.history import HistoryPage, StreamPosition, continues
+from tidings.domain.history import MAX_HISTORY_LIMIT, HistoryPage, StreamPosition, continues
 from tidings.typing import AppId, ChannelName, SocketId
 
-__all__ = ["DeliveryMark", "HeldSubscriber", "HistoryHold", "RecoveryStats"]
+__all__ = [
+    "DeliveryMark",
+    "HeldSubscriber",
+    "HistoryHold",
+    "RecoveryStats",
+    "read_for_subscribe",
+]
+
+_log = structlog.get_logger(__name__)
 
 #: Frames one held subscription may collect during a history read; past it the
 #: connection is a slow consumer (4100), as when its outbox overflows.
@@ -106,6 +117,26 @@ class HeldSubscriber:
     def __getattr__(self, name: str) -> Any:
         # Anything else the core asks of a subscriber (app, wire, close) is the connection's.
         return getattr(self.conn, name)
+
+
+async def read_for_subscribe(
+    broker: Broker,
+    app_id: AppId,
+    channel: ChannelName,
+    held: HeldSubscriber | None,
+    position: StreamPosition | None,
+) -> HistoryPage | None:
+    """The history read a subscribe needs: from ``position`` on a recovery, else the head.
+
+    ``None`` when the store cannot be read: no recovery then, the subscribe stands.
+    """
+    try:
+        if position is not None and held is not None:
+            return await broker.history(app_id, channel, position.serial, MAX_HISTORY_LIMIT)
+        return await broker.history(app_id, channel, 0, 0)
+    except Exception:
+        _log.warning("history unreachable; subscribing without it", channel=channel, exc_info=True)
+        return None
 
 
 @dataclass(slots=True)
