@@ -296,3 +296,24 @@ async def test_publications_racing_a_recovery_arrive_once_in_order(
     watched = [(await watcher.recv())["serial"] for _ in range(1, total)]
     assert watched == list(range(2, total + 1))
     await watcher.ws.close()
+
+
+async def test_recovery_on_a_cache_channel_does_not_send_the_last_event_twice(
+    server_factory: ServerFactory,
+) -> None:
+    """The replay has the cache channel's last event: no cached copy after the confirmation."""
+    server = await server_factory(default_app_history_channels=["cache-"])
+    client = await open_client(server)
+    await client.subscribe("cache-feed")
+    await publish(server, ["cache-feed"], "msg", '"a"')
+    first = await client.expect("msg")  # after pusher:cache_miss
+    await client.ws.close()
+    await publish(server, ["cache-feed"], "msg", '"b"')
+    back = await open_client(server)
+    position = {"serial": first["serial"], "stream_id": first["stream_id"]}
+    await subscribe_raw(back, "cache-feed", position=position)
+    got = await until(back, "pusher_internal:subscription_succeeded")
+    assert [m["data"] for m in got[:-1]] == ["b"] and got[-1]["recovered"] is True
+    await publish(server, ["cache-feed"], "msg", '"c"')
+    assert (await back.recv())["data"] == "c"  # nothing (no cached "b") before it
+    await back.ws.close()

@@ -409,8 +409,10 @@ async def _run(conn: ClientConnection, command: Command, state: ServerState) -> 
             conn.drain_session()
 
             def confirm(at: tuple[int, str] | None, recovered: bool | None) -> None:
+                # A recovery replayed the cache channel's last event already.
+                cached = None if recovered else result.cached
                 session.subscribed(
-                    channel, result.members, result.cached, result.cache_miss, at, recovered
+                    channel, result.members, cached, result.cache_miss, at, recovered
                 )
                 conn.drain_session()
 
