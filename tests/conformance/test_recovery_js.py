@@ -9,7 +9,6 @@ re-subscribe and the server replayed what was missed (DESIGN.md 8.1).
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -108,8 +107,8 @@ async def recovery_module(base: str, tmp_path: Path) -> Path:
     return path
 
 
-async def start(proxy_port: int, module: Path) -> NodeDriver:
-    os.environ["RECOVERY_MODULE"] = str(module)
+async def start(proxy_port: int, module: Path, env: pytest.MonkeyPatch) -> NodeDriver:
+    env.setenv("RECOVERY_MODULE", str(module))  # launch_driver passes the environment on
     return await launch_driver(node_binary(), "recovery_driver.mjs", proxy_port)
 
 
@@ -140,6 +139,7 @@ async def run_cut(
     cluster_ports: tuple[int, int],
     tmp_path: Path,
     proxies: list[CuttableProxy],
+    env: pytest.MonkeyPatch,
     *,
     recovery: bool,
     channel: str,
@@ -151,7 +151,7 @@ async def run_cut(
     cut = CuttableProxy(port_a)
     await cut.start()
     proxies.append(cut)
-    driver = await start(cut.port, await recovery_module(base_a, tmp_path))
+    driver = await start(cut.port, await recovery_module(base_a, tmp_path), env)
     await driver.send("connect", "c", recovery=recovery)
     await driver.expect("state", "c", current="connected")
     await driver.send("subscribe", "c", channel=channel)
@@ -170,12 +170,19 @@ async def run_cut(
 
 
 async def test_pusher_js_with_the_helper_gets_every_event_once_across_a_cut(
-    cluster: Cluster, proxy: list[CuttableProxy], tmp_path: Path
+    cluster: Cluster, proxy: list[CuttableProxy], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """100 events during a 5 s cut, reconnecting to the OTHER node: all once, in order."""
     ports = (await cluster(**HISTORY_ENV), await cluster(**HISTORY_ENV))
     driver, got, confirmation = await run_cut(
-        ports, tmp_path, proxy, recovery=True, channel="feed-1", published=100, seconds=5.0
+        ports,
+        tmp_path,
+        proxy,
+        monkeypatch,
+        recovery=True,
+        channel="feed-1",
+        published=100,
+        seconds=5.0,
     )
     try:
         assert got == [*range(3, 103), -1]
@@ -186,12 +193,12 @@ async def test_pusher_js_with_the_helper_gets_every_event_once_across_a_cut(
 
 
 async def test_a_gap_longer_than_history_is_not_recovered(
-    cluster: Cluster, proxy: list[CuttableProxy], tmp_path: Path
+    cluster: Cluster, proxy: list[CuttableProxy], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """More missed than history_size keeps: recovered false, and nothing replayed."""
     ports = (await cluster(**HISTORY_ENV), await cluster(**HISTORY_ENV))
     driver, got, confirmation = await run_cut(
-        ports, tmp_path, proxy, recovery=True, channel="feed-2", published=160
+        ports, tmp_path, proxy, monkeypatch, recovery=True, channel="feed-2", published=160
     )
     try:
         assert got == [-1]
@@ -201,12 +208,12 @@ async def test_a_gap_longer_than_history_is_not_recovered(
 
 
 async def test_stock_pusher_js_without_the_helper_behaves_as_before(
-    cluster: Cluster, proxy: list[CuttableProxy], tmp_path: Path
+    cluster: Cluster, proxy: list[CuttableProxy], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """No helper, no position: what was published during the cut is simply missed."""
     ports = (await cluster(**HISTORY_ENV), await cluster(**HISTORY_ENV))
     driver, got, confirmation = await run_cut(
-        ports, tmp_path, proxy, recovery=False, channel="feed-3", published=10
+        ports, tmp_path, proxy, monkeypatch, recovery=False, channel="feed-3", published=10
     )
     try:
         assert got == [-1]
