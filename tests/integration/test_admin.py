@@ -77,6 +77,6 @@ async def test_counts_follow_traffic(server_factory: ServerFactory) -> None:
         "client_events": 0,
         "webhooks": 0,
     }
-    assert channels == {"channels": {"stats": 1}, "user_counts": {}}
+    assert channels == {"channels": {"stats": 1}, "user_counts": {}, "history": {}}
     assert 'tidings_connections{app_id="1"} 1.0' in metrics
     assert "tidings_deliveries_total" in metrics
