@@ -19,7 +19,9 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("tidings_apps", schema=None) as batch_op:
         batch_op.add_column(
-            sa.Column("history_channels", sa.JSON(), server_default=sa.text("'[]'"), nullable=False)
+            sa.Column(
+                "history_channels", sa.JSON(), server_default=sa.text("('[]')"), nullable=False
+            )
         )
         batch_op.add_column(
             sa.Column("history_size", sa.Integer(), server_default=sa.text("100"), nullable=False)
