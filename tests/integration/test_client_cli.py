@@ -36,13 +36,19 @@ from tidings.server.runner import RunningServer, start_server
 @pytest.fixture
 def threaded_server() -> Iterator[RunningServer]:
     """A server on a free port, served by its own loop in a background thread."""
+    with _threaded() as running:
+        yield running
+
+
+@contextmanager
+def _threaded(**overrides: Any) -> Iterator[RunningServer]:
     loop = asyncio.new_event_loop()
     started: list[RunningServer] = []
     ready = threading.Event()
 
     def run() -> None:
         asyncio.set_event_loop(loop)
-        settings = Settings.load(http_port=0, shutdown_grace_period=1.0)
+        settings = Settings.load(http_port=0, shutdown_grace_period=1.0, **overrides)
         started.append(loop.run_until_complete(start_server(settings)))
         ready.set()
         loop.run_forever()
@@ -114,6 +120,24 @@ def test_cli_trigger_errors(threaded_server: RunningServer) -> None:
 
 
 # -- tidings channels -----------------------------------------------------------------------
+
+
+def test_cli_history() -> None:
+    """`tidings history` prints serial, event and data per kept event; --json the reply."""
+    with _threaded(default_app_history_channels=["chat-"]) as running:
+        for n in range(3):
+            assert run_cli(running, "trigger", "chat-1", "e", f'{{"n": {n}}}').exit_code == 0
+        result = run_cli(running, "history", "chat-1", "--after", "1")
+        assert result.exit_code == 0, result.stderr
+        published = [orjson.dumps(f'{{"n": {n}}}').decode() for n in (1, 2)]
+        assert result.stdout.splitlines() == [
+            f"{n + 2} e {data}" for n, data in enumerate(published)
+        ]
+        assert "at serial 3" in result.stderr
+        reply = orjson.loads(run_cli(running, "history", "chat-1", "--json").stdout)
+        assert reply["serial"] == 3 and reply["complete"] and len(reply["events"]) == 3
+        line = one_error_line(run_cli(running, "history", "news"))
+        assert "keeps no history" in line
 
 
 def test_cli_channels(threaded_server: RunningServer) -> None:

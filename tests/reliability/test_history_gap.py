@@ -22,7 +22,7 @@ import pytest
 import websockets
 
 from tests.fixtures.api import APP_ID, KEY, signed_url
-from tests.integration.conftest import TIMEOUT, PusherClient
+from tests.support.pusher import TIMEOUT, PusherClient
 from tests.support.serve import ServeProcess
 from tidings.broker.redis_link import pubsub_client_name
 
