@@ -21,6 +21,7 @@ from playwright.async_api import Browser, Page, expect
 from tests.integration.conftest import APP_ID, KEY, SECRET, TIMEOUT, ServerFactory, signed_url
 from tests.support.browser import browser as browser
 from tests.support.browser import open_page
+from tests.support.waiting import eventually
 from tidings.server.runner import RunningServer
 
 WAIT_MS = 5000  # "within a few seconds"
@@ -146,8 +147,15 @@ async def test_app_picker_switches_the_console_and_channels(
     await expect(picker.locator("option")).to_have_text([APP_ID, "2"])
     await expect(picker).to_have_value(APP_ID)
     await picker.select_option("2")
-    await expect(page.locator("#console-state")).to_contain_text("connected")
     rows = page.locator("#console-table tbody tr")
+
+    # The console's stream of app 2 opens after the switch (its state still reads
+    # "connected" from app 1's until then): publish to app 2 until one shows.
+    async def streaming_app_2() -> bool:
+        assert await publish_status(running, "2", "other-key", "other-secret", "warm-up") == 200
+        return await rows.filter(has_text="warm-up").count() > 0
+
+    await eventually(streaming_app_2, TIMEOUT, "the console streams app 2")
     assert await publish_status(running, APP_ID, KEY, SECRET, "of-app-1") == 200
     # Barrier: published after the first app's event, on the app being shown.
     assert await publish_status(running, "2", "other-key", "other-secret", "of-app-2") == 200
