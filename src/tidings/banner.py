@@ -383,8 +383,14 @@ def render_banner(
         f"  PieSocket  {ws_base}/v3/{_SAMPLE_CHANNEL}?api_key={first.key}",
         f"  HTTP API   {api_base}/apps/{first.id}",
         f"  Admin      {admin}",
-        "",
     ]
+    if admin_url is not None and settings.admin_password:
+        # Where the password is, never the password: the banner often ends up in logs.
+        lines.append(
+            "             sign in with any user name and the admin password you set "
+            "(admin_password)"
+        )
+    lines.append("")
     label = "default app" if not settings.apps else "app"
     for app in [first] if hide else apps:
         lines.append(f"  {label:<11} id={app.id}  key={app.key}  secret={app.secret}")

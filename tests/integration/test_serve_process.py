@@ -102,6 +102,32 @@ async def test_unreachable_redis_is_named_in_the_banner_and_ready_is_503(
                 assert response.status == 200  # the dashboard is on the banner's port
 
 
+async def test_banner_hints_at_the_admin_password_without_printing_it(serve: StartServe) -> None:
+    """TIDINGS_ADMIN_PASSWORD set: the dashboard URL, then how to sign in; the password is
+    nowhere in what `tidings serve` prints, and the dashboard does ask for it."""
+    env = {"TIDINGS_ADMIN_PASSWORD": "pw-not-to-print"}
+    proc = await serve(env, args=("--admin-port", "0"))
+    hint = await proc.wait_for_line(b"sign in with")
+    text = [raw.decode().rstrip("\n") for raw in proc.stdout if not raw.startswith(b"{")]
+    at = next(i for i, line in enumerate(text) if line.lstrip().startswith("Admin"))
+    admin = re.fullmatch(
+        r"  Admin      (http://127\.0\.0\.1:\d+)/   \(dashboard; Prometheus: /metrics\)", text[at]
+    )
+    assert admin is not None, text[at]
+    assert text[at + 1] == hint.decode().rstrip("\n")
+    assert text[at + 1].strip() == (
+        "sign in with any user name and the admin password you set (admin_password)"
+    )
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{admin.group(1)}/") as response:
+            assert response.status == 401
+        bearer = {"Authorization": "Bearer pw-not-to-print"}
+        async with session.get(f"{admin.group(1)}/", headers=bearer) as response:
+            assert response.status == 200
+    assert await proc.stop() == 0
+    assert "pw-not-to-print" not in proc.output()
+
+
 async def test_busy_admin_port_is_said_in_words(serve: StartServe) -> None:
     """A second server whose admin port is taken still serves and says so in one clean line."""
     with socket.socket() as taken:

@@ -154,6 +154,25 @@ def test_admin_listener_not_started_is_one_readable_line() -> None:
     )
 
 
+def test_admin_password_gets_a_hint_under_the_dashboard_url_never_the_password() -> None:
+    """With admin_password set the line after the dashboard URL says how to sign in; the
+    password itself is nowhere in the banner. Without one there is no such line."""
+    text = render_banner(Settings.load(admin_password="s3cret-pw"), **URLS)
+    lines = text.splitlines()
+    admin = next(i for i, line in enumerate(lines) if line.lstrip().startswith("Admin"))
+    assert lines[admin] == "  Admin      http://127.0.0.1:9601/   (dashboard; Prometheus: /metrics)"
+    assert lines[admin + 1] == (
+        "             sign in with any user name and the admin password you set (admin_password)"
+    )
+    assert "s3cret-pw" not in text
+    plain = render_banner(Settings.load(), **URLS).splitlines()
+    assert plain[plain.index(lines[admin]) + 1] == ""
+    taken = render_banner(
+        Settings.load(admin_password="s3cret-pw"), **Urls(**{**URLS, "admin_url": None})
+    )
+    assert "sign in" not in taken
+
+
 def test_unreachable_broker_heads_the_banner_with_url_and_fix() -> None:
     """Redis down at start-up: the first line says NOT ready, names the URL and how to start one."""
     settings = Settings.load(broker_url="redis://:pw@127.0.0.1:1/0")
