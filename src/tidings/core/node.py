@@ -4,24 +4,29 @@ The node is what the I/O shells (the WebSocket endpoint, the HTTP API) call.
 It owns the ordering rules of subscribe / unsubscribe / presence, it is the
 ``BrokerHandler`` every broker delivers to, and it emits lifecycle events on
 its bus (``node.bus``), once per event, never once per subscriber.
+
+The publish and fan-out path lives here; what the node also answers comes in
+through its bases: connections and users (``tidings.core.connections``),
+presence announcements (``tidings.core.members``), read-only queries
+(``tidings.core.queries``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from tidings.apps.base import App, AppStore
-from tidings.broker.base import Broker, BrokerHandler, DeadMember, NodeLiveness, PresenceStore
+from tidings.broker.base import Broker, BrokerHandler, NodeLiveness, PresenceStore
 from tidings.core.bus import EventBus
 from tidings.core.cluster import ClusterLink
+from tidings.core.connections import TERMINATE_CODE, TERMINATE_REASON, NodeConnections
 from tidings.core.counts import CountAnnouncer
 from tidings.core.history import HistorySequencer
 from tidings.core.hub import Hub, Subscriber
+from tidings.core.members import NodeMembers
 from tidings.core.presence import PresenceKeeper
 from tidings.core.queries import NodeQueries
 from tidings.core.recovery import (
@@ -35,13 +40,11 @@ from tidings.core.registry import Connection, ConnectionRegistry
 from tidings.core.users import UserTracker
 from tidings.domain import events
 from tidings.domain.channels import (
-    USERS_CHANNEL,
     is_cache_channel,
     is_internal,
 )
 from tidings.domain.history import Retention, StreamPosition
 from tidings.domain.messages import (
-    Control,
     Member,
     MemberJoined,
     MemberLeft,
@@ -53,11 +56,6 @@ from tidings.errors import SubscriptionError
 from tidings.typing import AppId, ChannelName, NodeId, SocketId, UserId
 
 __all__ = ["TERMINATE_CODE", "TERMINATE_REASON", "Connection", "Node", "SubscribeResult"]
-
-# 4009 is in Pusher's 4000-4099 "do not reconnect" range, so a terminated
-# client stays away; Soketi and Sockudo use the same code and reason.
-TERMINATE_CODE = 4009
-TERMINATE_REASON = "You got disconnected by the app."
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +94,7 @@ class NodeStats:
     deliveries: int = 0
 
 
-class Node(NodeQueries):
+class Node(NodeConnections, NodeMembers, NodeQueries):
     """One tidings process.
 
     Args:
@@ -199,134 +197,11 @@ class Node(NodeQueries):
         finally:
             mark.serial = None
 
-    def handle_control(self, control: Control) -> None:
-        """Broker callback: carry out a node-to-node instruction."""
-        if control.command == "terminate":
-            app_id, user_id = AppId(control.args["app_id"]), UserId(control.args["user_id"])
-            for conn in self.registry.of_user(app_id, user_id):
-                conn.close(TERMINATE_CODE, TERMINATE_REASON)
-
     async def broker_recovered(self) -> None:
         """Broker callback after an outage: the store may have lost members, and
         this node kept publications of its history channels."""
         self.sequencer.catch_up()
         await self.resync_presence()
-
-    def _with_roster(self, message: MemberJoined | MemberLeft) -> MemberJoined | MemberLeft:
-        roster = self.presence.roster(message.app_id, message.channel)
-        if roster is None:
-            return message
-        # A read-only view, valid during this synchronous delivery.
-        members = MappingProxyType(roster)
-        if type(message) is MemberJoined:
-            roster[message.user_id] = message.info
-            return replace(message, members=members)
-        info = roster.pop(message.user_id, None)
-        return replace(message, members=members, info=info)
-
-    # -- connections -----------------------------------------------------
-
-    def attach(self, conn: Connection, *, remote: str | None = None) -> None:
-        """Register a new connection.
-
-        ``max_connections`` counts every node: the others' connections as of their
-        last heartbeat (see ``ClusterLink.remote_connections``).
-
-        Raises:
-            ConnectionRejected: 4004 when the app is at its connection quota.
-        """
-        app = conn.app
-        elsewhere = 0
-        if app.max_connections is not None and self.cluster is not None:
-            elsewhere = self.cluster.remote_connections(app.id)
-        self.registry.add(conn, limit=app.max_connections, elsewhere=elsewhere)
-        bus = self.bus
-        if bus.wants(events.ConnectionOpened):
-            bus.emit(events.ConnectionOpened(conn.app.id, conn.socket_id, conn.wire, remote))
-
-    async def detach(
-        self, conn: Connection, channels: Iterable[tuple[str, str | None]], code: int | None = None
-    ) -> None:
-        """Forget a closed connection and leave every channel it was on.
-
-        Args:
-            channels: (channel, presence user id or ``None``) pairs, as the session tracked them.
-            code: the close code the server sent, if any (for the event).
-        """
-        self.registry.remove(conn)
-        for channel, user_id in list(channels):
-            await self.unsubscribe(conn, ChannelName(channel), user_id)
-        await self.users.sign_out(conn)
-        bus = self.bus
-        if bus.wants(events.ConnectionClosed):
-            bus.emit(events.ConnectionClosed(conn.app.id, conn.socket_id, conn.wire, code))
-
-    def connections(self, app_id: AppId | None = None) -> list[Connection]:
-        """Local connections, of one app or of all."""
-        return self.registry.of_app(app_id) if app_id is not None else self.registry.all()
-
-    async def sign_in(
-        self, conn: Connection, user_id: UserId, watchlist: Sequence[UserId] = ()
-    ) -> None:
-        """``conn`` authenticated as ``user_id`` (``pusher:signin``), watching ``watchlist``.
-
-        See :class:`tidings.core.users.UserTracker`: the user comes online on its
-        first connection in the cluster, and ``conn`` gets the watchlist snapshot.
-        """
-        await self.users.sign_in(conn, user_id, watchlist)
-
-    def user_connections(self, app_id: AppId, user_id: UserId) -> list[Connection]:
-        """The local connections signed in as ``user_id``."""
-        return self.registry.of_user(app_id, user_id)
-
-    async def terminate_user_connections(self, app_id: AppId, user_id: UserId) -> int:
-        """Close every connection signed in as ``user_id``, on every node, with 4009.
-
-        4009 is what Pusher and Soketi use. The request travels as a control
-        message, so each node closes its own connections.
-
-        Returns:
-            How many connections this node closed.
-        """
-        local = len(self.registry.of_user(app_id, user_id))
-        await self.broker.publish_control(
-            Control("terminate", {"app_id": app_id, "user_id": user_id})
-        )
-        return local
-
-    # -- presence ------------------------------------------------------------
-
-    async def resync_presence(self) -> None:
-        """Add this node's presence members to the store again (after it lost them).
-
-        A user the store had dropped (peers saw this node as dead) is announced
-        with ``member_added`` again. Removals that failed while the store was
-        unreachable are retried first, with ``member_removed`` for a user's last.
-        """
-        gone, back = await self.presence.resync()
-        await self.members_gone(gone)
-        for app_id, channel, member in back:
-            if channel == USERS_CHANNEL:
-                await self.users.announce(app_id, member.user_id, online=True)
-            else:
-                await self._member_joined(app_id, channel, member, None)
-
-    async def members_gone(self, gone: Iterable[DeadMember]) -> None:
-        """Announce users whose last connection left (here, or on a dead node)."""
-        for app_id, channel, user_id in gone:
-            if channel == USERS_CHANNEL:  # a user's last signed-in connection
-                await self.users.announce(app_id, user_id, online=False)
-                continue
-            await self.broker.publish(MemberLeft(app_id, channel, user_id))
-            self.bus.emit(events.MemberRemoved(app_id, channel, user_id))
-
-    async def _member_joined(
-        self, app_id: AppId, channel: ChannelName, member: Member, socket_id: SocketId | None
-    ) -> None:
-        await self.broker.publish(
-            MemberJoined(app_id, channel, member.user_id, member.info, socket_id)
-        )
-        self.bus.emit(events.MemberAdded(app_id, channel, member.user_id, member.info))
 
     # -- channels ----------------------------------------------------------
 
@@ -463,10 +338,6 @@ class Node(NodeQueries):
             self.bus.emit(events.Unsubscribed(app_id, channel, conn.socket_id))
         if user_id is not None:
             await self._leave_presence(conn, channel, UserId(user_id))
-
-    async def _leave_presence(self, conn: Connection, channel: ChannelName, uid: UserId) -> None:
-        if await self.presence.leave(conn.app.id, channel, conn.socket_id, uid):
-            await self.members_gone([(conn.app.id, channel, uid)])
 
     async def _hub_add(self, app_id: AppId, channel: ChannelName, conn: Subscriber) -> None:
         # The first local subscriber makes the broker listen; later ones wait
