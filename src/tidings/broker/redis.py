@@ -10,7 +10,9 @@ may miss while Redis is unreachable; docs/reliability.md what a publish
 accepted during an outage becomes.
 
 The broker is a facade: ``redis_link`` holds one server's connections and
-health, ``redis_outbox`` its send side, ``redis_reader`` its receive side.
+health, ``redis_outbox`` its send side, ``redis_reader`` its receive side;
+``redis_cache`` reads a cache channel's last event back, ``redis_readings``
+sums what the links report (health, metrics).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import structlog
 from redis.exceptions import RedisError
 
 from tidings.broker.base import Broker, BrokerHandler, NodeLiveness, PresenceStore
+from tidings.broker.redis_cache import read_cached
 from tidings.broker.redis_codec import decode_message, encode_message
 from tidings.broker.redis_history import RedisHistory
 from tidings.broker.redis_keys import channel_key
@@ -30,6 +33,7 @@ from tidings.broker.redis_link import RedisLink
 from tidings.broker.redis_liveness import RedisClient
 from tidings.broker.redis_outbox import CACHE_TTL_SECONDS
 from tidings.broker.redis_presence import RedisPresenceStore, RedisUnavailableError
+from tidings.broker.redis_readings import LinkReadings
 from tidings.broker.redis_shards import ShardMap
 from tidings.domain.history import HistoryPage, Retention
 from tidings.domain.messages import Control, Message, Publication
@@ -48,7 +52,7 @@ __all__ = [
 _log = structlog.get_logger(__name__)
 
 
-class RedisBroker:
+class RedisBroker(LinkReadings):
     """Fan-out between nodes over Redis pub/sub.
 
     Delivery: ``publish`` hands the publication to this node's handler at once
@@ -285,45 +289,14 @@ class RedisBroker:
 
     async def last_event(self, app_id: AppId, channel: ChannelName) -> Publication | None:
         """The last event of a cache channel, or ``None`` (also while Redis is unreachable)."""
-        link = self._link(app_id, channel)
-        if asyncio.current_task() is None:
-            await asyncio.sleep(0)  # redis-py's timeouts need a task: see RedisPresenceStore._call
-        try:
-            raw: bytes | str | None = await link.redis.get(self._cache_key(app_id, channel))
-        except (RedisError, OSError) as exc:
-            link.command_failed(exc)
-            return None
-        if raw is None:
-            return None
-        try:
-            message = decode_message(raw.encode() if isinstance(raw, str) else raw)[2]
-        except ValueError:
-            return None
-        return message if type(message) is Publication else None
+        link, key = self._link(app_id, channel), self._cache_key(app_id, channel)
+        found = await read_cached(link, key, with_ttl=False)
+        return found[0] if found is not None else None
 
     async def cached(self, app_id: AppId, channel: ChannelName) -> tuple[Publication, float] | None:
         """The last event of a cache channel and its remaining TTL, or ``None``."""
-        if asyncio.current_task() is None:
-            await asyncio.sleep(0)  # see history(): redis-py needs a task to connect
-        link = self._link(app_id, channel)
-        key = self._cache_key(app_id, channel)
-        try:
-            async with link.redis.pipeline(transaction=True) as pipe:
-                pipe.get(key)
-                pipe.pttl(key)
-                raw, ttl_ms = await pipe.execute()
-        except (RedisError, OSError) as exc:
-            link.command_failed(exc)
-            return None
-        if raw is None:
-            return None
-        try:
-            message = decode_message(raw.encode() if isinstance(raw, str) else raw)[2]
-        except ValueError:
-            return None
-        if type(message) is not Publication:
-            return None
-        return message, max(0, int(ttl_ms)) / 1000
+        link, key = self._link(app_id, channel), self._cache_key(app_id, channel)
+        return await read_cached(link, key, with_ttl=True)
 
     async def history(
         self, app_id: AppId, channel: ChannelName, after_serial: int, limit: int
@@ -344,47 +317,12 @@ class RedisBroker:
                 f"channel history is unreachable: {exc}", hint="retry once Redis is back"
             ) from exc
 
-    @property
-    def healthy(self) -> bool:
-        """True while both Redis connections (of every shard) answer; False during an outage."""
-        return all(link.healthy for link in self._links)
-
     def client_for(self, app_id: AppId, channel: ChannelName) -> RedisClient:
         """The command client of the Redis server that carries ``channel`` (its shard, or a
         Redis Cluster's client, which routes by slot): where a per-channel script (history:
         serial, stream and publish in one step) must run, with keys from
         :func:`~tidings.broker.redis_keys.channel_key`."""
         return self._link(app_id, channel).redis
-
-    def shards_down(self) -> dict[str, str]:
-        """Each shard that does not answer (its label) and why; empty while all answer.
-
-        With one Redis the label is ``""``.
-        """
-        return {link.label: link.reason for link in self._links if not link.healthy}
-
-    # -- extras --------------------------------------------------------------
-
-    @property
-    def subscribed_channels(self) -> int:
-        """How many Redis channels of tidings channels this node receives (controls aside)."""
-        return sum(len(link.subscriber.wanted) for link in self._links) - 1
-
-    @property
-    def dropped(self) -> int:
-        """Client events, member changes and counts an outage cost."""
-        return sum(link.outbox.dropped for link in self._links)
-
-    @property
-    def reconnects(self) -> int:
-        """Recoveries after an outage (metrics: ``tidings_broker_reconnects_total``)."""
-        return sum(link.reconnects for link in self._links)
-
-    @property
-    def round_trip(self) -> float | None:
-        """Seconds the last monitor PING took (the slowest server), ``None`` before the first."""
-        trips = [link.round_trip for link in self._links if link.round_trip is not None]
-        return max(trips) if trips else None
 
     # -- internals -----------------------------------------------------------
 
