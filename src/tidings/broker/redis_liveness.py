@@ -246,12 +246,8 @@ class RedisNodeLiveness:
         try:
             return await pending
         except (RedisError, OSError) as exc:
-            label = self.shards.labels[shard]
-            where = f"Redis shard {label}" if label else "Redis"
-            raise RedisUnavailableError(
-                f"{where} did not answer ({type(exc).__name__}: {exc}); presence is unavailable",
-                hint=f"check that {where} of TIDINGS_BROKER_URL is running and reachable",
-            ) from exc
+            message, hint = self.shards.unanswered(shard, exc, "presence is unavailable")
+            raise RedisUnavailableError(message, hint=hint) from exc
 
     async def _run_heartbeat(self) -> None:
         """Beat and sweep for dead peers every ``heartbeat_interval``; tell the handler."""

@@ -25,6 +25,7 @@ the counts on shard 0.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Sequence
 from importlib import resources
 from typing import Any
@@ -66,34 +67,28 @@ class RedisPresenceStore(RedisNodeLiveness):
     node whose heartbeat expired (the node then calls ``remove_node``, which
     reports each dead user once however many survivors call it).
 
-    Args:
-        url: ``redis://host:port/db``, or several comma-separated (shards).
-        node_id: this node's id (no ``|``); the broker's must match.
-        prefix: namespace of every key.
-        heartbeat_ttl: seconds after its last beat a node counts as dead.
-        heartbeat_interval: seconds between beats (and dead-node sweeps).
+    Args: those of :class:`~tidings.broker.redis_liveness.RedisNodeLiveness`, whose
+    constructor this class keeps.
     """
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        node_id: str,
-        prefix: str = "tidings",
-        heartbeat_ttl: float = 10.0,
-        heartbeat_interval: float = 3.0,
-    ) -> None:
-        super().__init__(
-            url,
-            node_id=node_id,
-            prefix=prefix,
-            heartbeat_ttl=heartbeat_ttl,
-            heartbeat_interval=heartbeat_interval,
-        )
-        self._add: list[AsyncScript] = _scripts(self._clients, "presence_add")
-        self._remove: list[AsyncScript] = _scripts(self._clients, "presence_remove")
-        self._reap: list[AsyncScript] = _scripts(self._clients, "presence_reap")
-        self._release: list[AsyncScript] = _scripts(self._clients, "index_release")
+    # The Lua scripts, one per shard's client, registered when first used: registering
+    # only hashes the text (redis-py loads a script into Redis on its first call).
+
+    @functools.cached_property
+    def _add(self) -> list[AsyncScript]:
+        return _scripts(self._clients, "presence_add")
+
+    @functools.cached_property
+    def _remove(self) -> list[AsyncScript]:
+        return _scripts(self._clients, "presence_remove")
+
+    @functools.cached_property
+    def _reap(self) -> list[AsyncScript]:
+        return _scripts(self._clients, "presence_reap")
+
+    @functools.cached_property
+    def _release(self) -> list[AsyncScript]:
+        return _scripts(self._clients, "index_release")
 
     # -- the PresenceStore protocol ------------------------------------------
 

@@ -80,6 +80,20 @@ class ShardMap:
             return 0
         return jump_hash(shard_key(app_id, channel), count)
 
+    def unanswered(self, shard: int, exc: BaseException, lost: str) -> tuple[str, str]:
+        """The message and the hint of an error for ``shard`` not answering.
+
+        Args:
+            exc: what the Redis client raised.
+            lost: what cannot be done meanwhile (ends the message).
+        """
+        label = self.labels[shard]
+        where = f"Redis shard {label}" if label else "Redis"
+        return (
+            f"{where} did not answer ({type(exc).__name__}: {exc}); {lost}",
+            f"check that {where} of TIDINGS_BROKER_URL is running and reachable",
+        )
+
 
 def _where(url: str) -> str:
     """A shard's URL without credentials or query."""

@@ -286,12 +286,8 @@ class RedisWebhookStore:
         try:
             return await pending
         except (RedisError, OSError) as exc:
-            label = self.shards.labels[shard]
-            where = f"Redis shard {label}" if label else "Redis"
-            raise WebhookStoreUnavailable(
-                f"{where} did not answer ({type(exc).__name__}: {exc}); webhook state unavailable",
-                hint=f"check that {where} of TIDINGS_BROKER_URL is running and reachable",
-            ) from exc
+            message, hint = self.shards.unanswered(shard, exc, "webhook state unavailable")
+            raise WebhookStoreUnavailable(message, hint=hint) from exc
 
 
 if __debug__:

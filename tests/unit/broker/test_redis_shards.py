@@ -110,3 +110,18 @@ def test_settings_take_shards_and_clusters_and_refuse_bad_lists() -> None:
     assert Settings.load(broker_url="redis+cluster://h:1,h:2").broker_url.startswith("redis+")
     with pytest.raises(ConfigError, match="named twice"):
         Settings.load(broker_url="redis://a:1/0,redis://a:1/0")
+
+
+def test_an_unanswered_shard_is_named_without_its_credentials() -> None:
+    """The error of a shard that did not answer names it (redacted); with one Redis, just Redis."""
+    message, hint = ShardMap(THREE).unanswered(1, ConnectionError("refused"), "presence is off")
+    assert message == (
+        "Redis shard 1 (redis://b:6379/0) did not answer (ConnectionError: refused); "
+        "presence is off"
+    )
+    where = "Redis shard 1 (redis://b:6379/0)"
+    assert hint == f"check that {where} of TIDINGS_BROKER_URL is running and reachable"
+    assert "secret" not in message + hint
+    message, hint = ShardMap("redis://a:6379/0").unanswered(0, OSError("x"), "lost")
+    assert message == "Redis did not answer (OSError: x); lost"
+    assert hint == "check that Redis of TIDINGS_BROKER_URL is running and reachable"
