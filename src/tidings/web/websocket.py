@@ -4,7 +4,8 @@
 door (``tidings.web.front``) has seen its upgrade request. It has no task of its
 own: bytes arrive in ``data_received``, the frame reader
 (``tidings.protocol.rfc6455``) makes events of them, the sans-I/O session
-turns those into commands, and the commands run on the node, all at once when
+turns those into commands, and the commands run on the node
+(``tidings.web.commands``), all at once when
 nothing has to wait (``tidings.web.eager``). Only a command that does wait (a
 Redis round trip) becomes a task, and messages that arrive meanwhile wait
 behind it, in order. Protocol decisions live in ``tidings.protocol`` and
@@ -20,22 +21,10 @@ from typing import Any, Final, cast
 import structlog
 
 from tidings.apps.base import App
-from tidings.domain import events
-from tidings.domain.history import StreamPosition
-from tidings.domain.messages import Member, Publication
-from tidings.errors import ConnectionRejected, SubscriptionError
+from tidings.errors import ConnectionRejected
 from tidings.protocol import rfc6455, wsevents
-from tidings.protocol.commands import (
-    ClientEvent,
-    Close,
-    Command,
-    Refusal,
-    SignIn,
-    Subscribe,
-    Unsubscribe,
-)
 from tidings.protocol.frames import close_frame
-from tidings.typing import ChannelName, UserId
+from tidings.web.commands import report_refusals, run_command
 from tidings.web.connection import NO_APP, ClientConnection, admit_app, new_socket_id
 from tidings.web.eager import start_eagerly
 from tidings.web.noise import network_noise
@@ -274,9 +263,9 @@ class WebSocketProtocol(asyncio.Protocol):
         """Run what the session asks, until answering it asks nothing more."""
         while commands := conn.session.commands_received():
             for command in commands:
-                await _run(conn, command, self._state)
+                await run_command(conn, command, self._state)
         if refusals := conn.session.refusals_sent():
-            _report(conn, self._state, refusals)
+            report_refusals(conn, self._state, refusals)
 
     # -- endings -------------------------------------------------------------------
 
@@ -373,71 +362,3 @@ async def _admit(state: ServerState, wire: Wire, handshake: Handshake, origin: s
         origin=origin,
         hint=wire.key_hint,
     )
-
-
-def _report(conn: ClientConnection, state: ServerState, refusals: list[Refusal]) -> None:
-    """Tell the bus what the session refused (auth failures, errors): logs and the console."""
-    bus = state.node.bus
-    app_id, socket_id = conn.app.id, conn.socket_id
-    for refusal in refusals:
-        if refusal.channel is not None:
-            if bus.wants(events.SubscriptionRefused):
-                channel = ChannelName(refusal.channel)
-                bus.emit(events.SubscriptionRefused(app_id, channel, socket_id, refusal.message))
-        elif bus.wants(events.ErrorSent):
-            bus.emit(events.ErrorSent(app_id, socket_id, refusal.code, refusal.message))
-
-
-async def _run(conn: ClientConnection, command: Command, state: ServerState) -> None:
-    node = state.node
-    session = conn.session
-    match command:
-        case Subscribe(channel, user_id, user_info, position):
-            member = Member(UserId(user_id), user_info) if user_id is not None else None
-            asked = StreamPosition(*position) if position is not None else None
-            try:
-                result = await node.subscribe(conn, ChannelName(channel), member, asked)
-            except SubscriptionError as exc:
-                session.subscription_refused(channel, exc)
-                return
-            hold = result.hold
-            if hold is None:
-                session.subscribed(channel, result.members, result.cached, result.cache_miss)
-                return
-            # A history channel: replayed events, the confirmation and the frames held
-            # meanwhile go out in that order, in this one synchronous step.
-            conn.drain_session()
-
-            def confirm(at: tuple[int, str] | None, recovered: bool | None) -> None:
-                # A recovery replayed the cache channel's last event already.
-                cached = None if recovered else result.cached
-                session.subscribed(
-                    channel, result.members, cached, result.cache_miss, at, recovered
-                )
-                conn.drain_session()
-
-            hold.release(confirm)
-        case Unsubscribe(channel, user_id):
-            await node.unsubscribe(conn, ChannelName(channel), user_id)
-        case ClientEvent(channel, event, data, user_id, meta, echo):
-            await node.publish_from_client(
-                conn.socket_id,
-                Publication(
-                    conn.app.id,
-                    ChannelName(channel),
-                    event,
-                    data,
-                    socket_id=None if echo else conn.socket_id,
-                    user_id=UserId(user_id) if user_id is not None else None,
-                    meta=meta,
-                    from_client=True,
-                ),
-            )
-        case SignIn(user_id, _, watchlist):
-            # signin_success goes out first: watchlist events from the core follow it.
-            conn.drain_session()
-            await node.sign_in(conn, UserId(user_id), [UserId(u) for u in watchlist])
-        case Close(code, reason):
-            # The session queued its own last words: send them, then only the close frame.
-            conn.drain_session()
-            conn.close(code, reason, last_words=False)
