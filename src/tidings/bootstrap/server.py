@@ -37,8 +37,8 @@ from tidings.http.router import Api, Router
 from tidings.http.service import MainPort
 from tidings.security import check_admin_exposure
 from tidings.web.app_sync import apply_app_changes
-from tidings.web.front import Reception
 from tidings.web.keepalive import run_keepalive
+from tidings.web.reception import Reception
 from tidings.web.state import ServerState
 from tidings.web.writer import Flusher
 from tidings.webhooks.service import WebhookService

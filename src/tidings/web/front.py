@@ -7,7 +7,8 @@ shell is glue, in the order the bytes go:
    which returns the complete requests (head and body) and, on garbage, the
    ``HttpError`` to answer.
 2. Each request goes, in order, to ``Reception.serve`` (the router and the
-   handlers, ``tidings.http``), run at once (``tidings.web.eager``): a publish
+   handlers, ``tidings.http``; the listener's shared part is
+   ``tidings.web.reception``), run at once (``tidings.web.eager``): a publish
    on the in-memory broker is answered inside this ``data_received``. A
    request that has to wait (a Redis round trip) becomes a task, and the
    requests behind it wait, in order.
@@ -31,8 +32,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable, Coroutine
-from typing import Any, Final, cast
+from typing import TYPE_CHECKING, Final, cast
 
 import structlog
 
@@ -41,12 +41,14 @@ from tidings.protocol.http_request import HttpError, Request
 from tidings.web.eager import start_eagerly
 from tidings.web.noise import NoiseLog, network_noise
 from tidings.web.reply import BUG_REPLY, Reply, error_reply, render_reply
-from tidings.web.state import ServerState
 from tidings.web.transports import break_transport_cycle, socket_transport
 from tidings.web.upgrade import Upgrade
 from tidings.web.websocket import WebSocketProtocol
 
-__all__ = ["LINGER_SECONDS", "PIPELINE_LIMIT", "FrontDoor", "Reception", "Serve"]
+if TYPE_CHECKING:
+    from tidings.web.reception import Reception
+
+__all__ = ["LINGER_SECONDS", "PIPELINE_LIMIT", "FrontDoor"]
 
 log = structlog.get_logger(__name__)
 
@@ -69,45 +71,6 @@ _TLS_ERROR: Final = HttpError(
     hint="connect with ws:// (http://), or start tidings with --tls-cert and --tls-key",
     close=True,
 )
-
-
-#: Answers one request: a reply, or the upgrade to perform. Never raises
-#: ``TidingsError`` (it renders those); anything else it raises is a bug.
-Serve = Callable[[Request], Coroutine[Any, Any, Reply | Upgrade]]
-
-
-class Reception:
-    """What every connection of one listener shares, and its protocol factory.
-
-    Args:
-        serve: the router and handlers (``tidings.http.service.MainPort``).
-        max_body: the largest request body (413 over it).
-        tls: the listener decrypts TLS (a ClientHello is then never seen here).
-    """
-
-    def __init__(
-        self, state: ServerState, serve: Serve, *, max_body: int, tls: bool = False
-    ) -> None:
-        self.state = state
-        self.serve = serve
-        self.max_body = max_body
-        self.tls = tls
-        self.head_timeout = state.settings.handshake_timeout
-        self.body_timeout = state.settings.request_body_timeout
-        # Kept: asyncio.get_running_loop() costs a getpid() system call on 3.11.
-        self.loop = asyncio.get_running_loop()
-        #: Connections at the front door (not upgraded): their count is bounded by
-        #: the open connections, and a closed one leaves at once.
-        self.doors: set[FrontDoor] = set()
-
-    def __call__(self) -> FrontDoor:
-        """The protocol factory for ``loop.create_server``."""
-        return FrontDoor(self)
-
-    def close(self) -> None:
-        """Close every connection still at the front door (idle keep-alive ones included)."""
-        for door in list(self.doors):
-            door.close()
 
 
 class FrontDoor(asyncio.Protocol):
