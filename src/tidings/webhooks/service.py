@@ -9,7 +9,8 @@ service's own tasks:
   store (a shared one keeps them if this node dies), and starts the attempts
   that are due, at most ``max_in_flight`` at a time;
 - each *attempt* looks the app up (its current key and secret), stamps and signs
-  a fresh body, POSTs it, and records the outcome (:func:`after_attempt`);
+  a fresh body, POSTs it, and records the outcome (:func:`after_attempt`;
+  ``tidings.webhooks.attempts``);
 - the *refresher* re-reads every app's webhooks each second (apps can change
   while the server runs);
 - in a cluster, :class:`~tidings.webhooks.cluster.ClusterDuties` adds the
@@ -24,7 +25,7 @@ import heapq
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Protocol
 
 import structlog
 
@@ -34,13 +35,13 @@ from tidings.core.bus import EventBus
 from tidings.domain import events
 from tidings.domain.channels import is_internal
 from tidings.errors import TidingsError
+from tidings.webhooks.attempts import account_attempt, post_attempt, record_delivery
 from tidings.webhooks.batcher import Batcher, headers_by_url
 from tidings.webhooks.delivery import Attempt, Delivery, after_attempt, new_delivery_id
 from tidings.webhooks.payloads import (
     SOURCES,
     Source,
     WebhookEvent,
-    signed_request,
     webhook_event,
 )
 from tidings.webhooks.sender import Sender
@@ -360,14 +361,14 @@ class WebhookService:
     async def _attempt(self, delivery: Delivery) -> None:
         try:
             try:
-                attempt = await self._post(delivery)
+                attempt = await post_attempt(self.apps, self.sender, delivery, self.clock)
             except Exception as exc:  # a bug must not leave the delivery stuck
                 log.exception("webhook attempt raised", delivery_id=delivery.id)
                 attempt = Attempt(None, f"internal error: {type(exc).__name__}", 0.0)
             done = after_attempt(delivery, attempt, self.clock())
-            self._count(done, attempt)
+            account_attempt(self.stats, done, attempt, self.clock)
             # Recorded before it leaves the pending set: whoever sees it settled can read it.
-            await self._record(done)
+            await record_delivery(self.store, done)
             if done.settled:
                 self._pending.pop(done.id, None)
                 self.batcher.release(done.app_id, len(done.events))
@@ -381,52 +382,6 @@ class WebhookService:
             progress = self._progress
             if progress is not None and not progress.done():
                 progress.set_result(None)
-
-    async def _post(self, delivery: Delivery) -> Attempt:
-        try:
-            app = await self.apps.by_id(delivery.app_id)
-        except TidingsError as exc:
-            return Attempt(None, f"app store unreachable: {exc.message}", 0.0)
-        if app is None:
-            return Attempt(None, "the app no longer exists", 0.0)
-        time_ms = int(self.clock() * 1000)
-        body, headers = signed_request(
-            app.key, app.secret, delivery.events, time_ms, delivery.headers, delivery.id
-        )
-        return await self.sender.post(delivery.url, body, headers)
-
-    def _count(self, done: Delivery, attempt: Attempt) -> None:
-        stats = self.stats
-        fields: dict[str, Any] = {
-            "app_id": done.app_id,
-            "url": done.url,
-            "delivery_id": done.id,
-            "attempt": done.attempts,
-        }
-        if done.status == "sent":
-            stats.sent += 1
-            stats.observe(self.clock() - (done.first_event_at or done.created_at))
-            return
-        if done.status == "failed":
-            stats.failed += 1
-            log.warning("webhook delivery failed; giving up", reason=attempt.error, **fields)
-            return
-        stats.retrying += 1
-        log.warning(
-            "webhook attempt failed; will retry",
-            reason=attempt.error,
-            retry_in_s=round((done.next_attempt_at or 0) - (done.last_attempt_at or 0), 1),
-            **fields,
-        )
-
-    async def _record(self, delivery: Delivery) -> None:
-        # The log is best effort: a store outage must not stop deliveries.
-        try:
-            await self.store.put([delivery])
-        except TidingsError as exc:
-            log.warning(
-                "webhooks: delivery not recorded", delivery_id=delivery.id, reason=exc.message
-            )
 
 
 def _urls(hooks: Sequence[Webhook], name: str, channel: str) -> list[str]:
