@@ -13,11 +13,19 @@ import ssl
 import statistics
 import time
 from collections.abc import Awaitable, Callable
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
 
+from tidings.probe.diagnosis import (
+    SKEW_LIMIT_S,
+    api_fix,
+    clock_skew,
+    failure_reason,
+    refusal_text,
+    shards_named,
+    tls_fix,
+)
 from tidings.probe.result import Result, Status
 from tidings.probe.wire import HttpReply, Link, PusherSocket, Target
 
@@ -26,7 +34,6 @@ __all__ = ["ROUND_TRIPS", "run_doctor"]
 #: Publishes timed by the round-trip check (the median is reported).
 ROUND_TRIPS = 5
 _EXPIRY_WARN_DAYS = 14
-_SKEW_LIMIT_S = 600  # the HTTP API refuses auth_timestamp further away than this
 _SKEW_WARN_S = 30
 
 _START = "start it (tidings serve, or make run in the checkout) or pass its URL: tidings doctor URL"
@@ -64,7 +71,7 @@ class _Doctor:
                 asyncio.open_connection(host, port), self.target.timeout
             )
         except (OSError, TimeoutError) as exc:
-            reason = _reason(exc)
+            reason = failure_reason(exc)
             self.results.append(
                 _fail("reachable", f"nothing answers at {host}:{port} ({reason})", _START)
             )
@@ -90,7 +97,7 @@ class _Doctor:
                 _fail(
                     "tls",
                     f"certificate not accepted: {exc.verify_message}",
-                    _tls_fix(exc.verify_message, host),
+                    tls_fix(exc.verify_message, host),
                 )
             )
             return False
@@ -139,7 +146,7 @@ class _Doctor:
         if reply is None:
             return False
         status = reply.body.get("status") if isinstance(reply.body, dict) else reply.text[:80]
-        shards = _shards_named(reply.body)
+        shards = shards_named(reply.body)
         if reply.status == 200 and status == "degraded":
             self.results.append(
                 _fail(
@@ -184,7 +191,7 @@ class _Doctor:
             return
         kind = health.get("broker_kind", "?")
         peers = health.get("peers") or []
-        shards = _shards_named(health)
+        shards = shards_named(health)
         if shards:
             self.results.append(
                 _fail(
@@ -239,7 +246,7 @@ class _Doctor:
             self.results.append(
                 _fail(
                     "websocket",
-                    f"subscribe to {self.channel}: {_refusal(public)}",
+                    f"subscribe to {self.channel}: {refusal_text(public)}",
                     "read the server's log",
                 )
             )
@@ -248,7 +255,7 @@ class _Doctor:
             self.results.append(
                 _fail(
                     "websocket",
-                    f"private channel refused: {_refusal(private)}",
+                    f"private channel refused: {refusal_text(private)}",
                     "check --secret: channel auth is signed with the app's secret",
                 )
             )
@@ -272,7 +279,7 @@ class _Doctor:
         except (aiohttp.ClientError, TimeoutError) as exc:
             self.results.append(_fail("api", f"GET {path}: no answer ({exc})", "check the URL"))
             return False
-        skew = _skew(reply)
+        skew = clock_skew(reply)
         skew_text = (
             "clock skew unknown (no Date header)"
             if skew is None
@@ -284,11 +291,11 @@ class _Doctor:
                 _fail(
                     "api",
                     f"signed GET {path}: {reply.status} {error.get('error')}; {skew_text}",
-                    _api_fix(reply.status, error, skew),
+                    api_fix(reply.status, error, skew),
                 )
             )
             return False
-        if skew is not None and abs(skew) > _SKEW_LIMIT_S:
+        if skew is not None and abs(skew) > SKEW_LIMIT_S:
             self.results.append(
                 _fail(
                     "api",
@@ -342,60 +349,6 @@ class _Doctor:
         )
 
 
-def _reason(exc: BaseException) -> str:
-    """Why a connection failed, in words (asyncio's own text repeats the address)."""
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    return getattr(exc, "strerror", None) or str(exc)
-
-
-def _refusal(message: dict[str, Any] | None) -> str:
-    """A subscribe's refusal as text: the server's error and status, not the whole frame."""
-    if message is None:
-        return "no reply"
-    data = message.get("data")
-    if isinstance(data, dict) and data.get("error"):
-        status = f" (status {data['status']})" if data.get("status") else ""
-        return f"{message.get('event')}: {data['error']}{status}"
-    return str(message)[:300]
-
-
-def _tls_fix(reason: str, host: str) -> str:
-    if "self-signed" in reason or "unable to get local issuer" in reason:
-        return "pass the server's certificate: --cacert cert.pem"
-    if "expired" in reason:
-        return "renew the certificate, then restart the server"
-    if "mismatch" in reason or "hostname" in reason.lower():
-        return f"the certificate must name {host} (subjectAltName), or use the host it names"
-    return "check the certificate chain the server sends (openssl s_client -connect HOST:PORT)"
-
-
-def _skew(reply: HttpReply) -> float | None:
-    """Local clock minus the server's, from its ``Date`` header (1 s resolution)."""
-    date = reply.headers.get("Date")
-    if not date:
-        return None
-    try:
-        server = parsedate_to_datetime(date).timestamp()
-    except (TypeError, ValueError):
-        return None
-    # The header was written during the request: compare with its midpoint.
-    return time.time() - reply.elapsed_ms / 2000 - server
-
-
-def _api_fix(status: int, error: dict[str, Any], skew: float | None) -> str:
-    hint = str(error.get("hint") or "")
-    if status == 401 and skew is not None and abs(skew) > _SKEW_LIMIT_S:
-        return "sync this machine's clock (NTP)"
-    if status == 401:
-        return f"check --key and --secret ({hint})" if hint else "check --key and --secret"
-    if status == 404:
-        return f"check --app-id ({hint})" if hint else "check --app-id and the URL"
-    return hint or "read the server's log"
-
-
 async def run_doctor(target: Target) -> list[Result]:
     """Run every check against ``target``; one result per check, in order."""
     names = ["reachable", "tls", "ready", "broker", "websocket", "api", "round-trip"]
@@ -425,12 +378,3 @@ async def run_doctor(target: Target) -> list[Result]:
                 blocked = name
         assert [r.name for r in doctor.results] == names
         return doctor.results
-
-
-def _shards_named(body: object) -> str:
-    """The Redis shards a /ready or /health answer says are down, with why, or ``""``."""
-    down = body.get("shards_down") if isinstance(body, dict) else None
-    if not isinstance(down, list):
-        return ""
-    items = [item for item in down if isinstance(item, dict)]
-    return "; ".join(f"{item.get('shard', '?')}: {item.get('reason', '?')}" for item in items)
