@@ -22,6 +22,7 @@ from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 __all__ = [
+    "check_broker_url",
     "cluster_nodes",
     "connection_options",
     "is_cluster_url",
@@ -144,3 +145,25 @@ def cluster_nodes(url: str) -> tuple[str, list[tuple[str, int]]]:
         raise ValueError(f"a Redis Cluster has only database 0, not {path!r}: drop it from the URL")
     netloc = (auth + "@" if auth else "") + f"{seeds[0][0]}:{seeds[0][1]}"
     return f"{plain_scheme}://{netloc}{tail}", seeds
+
+
+def check_broker_url(value: str) -> str:
+    """``value`` if it is a broker URL tidings takes: ``memory://``, or Redis URLs (several,
+    comma-separated: shards) whose TLS files exist and parameters are known.
+
+    Raises:
+        ValueError: naming what is wrong (credentials redacted).
+    """
+    scheme = urlsplit(value).scheme
+    if scheme not in ("memory", "redis", "rediss", "redis+cluster", "rediss+cluster"):
+        raise ValueError(
+            f"unsupported broker URL {redacted(value)!r}: use memory:// (single node), "
+            "redis://host:6379/0 / rediss://... (cluster) or redis+cluster://host:port "
+            "(Redis Cluster)"
+        )
+    if scheme != "memory":
+        for url in split_broker_url(value):  # several, comma-separated: shards
+            if is_cluster_url(url):
+                url = cluster_nodes(url)[0]
+            connection_options(url)  # TLS files exist, parameters are known
+    return value

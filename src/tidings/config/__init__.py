@@ -16,7 +16,9 @@ The package's modules, each importable on its own but used through this one:
 - :mod:`~tidings.config.app_settings`: the settings derived from the App model
   (``[[apps]]`` tables, inherited limits, the default app's flags);
 - :mod:`~tidings.config.diagnostics`: reading the TOML file and turning what is
-  wrong in a load into warnings and one-line errors.
+  wrong in a load into warnings and one-line errors;
+- :mod:`~tidings.config.sources`: which TOML file a load reads, its values during
+  the load, and the environment's unknown ``TIDINGS_*`` names.
 """
 
 from __future__ import annotations

@@ -3,14 +3,12 @@
 See :mod:`tidings.config` for the precedence of the sources. Field names are the
 TOML keys; ``TIDINGS_`` + the upper-cased name is the environment variable. The
 App-derived settings come from :mod:`tidings.config.app_settings`; messages for
-what is wrong in a load, from :mod:`tidings.config.diagnostics`.
+what is wrong in a load, from :mod:`tidings.config.diagnostics`; the TOML file
+and the environment's unknown names, from :mod:`tidings.config.sources`.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
@@ -23,7 +21,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -36,14 +33,16 @@ from tidings.apps.urls import SCHEMES as DATABASE_SCHEMES
 from tidings.apps.urls import masked_url
 from tidings.config.app_settings import LIMIT_FIELDS, AppConfig, global_app_fields
 from tidings.config.diagnostics import describe, read_toml, strip_unknown, suggest
-from tidings.errors import ConfigError
-from tidings.redis_url import (
-    cluster_nodes,
-    connection_options,
-    is_cluster_url,
-    redacted,
-    split_broker_url,
+from tidings.config.sources import (
+    DEFAULT_CONFIG_FILE,
+    ENV_PREFIX,
+    TOML_DATA,
+    TomlSource,
+    config_file,
+    unknown_env,
 )
+from tidings.errors import ConfigError
+from tidings.redis_url import check_broker_url
 from tidings.security import is_loopback
 
 __all__ = [
@@ -55,29 +54,9 @@ __all__ = [
     "Settings",
 ]
 
-ENV_PREFIX = "TIDINGS_"
-DEFAULT_CONFIG_FILE = Path("tidings.toml")
 DEFAULT_APP_KEY = "app-key"
 DEFAULT_APP_SECRET = "app-secret"
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
-# Variables with our prefix that are not settings: test knobs, and the service
-# links Kubernetes injects for a Service named "tidings" (TIDINGS_PORT=tcp://...).
-_IGNORED_ENV_PREFIXES = ("TIDINGS_TEST_", "TIDINGS_SERVICE_", "TIDINGS_PORT_")
-_IGNORED_ENV = frozenset({"TIDINGS_PORT"})
-
-# The TOML values of the load in progress; a context variable keeps concurrent
-# loads (tests) apart without a global.
-_TOML_DATA: ContextVar[Mapping[str, Any] | None] = ContextVar("_TOML_DATA", default=None)
-
-
-class _TomlSource(PydanticBaseSettingsSource):
-    """The TOML file's values, already parsed and stripped of unknown keys."""
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return (_TOML_DATA.get() or {}).get(field_name), field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        return dict(_TOML_DATA.get() or {})
 
 
 class _Settings(BaseSettings):
@@ -214,7 +193,7 @@ class _Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Flags (init kwargs) > env > TOML > defaults; no dotenv, no secrets dir."""
-        return init_settings, env_settings, _TomlSource(settings_cls)
+        return init_settings, env_settings, TomlSource(settings_cls)
 
     @field_validator(
         "public_url", "node_id", "admin_password", "tls_cert", "tls_key", mode="before"
@@ -226,19 +205,7 @@ class _Settings(BaseSettings):
     @field_validator("broker_url")
     @classmethod
     def _check_broker_url(cls, value: str) -> str:
-        scheme = urlsplit(value).scheme
-        if scheme not in ("memory", "redis", "rediss", "redis+cluster", "rediss+cluster"):
-            raise ValueError(
-                f"unsupported broker URL {redacted(value)!r}: use memory:// (single node), "
-                "redis://host:6379/0 / rediss://... (cluster) or redis+cluster://host:port "
-                "(Redis Cluster)"
-            )
-        if scheme != "memory":
-            for url in split_broker_url(value):  # several, comma-separated: shards
-                if is_cluster_url(url):
-                    url = cluster_nodes(url)[0]
-                connection_options(url)  # TLS files exist, parameters are known
-        return value
+        return check_broker_url(value)
 
     @field_validator("database_url")
     @classmethod
@@ -325,11 +292,8 @@ class _Settings(BaseSettings):
         if unknown:
             name = unknown[0]
             raise ConfigError(f"unknown setting {name!r}{suggest(name, cls._keys(), '')}")
-        explicit = config_path or given.pop("config", None) or os.environ.get("TIDINGS_CONFIG")
-        path = Path(explicit) if explicit else None
-        if path is None and DEFAULT_CONFIG_FILE.is_file():
-            path = DEFAULT_CONFIG_FILE
-        warnings = cls._env_warnings()
+        path = config_file(config_path or given.pop("config", None))
+        warnings = unknown_env(cls._keys())
         toml: dict[str, Any] = {}
         dropped: dict[int, list[str]] = {}
         if path is not None:
@@ -337,7 +301,7 @@ class _Settings(BaseSettings):
             app_keys = list(AppConfig.model_fields)
             warnings += strip_unknown(toml, cls._keys(), app_keys, str(path), dropped)
             given["config"] = path
-        token = _TOML_DATA.set(toml)
+        token = TOML_DATA.set(toml)
         try:
             settings = cls(**given)
         except ValidationError as exc:
@@ -354,26 +318,13 @@ class _Settings(BaseSettings):
         except SettingsError as exc:
             raise ConfigError(f"invalid environment: {exc}") from None
         finally:
-            _TOML_DATA.reset(token)
+            TOML_DATA.reset(token)
         settings._warnings = warnings
         return settings
 
     @classmethod
     def _keys(cls) -> list[str]:
         return list(cls.model_fields)
-
-    @classmethod
-    def _env_warnings(cls) -> list[str]:
-        known = [ENV_PREFIX + key.upper() for key in cls._keys()]
-        found = []
-        for name in sorted(os.environ):
-            upper = name.upper()
-            if not upper.startswith(ENV_PREFIX) or upper in known or upper in _IGNORED_ENV:
-                continue
-            if upper.startswith(_IGNORED_ENV_PREFIXES):
-                continue
-            found.append(f"unknown setting {name}{suggest(upper, known)}")
-        return found
 
     # -- derived views -----------------------------------------------------------
 
