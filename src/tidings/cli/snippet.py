@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
-from tidings.banner import SNIPPET_KINDS
-from tidings.banner import snippet as render_snippet
 from tidings.cli.common import ConfigOption, fail, load_settings, user_errors
+from tidings.snippets import SNIPPET_KINDS
+from tidings.snippets import snippet as render_snippet
 
 __all__ = ["register"]
 

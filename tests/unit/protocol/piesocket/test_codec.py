@@ -8,7 +8,6 @@ import jwt
 import orjson
 import pytest
 
-from tidings.banner import snippet
 from tidings.config import Settings
 from tidings.domain.messages import MemberJoined, MemberLeft, Publication, SubscriptionCount
 from tidings.errors import AuthError, ConnectionRejected, MessageError
@@ -22,6 +21,7 @@ from tidings.protocol.piesocket.codec import (
     publication_text,
 )
 from tidings.protocol.piesocket.session import V3Session, open_session, parse_flag
+from tidings.snippets import snippet
 from tidings.typing import AppId, ChannelName, UserId
 from tidings.wires.piesocket import member_frame, piesocket_frame
 
