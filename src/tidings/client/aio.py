@@ -3,69 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import aiohttp
 
-from tidings.client._calls import Api, Call, ChannelHistory, ChannelInfo, read_reply
-from tidings.client._target import (
-    default_cafile,
-    server_url,
-    settings_app,
-    tls_context,
-    unreachable,
-)
+from tidings.client._base import ClientBase
+from tidings.client._calls import Call, ChannelHistory, ChannelInfo, read_reply
+from tidings.client._target import unreachable
 from tidings.domain.channels import server_to_user_channel
-
-if TYPE_CHECKING:
-    from tidings.config import Settings
 
 __all__ = ["AsyncClient"]
 
 T = TypeVar("T")
 
 
-class AsyncClient:
+class AsyncClient(ClientBase):
     """The asyncio twin of :class:`~tidings.client.Client`; same methods, awaited.
 
     Use it as ``async with AsyncClient(...) as client:``, or call :meth:`close`;
     it owns one ``aiohttp.ClientSession``, opened on first use.
     """
 
-    def __init__(
-        self,
-        app_id: str,
-        key: str,
-        secret: str,
-        *,
-        url: str = "http://127.0.0.1:6001",
-        timeout: float = 10.0,
-        cafile: str | Path | None = None,
-    ) -> None:
-        self.api = Api(app_id, key, secret, url)
-        self.url = url
-        self.timeout = timeout
-        self._tls = tls_context(cafile)
-        self._session: aiohttp.ClientSession | None = None
-
-    @classmethod
-    def from_settings(
-        cls,
-        settings: Settings,
-        *,
-        app_id: str | None = None,
-        url: str | None = None,
-        cafile: str | Path | None = None,
-    ) -> AsyncClient:
-        """A client for a configured app (default: the first) at the configured server.
-
-        Without ``cafile``, a self-signed ``tls_cert`` of the configured listener is trusted.
-        """
-        app = settings_app(settings, app_id)
-        cafile = cafile or default_cafile(settings, url)
-        return cls(app.id, app.key, app.secret, url=url or server_url(settings), cafile=cafile)
+    _session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -145,24 +105,6 @@ class AsyncClient:
         """Send ``event`` to every connection signed in as ``user_id`` (its own channel)."""
         channel = server_to_user_channel(user_id)
         await self._send(self.api.trigger(channel, event, data, socket_id=socket_id))
-
-    def authenticate_user(self, socket_id: str, user_data: Mapping[str, Any]) -> dict[str, str]:
-        """What a user-authentication endpoint returns to ``pusher.signin()``; no I/O.
-
-        ``{"auth", "user_data"}`` as the PyPI ``pusher`` SDK computes them; see
-        :func:`tidings.client.auth.user_authentication`.
-        """
-        return self.api.authenticate_user(socket_id, user_data)
-
-    def authorize_channel(
-        self, socket_id: str, channel: str, user_data: Mapping[str, Any] | None = None
-    ) -> dict[str, str]:
-        """What a channel-authorization endpoint returns for a private/presence subscribe; no I/O.
-
-        ``user_data`` is the presence member; see
-        :func:`tidings.client.auth.channel_authorization`.
-        """
-        return self.api.authorize_channel(socket_id, channel, user_data)
 
     async def terminate_user_connections(self, user_id: str) -> None:
         """See :meth:`tidings.client.Client.terminate_user_connections`."""

@@ -5,28 +5,19 @@ from __future__ import annotations
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
-from tidings.client._calls import Api, Call, ChannelHistory, ChannelInfo, read_reply
-from tidings.client._target import (
-    default_cafile,
-    server_url,
-    settings_app,
-    tls_context,
-    unreachable,
-)
+from tidings.client._base import ClientBase
+from tidings.client._calls import Call, ChannelHistory, ChannelInfo, read_reply
+from tidings.client._target import unreachable
 from tidings.domain.channels import server_to_user_channel
-
-if TYPE_CHECKING:
-    from tidings.config import Settings
 
 __all__ = ["Client"]
 
 T = TypeVar("T")
 
 
-class Client:
+class Client(ClientBase):
     """Publish to and query a tidings (or any Pusher-compatible) server.
 
     Args:
@@ -39,38 +30,6 @@ class Client:
     Every method raises a :class:`~tidings.client.errors.ClientError` subclass
     on failure; its ``str()`` carries the server's error and hint.
     """
-
-    def __init__(
-        self,
-        app_id: str,
-        key: str,
-        secret: str,
-        *,
-        url: str = "http://127.0.0.1:6001",
-        timeout: float = 10.0,
-        cafile: str | Path | None = None,
-    ) -> None:
-        self.api = Api(app_id, key, secret, url)
-        self.url = url
-        self.timeout = timeout
-        self._tls = tls_context(cafile)
-
-    @classmethod
-    def from_settings(
-        cls,
-        settings: Settings,
-        *,
-        app_id: str | None = None,
-        url: str | None = None,
-        cafile: str | Path | None = None,
-    ) -> Client:
-        """A client for a configured app (default: the first) at the configured server.
-
-        Without ``cafile``, a self-signed ``tls_cert`` of the configured listener is trusted.
-        """
-        app = settings_app(settings, app_id)
-        cafile = cafile or default_cafile(settings, url)
-        return cls(app.id, app.key, app.secret, url=url or server_url(settings), cafile=cafile)
 
     def _send(self, call: Call[T]) -> T:
         request = urllib.request.Request(
@@ -142,24 +101,6 @@ class Client:
         """Send ``event`` to every connection signed in as ``user_id`` (its own channel)."""
         channel = server_to_user_channel(user_id)
         self._send(self.api.trigger(channel, event, data, socket_id=socket_id))
-
-    def authenticate_user(self, socket_id: str, user_data: Mapping[str, Any]) -> dict[str, str]:
-        """What a user-authentication endpoint returns to ``pusher.signin()``; no I/O.
-
-        ``{"auth", "user_data"}`` as the PyPI ``pusher`` SDK computes them; see
-        :func:`tidings.client.auth.user_authentication`.
-        """
-        return self.api.authenticate_user(socket_id, user_data)
-
-    def authorize_channel(
-        self, socket_id: str, channel: str, user_data: Mapping[str, Any] | None = None
-    ) -> dict[str, str]:
-        """What a channel-authorization endpoint returns for a private/presence subscribe; no I/O.
-
-        ``user_data`` is the presence member; see
-        :func:`tidings.client.auth.channel_authorization`.
-        """
-        return self.api.authorize_channel(socket_id, channel, user_data)
 
     def terminate_user_connections(self, user_id: str) -> None:
         """Close every connection signed in as ``user_id``."""
