@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import orjson
 import typer
+
+from tidings.cli.common import echo_json
 
 __all__ = ["register"]
 
@@ -107,7 +108,7 @@ def bench(
         reporting.write_docs(result, chart_written=problem is None)
         say(f"wrote {reporting.DOCS}")
     if json:
-        typer.echo(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+        echo_json(result)
     else:
         typer.echo(reporting.summary_table(result))
 

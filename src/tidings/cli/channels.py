@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import orjson
 import typer
 
-from tidings.cli.common import ConfigOption, fail, user_errors
-from tidings.cli.trigger import AppOption, CaCertOption, UrlOption, api_client
+from tidings.cli.common import ConfigOption, echo_json, fail, user_errors
+from tidings.cli.trigger import AppOption, CaCertOption, ReplyJsonOption, UrlOption, api_client
 
 __all__ = ["register"]
 
@@ -25,7 +24,7 @@ def channels(
             help="Counts to show: subscription_count, user_count (needs --prefix presence-).",
         ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the raw JSON reply.")] = False,
+    as_json: ReplyJsonOption = False,
     app: AppOption = None,
     url: UrlOption = None,
     cacert: CaCertOption = None,
@@ -45,7 +44,7 @@ def channels(
     with user_errors():
         found = client.channels(prefix, wanted)
     if as_json:
-        typer.echo(orjson.dumps({"channels": found}, option=orjson.OPT_INDENT_2).decode())
+        echo_json({"channels": found})
         return
     if not found:
         where = f" starting with {prefix!r}" if prefix else ""

@@ -1,4 +1,5 @@
-"""Helpers every command shares: one-line errors, settings loading, the ``--config`` option."""
+"""Helpers every command shares: one-line errors, settings loading, the ``--config`` option,
+JSON output."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
+import orjson
 import typer
 
 from tidings.config import Settings
 from tidings.errors import TidingsError
 
-__all__ = ["ConfigOption", "fail", "load_settings", "user_errors", "warn"]
+__all__ = ["ConfigOption", "echo_json", "fail", "load_settings", "user_errors", "warn"]
 
 ConfigOption = Annotated[
     Path | None,
@@ -57,3 +59,8 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
     for message in settings.warnings:
         warn(message)
     return settings
+
+
+def echo_json(value: Any) -> None:
+    """Print ``value`` as indented JSON on stdout (what ``--json`` asks for)."""
+    typer.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())

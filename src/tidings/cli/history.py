@@ -7,8 +7,8 @@ from typing import Annotated
 import orjson
 import typer
 
-from tidings.cli.common import ConfigOption, user_errors
-from tidings.cli.trigger import AppOption, CaCertOption, UrlOption, api_client
+from tidings.cli.common import ConfigOption, echo_json, user_errors
+from tidings.cli.trigger import AppOption, CaCertOption, ReplyJsonOption, UrlOption, api_client
 
 __all__ = ["register"]
 
@@ -21,7 +21,7 @@ def history(
     limit: Annotated[
         int | None, typer.Option("--limit", min=1, max=1000, help="At most this many events.")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the raw JSON reply.")] = False,
+    as_json: ReplyJsonOption = False,
     app: AppOption = None,
     url: UrlOption = None,
     cacert: CaCertOption = None,
@@ -38,7 +38,7 @@ def history(
             "events": page.events,
             "complete": page.complete,
         }
-        typer.echo(orjson.dumps(reply, option=orjson.OPT_INDENT_2).decode())
+        echo_json(reply)
         return
     typer.echo(f"stream {page.stream_id} at serial {page.serial}", err=True)
     if not page.complete:

@@ -5,14 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import orjson
 import typer
 
-from tidings.cli.common import ConfigOption, fail, load_settings, user_errors
+from tidings.cli.common import ConfigOption, echo_json, fail, load_settings, user_errors
 from tidings.client import Client
 
-__all__ = ["AppOption", "CaCertOption", "UrlOption", "api_client", "register"]
+__all__ = ["AppOption", "CaCertOption", "ReplyJsonOption", "UrlOption", "api_client", "register"]
 
+#: ``--json`` of the commands that query the HTTP API.
+ReplyJsonOption = Annotated[bool, typer.Option("--json", help="Print the raw JSON reply.")]
 AppOption = Annotated[
     str | None,
     typer.Option("--app", "-a", help="App id from the configuration (default: the first app)."),
@@ -73,7 +74,7 @@ def trigger(
     with user_errors():
         reply = client.trigger(channel, event, data, socket_id=socket_id, info=attributes)
     if reply:
-        typer.echo(orjson.dumps({"channels": reply}, option=orjson.OPT_INDENT_2).decode())
+        echo_json({"channels": reply})
     else:
         typer.echo(f"triggered {event} on {channel}")
 
