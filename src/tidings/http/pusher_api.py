@@ -132,17 +132,13 @@ def event_publications(
         channels = event.get("channels")
         if channels is None and "channel" in event:
             channels = [event["channel"]]
-    if not isinstance(channels, list) or not channels:
-        raise TidingsError(
-            '"channels" must be a non-empty list',
-            hint='e.g. "channels": ["my-channel"]',
-        )
-    if len(channels) > app.max_channels_per_event:
-        raise LimitError(
-            f"{len(channels)} channels in one event; the limit is {app.max_channels_per_event}",
-            hint="split the publish into several requests",
-            http_status=400,
-        )
+    channels = _bounded_list(
+        channels,
+        '"channels" must be a non-empty list',
+        'e.g. "channels": ["my-channel"]',
+        app.max_channels_per_event,
+        ("channels in one event", "the publish"),
+    )
     names = [_valid_channel(c) for c in channels]
     socket_id = event.get("socket_id")
     if socket_id is not None and not isinstance(socket_id, str):
@@ -150,6 +146,27 @@ def event_publications(
     encoded = orjson.dumps(data).decode()
     sid = SocketId(socket_id) if socket_id else None
     return [Publication(app.id, c, name, encoded, socket_id=sid) for c in names]
+
+
+def _bounded_list(
+    value: object, error: str, hint: str, limit: int, what: tuple[str, str]
+) -> list[Any]:
+    """``value`` if it is a non-empty list of at most ``limit`` items.
+
+    Raises:
+        TidingsError: not a list, or empty (``error``, ``hint``).
+        LimitError: 400, over ``limit``; ``what`` names the items and what to split.
+    """
+    if not isinstance(value, list) or not value:
+        raise TidingsError(error, hint=hint)
+    if len(value) > limit:
+        items, whole = what
+        raise LimitError(
+            f"{len(value)} {items}; the limit is {limit}",
+            hint=f"split {whole} into several requests",
+            http_status=400,
+        )
+    return value
 
 
 def batch_publications(
@@ -160,18 +177,13 @@ def batch_publications(
     Raises:
         TidingsError / LimitError: naming the event at fault (``batch[3]: ...``).
     """
-    batch = payload.get("batch")
-    if not isinstance(batch, list) or not batch:
-        raise TidingsError(
-            '"batch" must be a non-empty list of events',
-            hint='send {"batch": [{"channel": ..., "name": ..., "data": ...}, ...]}',
-        )
-    if len(batch) > app.max_batch_size:
-        raise LimitError(
-            f"{len(batch)} events in one batch; the limit is {app.max_batch_size}",
-            hint="split the batch into several requests",
-            http_status=400,
-        )
+    batch = _bounded_list(
+        payload.get("batch"),
+        '"batch" must be a non-empty list of events',
+        'send {"batch": [{"channel": ..., "name": ..., "data": ...}, ...]}',
+        app.max_batch_size,
+        ("events in one batch", "the batch"),
+    )
     checked: list[tuple[Publication, frozenset[str]]] = []
     for index, event in enumerate(batch):
         if not isinstance(event, dict):
