@@ -100,49 +100,49 @@ def _q(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def _pusher_options(ep: Endpoint) -> list[str]:
+def _pusher_options(ep: Endpoint) -> str:
+    """pusher-js's connection options for ``ep``, one ``  key: value,`` line each."""
     port = f"wssPort: {ep.port}" if ep.tls else f"wsPort: {ep.port}"
     lines = ["cluster: ''", f"wsHost: {_q(ep.host)}", port]
     if ep.path:
         lines.append(f"wsPath: {_q(ep.path)}")
     lines += [f"forceTLS: {'true' if ep.tls else 'false'}", "enabledTransports: ['ws', 'wss']"]
-    return lines
+    return "".join(f"  {line},\n" for line in lines)
 
 
-def _node_run(ep: Endpoint, name: str) -> str:
-    """The comment lines that say how to run an ES-module snippet saved as ``name``."""
+def _module_head(ep: Endpoint, packages: str, name: str) -> str:
+    """The comment lines of an ES-module snippet saved as ``name``: what to install, how to
+    run it."""
     if ep.cafile is None:
-        return f"// Node 20: save as {name}, run `node {name}`; or bundle it for a browser.\n"
-    return (
-        f"// Node 20: save as {name}, run `NODE_EXTRA_CA_CERTS={ep.cafile} node {name}`.\n"
-        "// A browser must trust that self-signed certificate first (docs/tls.md).\n"
-    )
+        run = f"// Node 20: save as {name}, run `node {name}`; or bundle it for a browser.\n"
+    else:
+        run = (
+            f"// Node 20: save as {name}, run `NODE_EXTRA_CA_CERTS={ep.cafile} node {name}`.\n"
+            "// A browser must trust that self-signed certificate first (docs/tls.md).\n"
+        )
+    return f"// npm install {packages}\n{run}"
 
 
 def _js(app: App, ep: Endpoint) -> str:
-    options = "".join(f"  {line},\n" for line in _pusher_options(ep))
     return (
-        "// npm install pusher-js\n"
-        f"{_node_run(ep, 'pusher.mjs')}"
+        f"{_module_head(ep, 'pusher-js', 'pusher.mjs')}"
         "import Pusher from 'pusher-js';\n\n"
-        f"const pusher = new Pusher({_q(app.key)}, {{\n{options}}});\n"
+        f"const pusher = new Pusher({_q(app.key)}, {{\n{_pusher_options(ep)}}});\n"
         f"pusher.subscribe({_q(SAMPLE_CHANNEL)})"
         f".bind({_q(_SAMPLE_EVENT)}, (data) => console.log(data));"
     )
 
 
 def _echo(app: App, ep: Endpoint) -> str:
-    options = "".join(f"  {line},\n" for line in _pusher_options(ep))
     return (
-        "// npm install laravel-echo pusher-js\n"
-        f"{_node_run(ep, 'echo.mjs')}"
+        f"{_module_head(ep, 'laravel-echo pusher-js', 'echo.mjs')}"
         "// In a Laravel app (resources/js/echo.js): window.Echo = new Echo({...}).\n"
         "import Echo from 'laravel-echo';\n"
         "import Pusher from 'pusher-js';\n\n"
         "const echo = new Echo({\n"
         "  broadcaster: 'pusher',\n"
         "  Pusher,\n"
-        f"  key: {_q(app.key)},\n{options}}});\n"
+        f"  key: {_q(app.key)},\n{_pusher_options(ep)}}});\n"
         f"echo.channel({_q(SAMPLE_CHANNEL)})"
         f".listen({_q('.' + _SAMPLE_EVENT)}, (data) => console.log(data));"
     )
@@ -258,8 +258,7 @@ def _piesocket(app: App, ep: Endpoint) -> str:
             "// --tls-key (see docs/tls.md) or put a TLS proxy in front of it.\n"
         )
     return (
-        "// npm install piesocket-js@5 ws\n"
-        f"{_node_run(ep, 'piesocket.mjs')}{note}"
+        f"{_module_head(ep, 'piesocket-js@5 ws', 'piesocket.mjs')}{note}"
         "// piesocket-js uses the global WebSocket, which Node 20 lacks: `ws` stands in,\n"
         "// set before piesocket-js loads. In a browser delete the two `ws` lines.\n"
         "import { WebSocket } from 'ws';\n\n"

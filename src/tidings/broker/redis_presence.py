@@ -28,7 +28,7 @@ import asyncio
 import functools
 from collections.abc import Sequence
 from importlib import resources
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import structlog
@@ -55,6 +55,19 @@ def _scripts(clients: list[RedisClient], name: str) -> list[AsyncScript]:
     return [client.register_script(text) for client in clients]
 
 
+_SCRIPT_NAMES = ("presence_add", "presence_remove", "presence_reap", "index_release")
+
+
+class _Scripts(NamedTuple):
+    """The store's Lua scripts (``redis_lua/``, named in the order of the fields), each
+    registered on every shard's client."""
+
+    add: list[AsyncScript]
+    remove: list[AsyncScript]
+    reap: list[AsyncScript]
+    release: list[AsyncScript]
+
+
 class RedisPresenceStore(RedisNodeLiveness):
     """Presence members of every node, and node liveness: the two ports over one Redis.
 
@@ -71,24 +84,11 @@ class RedisPresenceStore(RedisNodeLiveness):
     constructor this class keeps.
     """
 
-    # The Lua scripts, one per shard's client, registered when first used: registering
-    # only hashes the text (redis-py loads a script into Redis on its first call).
-
     @functools.cached_property
-    def _add(self) -> list[AsyncScript]:
-        return _scripts(self._clients, "presence_add")
-
-    @functools.cached_property
-    def _remove(self) -> list[AsyncScript]:
-        return _scripts(self._clients, "presence_remove")
-
-    @functools.cached_property
-    def _reap(self) -> list[AsyncScript]:
-        return _scripts(self._clients, "presence_reap")
-
-    @functools.cached_property
-    def _release(self) -> list[AsyncScript]:
-        return _scripts(self._clients, "index_release")
+    def _lua(self) -> _Scripts:
+        # Registered on first use, on every shard's client: registering only hashes
+        # the text (redis-py loads a script into Redis on its first call).
+        return _Scripts(*(_scripts(self._clients, name) for name in _SCRIPT_NAMES))
 
     # -- the PresenceStore protocol ------------------------------------------
 
@@ -126,9 +126,9 @@ class RedisPresenceStore(RedisNodeLiveness):
         ]
         await self._call(client.hincrby(index, chan, 1), shard)
         keys = self._keys(app_id, channel)
-        added = int(await self._call(self._add[shard](keys=keys, args=args), shard))
+        added = int(await self._call(self._lua.add[shard](keys=keys, args=args), shard))
         if added <= 0:  # nothing recorded: this node has no new connection there
-            await self._call(self._release[shard](keys=[index], args=[chan]), shard)
+            await self._call(self._lua.release[shard](keys=[index], args=[chan]), shard)
         if added < 0:
             assert limit is not None
             raise PresenceFull(limit)
@@ -141,10 +141,10 @@ class RedisPresenceStore(RedisNodeLiveness):
         chan = self._chan_id(app_id, channel)
         shard = self.shards.index(app_id, channel)
         keys, args = self._keys(app_id, channel), [f"{self.node_id}|{socket_id}", user_id]
-        removed = int(await self._call(self._remove[shard](keys=keys, args=args), shard))
+        removed = int(await self._call(self._lua.remove[shard](keys=keys, args=args), shard))
         if removed >= 0:  # the index after the channel: see add()
             index = self._node_index(self.node_id)
-            await self._call(self._release[shard](keys=[index], args=[chan]), shard)
+            await self._call(self._lua.release[shard](keys=[index], args=[chan]), shard)
         return removed == 1
 
     async def members(self, app_id: AppId, channel: ChannelName) -> dict[UserId, Any]:
@@ -239,7 +239,7 @@ class RedisPresenceStore(RedisNodeLiveness):
         for raw in channels:
             chan = raw.decode()
             app_id, _, channel = chan.rpartition(":")
-            reap = self._reap[shard](keys=self._keys(app_id, channel), args=[node_id])
+            reap = self._lua.reap[shard](keys=self._keys(app_id, channel), args=[node_id])
             users: list[bytes] = await self._call(reap, shard)
             gone += [(AppId(app_id), ChannelName(channel), UserId(u.decode())) for u in users]
             await self._call(client.hdel(index, chan), shard)  # after: see add()
