@@ -13,7 +13,7 @@ import itertools
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -29,7 +29,7 @@ from tests.support.redis import redis_cluster_url as redis_cluster_url
 from tests.support.redis import redis_shards_url as redis_shards_url
 from tests.support.redis import redis_url as redis_url
 from tests.support.serve import serve as serve
-from tests.support.timing import MEASURED
+from tests.support.timing import Measured, attach_measured, measured_in
 
 # Every server a test starts (in-process or as a subprocess) puts its admin
 # listener on a free port, so tests never fight over 9601 with each other or
@@ -68,13 +68,29 @@ def _fresh_app_database(
     path.unlink(missing_ok=True)
 
 
+#: Every figure a test measured, in the process that prints the summary (the only one,
+#: or pytest-xdist's controller: the workers' reports bring theirs).
+_MEASURED: list[Measured] = []
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport() -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    attach_measured(report)
+    return report
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _MEASURED.extend(measured_in(report))
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Print every duration/RSS figure a test measured against its bound (see
     :mod:`tests.support.timing`); ``make reliability`` also asserts them."""
-    if not MEASURED:
+    if not _MEASURED:
         return
     terminalreporter.section("measured durations and memory (bound asserted by make reliability)")
-    for m in MEASURED:
+    for m in _MEASURED:
         flag = "ok  " if m.ok else "OVER"
         terminalreporter.write_line(
             f"{flag} {m.value:10.3f} {m.unit:<3} <= {m.limit:<8g} {m.what}  [{m.test}]"

@@ -91,6 +91,9 @@ def test_close_frames() -> None:
         (frame(0x2, b"x" * 101), 1009, "100-byte limit"),
         (frame(0x2, b"x" * 60, fin=False) + frame(0x0, b"x" * 60), 1009, "100-byte limit"),
     ],
+    # Frames carry random masks: named by size, the ids are the same in every process
+    # (pytest-xdist workers must collect the same tests).
+    ids=lambda value: f"{len(value)}B" if isinstance(value, bytes) else None,
 )
 def test_violations_name_the_close_code_and_the_rule(data: bytes, code: int, words: str) -> None:
     got_code, reason = violation(FrameReader(100), data)
