@@ -15,7 +15,7 @@ import structlog
 
 from tidings.bootstrap import RunningServer, start_server
 from tidings.config import Settings
-from tidings.server import collector
+from tidings.server import collector, watchdog
 
 __all__ = ["RunningServer", "serve", "serve_one", "start_server"]
 
@@ -47,6 +47,9 @@ async def _serve_until_signalled(settings: Settings, banner: bool) -> None:
     collector.freeze_start_up()
     await stop.wait()
     log.info("shutting down", grace_period=settings.shutdown_grace_period)
+    # Whatever hangs from here on (the drain, the loop's clean-up, the interpreter's
+    # exit), the process ends: see tidings.server.watchdog.
+    watchdog.arm(loop, settings.shutdown_grace_period + watchdog.SLACK_S)
     await running.shutdown()
     log.info("stopped")
 
