@@ -17,6 +17,7 @@ import pytest
 
 from tests.integration.conftest import (
     APP_ID,
+    STEADY_TTL,
     PusherClient,
     RedisServer,
     ServerFactory,
@@ -37,7 +38,7 @@ def nodes(server_factory: ServerFactory, redis_url: str) -> NodeFactory:
     """Start nodes sharing one Redis under a key prefix of this test only."""
     prefix = f"test-{uuid.uuid4().hex[:8]}"
 
-    async def start(url: str = redis_url, ttl: float = 1.5) -> RunningServer:
+    async def start(url: str = redis_url, ttl: float = STEADY_TTL) -> RunningServer:
         return await server_factory(broker_url=url, redis_prefix=prefix, cluster_heartbeat_ttl=ttl)
 
     return start

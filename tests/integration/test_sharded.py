@@ -25,6 +25,7 @@ from tests.integration.conftest import (
     APP_ID,
     KEY,
     SECRET,
+    STEADY_TTL,
     PusherClient,
     RedisServer,
     ServerFactory,
@@ -132,10 +133,13 @@ async def test_three_nodes_over_three_shards_each_event_once(
     nodes, and occupied/member_added/client_event/member_removed/vacated webhooks come
     once each though three nodes saw the channel."""
     hooks = webhook_json(receiver.url())
-    settings = {"broker_url": engine_url, "redis_prefix": prefix}
-    a = await server_factory(**settings, cluster_heartbeat_ttl=TTL, default_app_webhooks=hooks)
-    b = await server_factory(**settings, cluster_heartbeat_ttl=TTL, default_app_webhooks=hooks)
-    c = await server_factory(**settings, cluster_heartbeat_ttl=TTL, default_app_webhooks=hooks)
+    settings = {
+        "broker_url": engine_url,
+        "redis_prefix": prefix,
+        "cluster_heartbeat_ttl": STEADY_TTL,
+        "default_app_webhooks": hooks,
+    }
+    a, b, c = [await server_factory(**settings) for _ in range(3)]
     channels = one_per_shard(engine_url, "presence-room")
     clients: list[PusherClient] = []
     for channel in channels:

@@ -15,13 +15,14 @@ import pytest
 import websockets
 
 from tests.fixtures.webhooks import Received, Receiver, has, webhook_json
-from tests.integration.conftest import KEY, TIMEOUT, PusherClient, ServerFactory
+from tests.integration.conftest import KEY, STEADY_TTL, TIMEOUT, PusherClient, ServerFactory
 from tests.support.redis import delete_redis_keys
 from tests.support.serve import ServeProcess, StartServe
 from tests.support.timing import bound
 from tests.support.waiting import eventually
 from tidings.server.runner import RunningServer
 
+#: cluster_heartbeat_ttl of nodes a test kills: the survivor finds them dead within 4/3 x TTL.
 TTL = 1.5
 NodeFactory = Callable[..., Awaitable[RunningServer]]
 
@@ -47,9 +48,9 @@ def prefix(redis_url: str) -> Iterator[str]:
 def nodes(server_factory: ServerFactory, redis_url: str, prefix: str) -> NodeFactory:
     """In-process nodes sharing this test's Redis prefix."""
 
-    async def start(**overrides: Any) -> RunningServer:
+    async def start(ttl: float = TTL, **overrides: Any) -> RunningServer:
         return await server_factory(
-            broker_url=redis_url, redis_prefix=prefix, cluster_heartbeat_ttl=TTL, **overrides
+            broker_url=redis_url, redis_prefix=prefix, cluster_heartbeat_ttl=ttl, **overrides
         )
 
     return start
@@ -98,8 +99,8 @@ async def test_two_nodes_send_each_event_once(nodes: NodeFactory, receiver: Rece
     """Occupied/vacated on the cluster's 0<->1, a user's first/last connection anywhere, one
     client event: each once, though both nodes saw the channel; the log is shared."""
     hooks = webhook_json(receiver.url())
-    a = await nodes(admin_port=0, default_app_webhooks=hooks)
-    b = await nodes(default_app_webhooks=hooks)
+    a = await nodes(STEADY_TTL, admin_port=0, default_app_webhooks=hooks)
+    b = await nodes(STEADY_TTL, default_app_webhooks=hooks)
     on_a = await connect(a.ws_url)
     on_b = await connect(b.ws_url)
     other_b = await connect(b.ws_url)

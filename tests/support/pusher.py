@@ -28,6 +28,11 @@ from tidings.server.runner import RunningServer, start_server
 # Seconds any single expected event may take: generous, as it bounds the wait for an outcome
 # (never asserts speed); servers in child processes run under coverage on a busy machine.
 TIMEOUT = 15.0
+#: ``cluster_heartbeat_ttl`` of cluster nodes that live through a test. One beat that comes
+#: late (an event loop starved for over 2/3 x TTL on a loaded machine) lets peers reap a
+#: live node: its occupancy and members are removed and added again, and their events and
+#: webhooks come twice. Tests that kill a node give the nodes a short TTL instead.
+STEADY_TTL = 30.0
 
 
 class PusherClient:

@@ -59,4 +59,8 @@ def attach_measured(report: pytest.TestReport) -> None:
 
 def measured_in(report: pytest.TestReport) -> list[Measured]:
     """The figures ``report`` carries (see :func:`attach_measured`)."""
-    return [Measured(*value) for key, value in report.user_properties if key == _REPORT_KEY]
+    return [
+        Measured(*value)
+        for key, value in report.user_properties
+        if key == _REPORT_KEY and isinstance(value, tuple)
+    ]
