@@ -55,13 +55,14 @@ run: venv  ## start `tidings serve` (127.0.0.1:6001; PORT=6002 picks another por
 # Coverage (lines + branches) is measured and printed per package, whatever the outcome;
 # COV_FAIL_UNDER=N fails the run below N % (.ci/run sets it). The 15 slowest tests are listed.
 # TEST_WORKERS pytest-xdist processes share the tests (most tests wait on servers and
-# clients, so two halve the time even on two cores); TEST_WORKERS=0 runs them in one.
+# clients, so two take a third off even on two cores; worksteal evens out the long ones);
+# TEST_WORKERS=0 runs them in one process.
 COV_FAIL_UNDER ?=
 TEST_WORKERS ?= 2
 COVERAGE_JSON := build/coverage.json
 test: venv node browser  ## run the whole test suite, with coverage and the 15 slowest tests
 	@mkdir -p build
-	status=0; $(BIN)/pytest -n $(TEST_WORKERS) --cov --cov-report=json:$(COVERAGE_JSON) --cov-report= \
+	status=0; $(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal --cov --cov-report=json:$(COVERAGE_JSON) --cov-report= \
 	  --durations=15 $(if $(COV_FAIL_UNDER),--cov-fail-under=$(COV_FAIL_UNDER)) \
 	  $(PYTEST_ARGS) || status=$$?; \
 	if [ -f $(COVERAGE_JSON) ]; then $(BIN)/python -m tests.support.coverage_summary $(COVERAGE_JSON); fi; \
