@@ -58,21 +58,29 @@ def _overran(loop: asyncio.AbstractEventLoop, seconds: float) -> None:
 
 
 def _running_tasks(loop: asyncio.AbstractEventLoop) -> list[str]:
-    """Each unfinished task of ``loop`` as ``name at file:line in function``.
+    """Each unfinished task of ``loop`` as ``name: outer (file:line) > … > innermost``,
+    following the chain of awaited coroutines down to where the task waits.
 
     Read from another thread while the loop may run: a best effort, good enough to name
     the step that hangs.
     """
-    described: list[str] = []
     try:
         tasks = list(asyncio.all_tasks(loop))
     except RuntimeError:  # the loop's task set changed while it was read
         return ["(the task list could not be read)"]
-    for task in tasks:
-        frames = task.get_stack()
-        where = "(no frame)"
-        if frames:
-            frame = frames[-1]
-            where = f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}"
-        described.append(f"{task.get_name()} at {where}")
-    return sorted(described)
+    return sorted(
+        f"{task.get_name()}: {' > '.join(_awaiting(task)) or '(no frame)'}" for task in tasks
+    )
+
+
+def _awaiting(task: asyncio.Task[object]) -> list[str]:
+    described: list[str] = []
+    step: object = task.get_coro()
+    while step is not None:
+        frame = getattr(step, "cr_frame", None) or getattr(step, "gi_frame", None)
+        if frame is None:
+            break
+        code = frame.f_code
+        described.append(f"{code.co_name} ({code.co_filename}:{frame.f_lineno})")
+        step = getattr(step, "cr_await", None) or getattr(step, "gi_yieldfrom", None)
+    return described

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import textwrap
@@ -37,7 +38,7 @@ def test_a_hung_shutdown_ends_the_process_naming_the_task() -> None:
     )
     assert done.returncode == watchdog.EXIT_CODE, done
     assert "shutdown overran its bound" in done.stdout
-    assert "stuck-step at" in done.stdout and "swallow_cancels" in done.stdout
+    assert "stuck-step: swallow_cancels" in done.stdout
     assert "most recent call first" in done.stderr  # every thread's stack
 
 
@@ -59,3 +60,21 @@ def test_a_process_that_exits_in_time_is_left_alone() -> None:
     )
     assert done.returncode == 0, done
     assert done.stdout.strip() == "exited"
+
+
+async def test_the_log_names_each_running_task_where_it_waits() -> None:
+    """What the watchdog logs: each unfinished task by name, and the chain of coroutines
+    it awaits down to where it waits."""
+
+    async def waiting_for_redis() -> None:
+        await asyncio.Event().wait()
+
+    task = asyncio.get_running_loop().create_task(waiting_for_redis(), name="broker-close")
+    await asyncio.sleep(0)
+    try:
+        running = watchdog._running_tasks(asyncio.get_running_loop())
+    finally:
+        task.cancel()
+    (line,) = [line for line in running if line.startswith("broker-close")]
+    assert line.startswith(f"broker-close: waiting_for_redis ({__file__}:")
+    assert " > wait (" in line and "asyncio/locks.py" in line
