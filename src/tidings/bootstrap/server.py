@@ -13,13 +13,13 @@ processes, the banner) are ``tidings.server.runner``'s.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 from dataclasses import dataclass
 
 import structlog
 from aiohttp import web
 
+from tidings import tasks
 from tidings.admin.app import build_admin_app
 from tidings.admin.counters import EventCounters
 from tidings.apps.catalog import AppCatalog, AppChanges
@@ -116,11 +116,7 @@ class RunningServer:
             await asyncio.sleep(0.05)
         for conn in list(state.connections):
             conn.abort()  # the grace period is over: cut those still not drained
-        for task in (self.keepalive, self.summaries, self.app_sync):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await tasks.stop(self.keepalive, self.summaries, self.app_sync)
         self.reception.close()
         if self.admin_runner is not None:
             await self.admin_runner.cleanup()

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from redis.exceptions import RedisError
 
+from tidings import tasks
 from tidings.broker.base import Broker, BrokerHandler, NodeLiveness, PresenceStore
 from tidings.broker.redis_cache import read_cached
 from tidings.broker.redis_codec import decode_message, encode_message
@@ -203,10 +204,8 @@ class RedisBroker(LinkReadings):
         if self._closed:
             return  # closed by a concurrent call meanwhile
         self._closed = True
-        tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        running, self._tasks = self._tasks, []
+        await tasks.stop(*running)
         self._handler = None
         await asyncio.gather(*(link.close() for link in self._links))
 

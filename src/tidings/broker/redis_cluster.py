@@ -26,6 +26,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisClusterException, RedisError
 
+from tidings import tasks
 from tidings.broker.redis_reader import RedisSubscriber
 from tidings.domain.messages import Control, Message
 from tidings.redis_url import connection_options
@@ -129,10 +130,7 @@ class RedisClusterSubscriber:
         self.closed = True
         for subscriber in self._masters.values():
             subscriber.closed = True
-        tasks = list(self._tasks.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await tasks.stop(*self._tasks.values())
         for subscriber in self._masters.values():
             await subscriber.pool.disconnect()
 
@@ -196,9 +194,7 @@ class RedisClusterSubscriber:
         subscriber = self._masters.pop(master)
         self._failed.discard(master)
         subscriber.closed = True
-        task = self._tasks.pop(master)
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await tasks.stop(self._tasks.pop(master))
         await subscriber.pool.disconnect()
 
     def _moved(self, name: bytes) -> None:

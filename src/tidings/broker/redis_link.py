@@ -20,6 +20,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from tidings import tasks
 from tidings.broker.redis_cluster import RedisClusterSubscriber
 from tidings.broker.redis_liveness import RedisClient, redis_client
 from tidings.broker.redis_outbox import RedisOutbox
@@ -160,10 +161,8 @@ class RedisLink:
         """Cancel the tasks, release waiters and close both connections."""
         self.closed = self.subscriber.closed = True
         self.outbox.close()
-        tasks, self.tasks = self.tasks, []
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        running, self.tasks = self.tasks, []
+        await tasks.stop(*running)
         self.subscriber.release_waiters()
         self.outbox.close()
         self.healthy = self.outbox.commands_up = self.subscriber.up = False

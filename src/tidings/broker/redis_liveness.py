@@ -27,6 +27,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from tidings import tasks
 from tidings.broker.base import LivenessHandler
 from tidings.broker.redis_shards import ShardMap
 from tidings.errors import TidingsError
@@ -146,9 +147,7 @@ class RedisNodeLiveness:
     async def close(self) -> None:
         """Stop beating and close the connection; members stay (see ``remove_node``). Idempotent."""
         task, self._beating = self._beating, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await tasks.stop(task)
         for client in self._clients:
             await client.aclose()
 

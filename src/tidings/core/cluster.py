@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Final
 
 import structlog
 
+from tidings import tasks
 from tidings.broker.base import DeadMember, LivenessHandler, NodeLiveness, PresenceStore
 from tidings.errors import TidingsError
 from tidings.typing import AppId, ChannelName, NodeId
@@ -81,11 +82,7 @@ class ClusterLink:
 
     async def close(self) -> None:
         """Leave the cluster cleanly: forget this node's members, stop beating."""
-        for task in (self._starting, self._reading):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await tasks.stop(self._starting, self._reading)
         with contextlib.suppress(TidingsError):
             await self._members_gone(await self._presence.remove_node(self._node_id))
         await self._liveness.close()

@@ -23,13 +23,13 @@ Rules, per channel (one ``_Cursor`` while this node has subscribers on it):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Final
 
 import structlog
 
+from tidings import tasks
 from tidings.domain.history import MAX_HISTORY_LIMIT, HistoryPage
 from tidings.domain.messages import Publication
 from tidings.typing import AppId, ChannelName
@@ -124,13 +124,9 @@ class HistorySequencer:
 
     async def close(self) -> None:
         """Cancel every repair in flight."""
-        tasks = [c.repair for c in self._cursors.values() if c.repair is not None]
+        repairs = [c.repair for c in self._cursors.values()]
         self._cursors.clear()
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await tasks.stop(*repairs)
 
     # -- internals -------------------------------------------------------------------------
 

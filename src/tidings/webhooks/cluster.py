@@ -24,6 +24,7 @@ from collections import deque
 
 import structlog
 
+from tidings import tasks
 from tidings.apps.webhooks import Webhook
 from tidings.domain import events
 from tidings.errors import TidingsError
@@ -77,9 +78,7 @@ class ClusterDuties:
 
     async def close(self) -> None:
         """Stop the loops and stop beating, so that a survivor takes over what is left now."""
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await tasks.stop(*self._tasks)
         self._tasks.clear()
         with contextlib.suppress(TidingsError):
             await self._store.leave()

@@ -29,6 +29,7 @@ from typing import Protocol
 
 import structlog
 
+from tidings import tasks
 from tidings.apps.base import AppStore
 from tidings.apps.webhooks import Webhook
 from tidings.core.bus import EventBus
@@ -161,9 +162,7 @@ class WebhookService:
         while (self._pending or self.batcher.next_due() is not None) and loop.time() < deadline:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._settled_once(), max(deadline - loop.time(), 0))
-        for task in [*self._tasks, *self._in_flight.values()]:
-            task.cancel()
-        await asyncio.gather(*self._tasks, *self._in_flight.values(), return_exceptions=True)
+        await tasks.stop(*self._tasks, *self._in_flight.values())
         self._tasks.clear()
         if self._pending:
             await self._left_over(list(self._pending.values()))
