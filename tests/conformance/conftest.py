@@ -26,6 +26,7 @@ from tests.support.node import NODE_DIR as NODE_DIR
 from tests.support.node import TIMEOUT as TIMEOUT
 from tests.support.node import NodeDriver as NodeDriver
 from tests.support.node import Observation as Observation
+from tests.support.node import kept_events as kept_events
 from tests.support.node import launch_driver as launch_driver
 from tests.support.node import node_binary as node_binary
 from tests.support.node import publish_to as publish_to
@@ -37,12 +38,34 @@ from tidings.server.runner import RunningServer, start_server
 StartDriver = Callable[[str], Awaitable[NodeDriver]]
 
 
+#: Parametrise a test (or a module, in ``pytestmark``) over channel history off and on:
+#: with history on, the default app keeps every channel's events, so every event frame
+#: carries ``serial`` and ``stream_id`` (docs/history.md).
+HISTORY_OFF_ON = pytest.mark.parametrize(
+    "history", [False, True], ids=["history-off", "history-on"]
+)
+
+
 @pytest.fixture
-async def server(request: pytest.FixtureRequest) -> AsyncIterator[RunningServer]:
-    """A tidings server on a free port: default settings, plus overrides given with
+def history() -> bool:
+    """Whether ``server`` keeps history of every channel; off unless parametrised
+    (:data:`HISTORY_OFF_ON`)."""
+    return False
+
+
+def history_settings(history: bool) -> dict[str, Any]:
+    """The settings that turn history on for every channel of the default app (or nothing)."""
+    return {"default_app_history_channels": ["*"]} if history else {}
+
+
+@pytest.fixture
+async def server(request: pytest.FixtureRequest, history: bool) -> AsyncIterator[RunningServer]:
+    """A tidings server on a free port: default settings (history of every channel with
+    ``history``), plus overrides given with
     ``@pytest.mark.parametrize("server", [{"setting": value}], indirect=True)``.
     """
     overrides: dict[str, Any] = {"http_port": 0, "shutdown_grace_period": 1.0}
+    overrides.update(history_settings(history))
     overrides.update(getattr(request, "param", {}))
     running = await start_server(Settings.load(**overrides))
     try:

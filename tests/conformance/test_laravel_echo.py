@@ -5,6 +5,11 @@ exactly ``OrderShipped``; ``.listen('OrderShipped')`` prefixes Echo's default na
 listens for ``App\\Events\\OrderShipped``, the name Laravel broadcasts for that event class.
 Negative outcomes are proven by ordering (a marker published afterwards arrives first), as in
 test_pusher_js.py.
+
+Every test runs with channel history off and on (``HISTORY_OFF_ON``): on a history channel
+each event frame carries top-level ``serial`` and ``stream_id``, and Echo must behave the
+same. Each test also reads the channel's history endpoint, which proves that history was
+really on (the events it published are kept; whispers never are) or off (404).
 """
 
 from __future__ import annotations
@@ -13,10 +18,16 @@ import re
 
 import pytest
 
-from tests.conformance.conftest import NodeDriver, StartDriver, publish
+from tests.conformance.conftest import (
+    HISTORY_OFF_ON,
+    NodeDriver,
+    StartDriver,
+    kept_events,
+    publish,
+)
 from tidings.server.runner import RunningServer
 
-pytestmark = pytest.mark.node
+pytestmark = [pytest.mark.node, HISTORY_OFF_ON]
 
 SCRIPT = "echo_driver.mjs"
 
@@ -27,9 +38,16 @@ async def connected(driver: NodeDriver, client: str, **fields: object) -> str:
     return str((await driver.expect("connected", client))["socket_id"])
 
 
+async def assert_kept(
+    server: RunningServer, history: bool, channel: str, events: list[str]
+) -> None:
+    """With ``history``, ``channel`` kept exactly ``events``; without, it keeps nothing (404)."""
+    assert await kept_events(server.http_url, channel) == (events if history else None)
+
+
 @pytest.mark.parametrize("broadcaster", ["pusher", "reverb"])
 async def test_private_listen_receives_dot_prefixed_and_namespaced_events(
-    start_driver: StartDriver, server: RunningServer, broadcaster: str
+    start_driver: StartDriver, server: RunningServer, broadcaster: str, history: bool
 ) -> None:
     driver = await start_driver(SCRIPT)
     socket_id = await connected(driver, "a", broadcaster=broadcaster)
@@ -46,9 +64,14 @@ async def test_private_listen_receives_dot_prefixed_and_namespaced_events(
     assert namespaced["data"] == {"order": {"id": 2}}
     # Each listener got only the event named for it.
     assert len(driver.observed("event", "a")) == 2
+    await assert_kept(
+        server, history, "private-orders", ["OrderShipped", "App\\Events\\OrderShipped"]
+    )
 
 
-async def test_public_channel_listen(start_driver: StartDriver, server: RunningServer) -> None:
+async def test_public_channel_listen(
+    start_driver: StartDriver, server: RunningServer, history: bool
+) -> None:
     driver = await start_driver(SCRIPT)
     await connected(driver, "a")
     await driver.send("channel", "a", channel="news", listen=[".Published"])
@@ -56,10 +79,11 @@ async def test_public_channel_listen(start_driver: StartDriver, server: RunningS
     await publish(server, ["news"], "Published", {"title": "hello"})
     event = await driver.expect("event", "a", channel="news", listener=".Published")
     assert event["data"] == {"title": "hello"}
+    await assert_kept(server, history, "news", ["Published"])
 
 
 async def test_whisper_reaches_other_client_not_the_sender(
-    start_driver: StartDriver, server: RunningServer
+    start_driver: StartDriver, server: RunningServer, history: bool
 ) -> None:
     driver = await start_driver(SCRIPT)
     for client in ("a", "b"):
@@ -77,14 +101,17 @@ async def test_whisper_reaches_other_client_not_the_sender(
     await publish(server, ["private-chat.1"], "Marker", {})
     await driver.expect("event", "a", listener=".Marker")
     assert not driver.observed("whisper", "a")
+    await assert_kept(server, history, "private-chat.1", ["Marker"])  # whispers never are
 
 
-async def test_join_here_joining_leaving(start_driver: StartDriver) -> None:
+async def test_join_here_joining_leaving(
+    start_driver: StartDriver, server: RunningServer, history: bool
+) -> None:
     driver = await start_driver(SCRIPT)
     alice = {"user_id": 1, "user_info": {"id": 1, "name": "Alice"}}
     bob = {"user_id": 2, "user_info": {"id": 2, "name": "Bob"}}
     await connected(driver, "alice", user=alice)
-    await driver.send("join", "alice", channel="room.5")
+    await driver.send("join", "alice", channel="room.5", listen=[".Scored"])
     here = await driver.expect("here", "alice", channel="room.5")
     assert here["users"] == [{"id": 1, "name": "Alice"}]
 
@@ -106,9 +133,15 @@ async def test_join_here_joining_leaving(start_driver: StartDriver) -> None:
     leaving = await driver.expect("leaving", "alice", channel="room.5")
     assert leaving["user"] == {"id": 2, "name": "Bob"}
 
+    # And .listen on a presence channel.
+    await publish(server, ["presence-room.5"], "Scored", {"points": 3})
+    scored = await driver.expect("event", "alice", channel="room.5", listener=".Scored")
+    assert scored["data"] == {"points": 3}
+    await assert_kept(server, history, "presence-room.5", ["Scored"])
+
 
 async def test_to_others_excludes_the_socket_in_x_socket_id(
-    start_driver: StartDriver, server: RunningServer
+    start_driver: StartDriver, server: RunningServer, history: bool
 ) -> None:
     """``broadcast(...)->toOthers()`` sends Echo.socketId() (the X-Socket-ID header) along."""
     driver = await start_driver(SCRIPT)
@@ -127,3 +160,4 @@ async def test_to_others_excludes_the_socket_in_x_socket_id(
     await publish(server, ["private-board"], "Marker", {})
     await driver.expect("event", "sender", listener=".Marker")
     assert not driver.observed("event", "sender", listener=".Moved")
+    await assert_kept(server, history, "private-board", ["Moved", "Marker"])

@@ -4,6 +4,10 @@ piesocket-js always builds ``wss://`` URLs, so the server here terminates TLS wi
 certificate made for this test, and the Node driver trusts it via NODE_EXTRA_CA_CERTS.
 "Not received" outcomes are proven by ordering: a marker sent after the message that must
 not arrive arrives first (a connection's messages are delivered in order).
+
+Every test runs with channel history off and on (``HISTORY_OFF_ON``) and reads the channel's
+history endpoint at the end, which proves history was on (the events published through the
+HTTP APIs are kept; messages piesocket-js publishes are client events, never kept) or off.
 """
 
 from __future__ import annotations
@@ -17,14 +21,23 @@ import aiohttp
 import orjson
 import pytest
 
-from tests.conformance.conftest import APP_ID, KEY, SECRET, NodeDriver, StartDriver
+from tests.conformance.conftest import (
+    APP_ID,
+    HISTORY_OFF_ON,
+    KEY,
+    SECRET,
+    NodeDriver,
+    StartDriver,
+    history_settings,
+    kept_events,
+)
 from tests.fixtures.tls import client_context, self_signed
 from tidings.config import Settings
 from tidings.protocol.piesocket.auth import AUTH_FAILED, make_token
 from tidings.protocol.signing import body_md5, sign_request
 from tidings.server.runner import RunningServer, start_server
 
-pytestmark = pytest.mark.node
+pytestmark = [pytest.mark.node, HISTORY_OFF_ON]
 
 SCRIPT = "piesocket_driver.mjs"
 
@@ -37,14 +50,20 @@ def cert_and_key(tmp_path: Path) -> tuple[Path, Path]:
 
 @pytest.fixture
 async def server(
-    cert_and_key: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+    cert_and_key: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, history: bool
 ) -> AsyncIterator[RunningServer]:
-    """A TLS server on a free port whose certificate the Node drivers trust."""
+    """A TLS server on a free port whose certificate the Node drivers trust (keeping
+    history of every channel with ``history``)."""
     cert, key = cert_and_key
     monkeypatch.setenv("NODE_EXTRA_CA_CERTS", str(cert))
-    running = await start_server(
-        Settings.load(http_port=0, shutdown_grace_period=1.0, tls_cert=cert, tls_key=key)
+    settings = Settings.load(
+        http_port=0,
+        shutdown_grace_period=1.0,
+        tls_cert=cert,
+        tls_key=key,
+        **history_settings(history),
     )
+    running = await start_server(settings)
     try:
         yield running
     finally:
@@ -56,6 +75,14 @@ async def subscribed(driver: NodeDriver, client: str, channel: str, **options: o
     """Subscribe ``client`` to ``channel``; its uuid."""
     await driver.send("subscribe", client, channel=channel, options=options)
     return str((await driver.expect("subscribed", client, channel=channel))["uuid"])
+
+
+async def assert_kept(
+    server: RunningServer, cert: Path, history: bool, channel: str, events: list[str]
+) -> None:
+    """With ``history``, ``channel`` kept exactly ``events``; without, it keeps nothing (404)."""
+    kept = await kept_events(server.http_url, channel, tls=client_context(cert))
+    assert kept == (events if history else None)
 
 
 async def https_post(server: RunningServer, cert: Path, path: str, body: bytes) -> None:
@@ -78,16 +105,25 @@ async def rest_publish(
 
 
 async def test_subscribe_and_receive_rest_publish(
-    start_driver: StartDriver, server: RunningServer, cert_and_key: tuple[Path, Path]
+    start_driver: StartDriver,
+    server: RunningServer,
+    cert_and_key: tuple[Path, Path],
+    history: bool,
 ) -> None:
     driver = await start_driver(SCRIPT)
     await subscribed(driver, "a", "news")
     await rest_publish(server, cert_and_key[0], "news", "headline", {"title": "hi"})
     event = await driver.expect("event", "a", event="headline")
     assert event["data"] == {"title": "hi"} and event["meta"] is None
+    await assert_kept(server, cert_and_key[0], history, "news", ["headline"])
 
 
-async def test_publish_without_and_with_notify_self(start_driver: StartDriver) -> None:
+async def test_publish_without_and_with_notify_self(
+    start_driver: StartDriver,
+    server: RunningServer,
+    cert_and_key: tuple[Path, Path],
+    history: bool,
+) -> None:
     driver = await start_driver(SCRIPT)
     await subscribed(driver, "quiet", "room")
     await subscribed(driver, "loud", "room", notifySelf=1)
@@ -98,9 +134,15 @@ async def test_publish_without_and_with_notify_self(start_driver: StartDriver) -
     await driver.expect("event", "loud", event="shout")  # notify_self: its own message
     await driver.expect("event", "quiet", event="shout")
     assert driver.observed("event", "quiet", event="say") == []  # shout came after say
+    await assert_kept(server, cert_and_key[0], history, "room", [])
 
 
-async def test_presence_member_list_joined_left(start_driver: StartDriver) -> None:
+async def test_presence_member_list_joined_left(
+    start_driver: StartDriver,
+    server: RunningServer,
+    cert_and_key: tuple[Path, Path],
+    history: bool,
+) -> None:
     driver = await start_driver(SCRIPT)
     ann_uuid = await subscribed(driver, "ann", "lobby", presence=1, userId="ann")
     listed = await driver.expect("event", "ann", event="system:member_list")
@@ -114,10 +156,16 @@ async def test_presence_member_list_joined_left(start_driver: StartDriver) -> No
     left = await driver.expect("event", "ann", event="system:member_left")
     assert left["data"]["member"] == {"uuid": bob_uuid, "user": "bob"}
     assert left["members"] == [{"uuid": ann_uuid, "user": "ann"}]
+    await rest_publish(server, cert_and_key[0], "lobby", "news", "later")
+    assert (await driver.expect("event", "ann", event="news"))["data"] == "later"
+    await assert_kept(server, cert_and_key[0], history, "lobby", ["news"])
 
 
 async def test_jwt_private_channel_accepted_and_forged_rejected(
-    start_driver: StartDriver, server: RunningServer, cert_and_key: tuple[Path, Path]
+    start_driver: StartDriver,
+    server: RunningServer,
+    cert_and_key: tuple[Path, Path],
+    history: bool,
 ) -> None:
     driver = await start_driver(SCRIPT)
     good = make_token(secret=SECRET, channel="private-ops", now=time.time(), user="ops")
@@ -131,10 +179,14 @@ async def test_jwt_private_channel_accepted_and_forged_rejected(
     assert closed["code"] == 4009 and closed["reconnect"] is False  # piesocket-js gives up
     await rest_publish(server, cert_and_key[0], "private-ops", "deploy", "v2")
     assert (await driver.expect("event", "ok", event="deploy"))["data"] == "v2"
+    await assert_kept(server, cert_and_key[0], history, "private-ops", ["deploy"])
 
 
 async def test_pusher_http_api_publish_reaches_piesocket_js(
-    start_driver: StartDriver, server: RunningServer, cert_and_key: tuple[Path, Path]
+    start_driver: StartDriver,
+    server: RunningServer,
+    cert_and_key: tuple[Path, Path],
+    history: bool,
 ) -> None:
     driver = await start_driver(SCRIPT)
     await subscribed(driver, "a", "orders")
@@ -146,3 +198,4 @@ async def test_pusher_http_api_publish_reaches_piesocket_js(
     await https_post(server, cert_and_key[0], f"{path}?{urlencode(params)}", body)
     event = await driver.expect("event", "a", event="created")
     assert event["data"] == {"id": 7}
+    await assert_kept(server, cert_and_key[0], history, "orders", ["created"])

@@ -2,6 +2,10 @@
 
 The library is synchronous (requests), while the server runs in the test's
 event loop, so every library call runs in a thread via ``asyncio.to_thread``.
+
+The publishing and querying calls also run with channel history on for every channel
+(``HISTORY_OFF_ON``): their answers must not change, and the history endpoint answers a
+request the SDK signs.
 """
 
 from __future__ import annotations
@@ -13,9 +17,11 @@ from typing import Any
 import orjson
 import pusher
 import pusher.errors
+import pusher.http
 import pytest
 import websockets
 
+from tests.conformance.conftest import HISTORY_OFF_ON, history_settings
 from tests.support.pusher import TIMEOUT, PusherClient
 from tidings.client import Client
 from tidings.config import Settings
@@ -26,9 +32,10 @@ APP_ID, KEY, SECRET = "1", "app-key", "app-secret"
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[RunningServer]:
-    """A default server on a free port."""
-    running = await start_server(Settings.load(http_port=0, shutdown_grace_period=1.0))
+async def server(history: bool) -> AsyncIterator[RunningServer]:
+    """A default server on a free port (keeping history of every channel with ``history``)."""
+    settings = Settings.load(http_port=0, shutdown_grace_period=1.0, **history_settings(history))
+    running = await start_server(settings)
     yield running
     await running.shutdown()
 
@@ -73,8 +80,14 @@ async def join(sdk: Any, client: PusherClient, channel: str, user_id: str | None
     assert reply["event"] == "pusher_internal:subscription_succeeded", reply
 
 
+def assert_position(event: dict[str, Any], history: bool) -> None:
+    """An event frame carries ``serial`` and ``stream_id`` exactly when history is on."""
+    assert ("serial" in event, "stream_id" in event) == (history, history), event
+
+
+@HISTORY_OFF_ON
 async def test_trigger_reaches_subscriber(
-    server: RunningServer, sdk: Any, clients: list[PusherClient]
+    server: RunningServer, sdk: Any, clients: list[PusherClient], history: bool
 ) -> None:
     """``trigger`` publishes; a subscriber sees the event; ``socket_id`` excludes the sender."""
     sender, other = await connect(server, clients), await connect(server, clients)
@@ -83,14 +96,19 @@ async def test_trigger_reaches_subscriber(
     reply = await asyncio.to_thread(sdk.trigger, "orders", "created", {"id": 7})
     assert reply == {}
     for client in (sender, other):
-        assert (await client.expect("created"))["data"] == {"id": 7}
+        created = await client.expect("created")
+        assert created["data"] == {"id": 7}
+        assert_position(created, history)
     await asyncio.to_thread(sdk.trigger, ["orders"], "excluded", "x", sender.socket_id)
     await asyncio.to_thread(sdk.trigger, ["orders"], "marker", "m")
     assert (await other.expect("excluded"))["data"] == "x"
     assert (await sender.recv())["event"] == "marker"
 
 
-async def test_trigger_batch(server: RunningServer, sdk: Any, clients: list[PusherClient]) -> None:
+@HISTORY_OFF_ON
+async def test_trigger_batch(
+    server: RunningServer, sdk: Any, clients: list[PusherClient], history: bool
+) -> None:
     """``trigger_batch`` delivers every event to its channel."""
     client = await connect(server, clients)
     await join(sdk, client, "a")
@@ -100,20 +118,31 @@ async def test_trigger_batch(server: RunningServer, sdk: Any, clients: list[Push
         {"channel": "private-b", "name": "two", "data": {"n": 2}},
     ]
     assert await asyncio.to_thread(sdk.trigger_batch, batch) == {}
-    assert (await client.expect("one"))["data"] == {"n": 1}
-    assert (await client.expect("two"))["channel"] == "private-b"
+    one = await client.expect("one")
+    assert one["data"] == {"n": 1}
+    two = await client.expect("two")
+    assert (two["channel"], two["data"]) == ("private-b", {"n": 2})
+    for event in (one, two):
+        assert_position(event, history)
 
 
+@HISTORY_OFF_ON
 async def test_channels_info_channel_info_users_info(
-    server: RunningServer, sdk: Any, clients: list[PusherClient]
+    server: RunningServer, sdk: Any, clients: list[PusherClient], history: bool
 ) -> None:
     """Querying state: channels_info with prefix and info, channel_info, users_info."""
     a, b = await connect(server, clients), await connect(server, clients)
     await join(sdk, a, "presence-room", "ada")
     await join(sdk, b, "presence-room", "bob")
     await join(sdk, a, "news")
+    # Something published on each (with history: each channel has a stream to describe).
+    await asyncio.to_thread(sdk.trigger, ["presence-room", "news"], "said", "hi")
+    for client, channel in ((b, "presence-room"), (a, "presence-room"), (a, "news")):
+        said = await client.expect("said")
+        assert said["channel"] == channel
+        assert_position(said, history)
     everything = await asyncio.to_thread(sdk.channels_info)
-    assert set(everything["channels"]) == {"presence-room", "news"}
+    assert everything == {"channels": {"news": {}, "presence-room": {}}}
     presence = await asyncio.to_thread(sdk.channels_info, "presence-", ["user_count"])
     assert presence == {"channels": {"presence-room": {"user_count": 2}}}
     info = await asyncio.to_thread(
@@ -123,6 +152,63 @@ async def test_channels_info_channel_info_users_info(
     assert await asyncio.to_thread(sdk.channel_info, "vacant") == {"occupied": False}
     users = await asyncio.to_thread(sdk.users_info, "presence-room")
     assert sorted(u["id"] for u in users["users"]) == ["ada", "bob"]
+
+
+@HISTORY_OFF_ON
+async def test_channel_info_cache_of_a_cache_channel(
+    server: RunningServer, sdk: Any, clients: list[PusherClient], history: bool
+) -> None:
+    """``channel_info`` with ``info=cache``: the cache channel's last event, history or not;
+    a later subscriber still gets it first."""
+    first = await connect(server, clients)
+    await join(sdk, first, "cache-prices")
+    await asyncio.to_thread(sdk.trigger, "cache-prices", "price", {"eur": 3})
+    assert_position(await first.expect("price"), history)
+    info = await asyncio.to_thread(
+        sdk.channel_info, "cache-prices", ["cache", "subscription_count"]
+    )
+    cache = info.pop("cache")
+    assert cache["data"] == '{"eur": 3}' and cache["ttl"] > 0, cache  # the data as published
+    assert info == {"occupied": True, "subscription_count": 1}
+    later = await connect(server, clients)
+    await join(sdk, later, "cache-prices")
+    cached = await later.recv()
+    assert (cached["event"], cached["data"]) == ("price", {"eur": 3}), cached
+
+
+def sdk_get(sdk: Any, path: str, params: dict[str, str]) -> Any:
+    """GET ``path`` signed and sent by the SDK itself (as its own query methods do)."""
+    client = sdk._pusher_client  # the SDK's request plumbing: no public call for new endpoints
+    return client.http.send_request(pusher.http.Request(client, pusher.http.GET, path, params))
+
+
+@HISTORY_OFF_ON
+async def test_history_endpoint_answers_the_sdk(
+    server: RunningServer, sdk: Any, clients: list[PusherClient], history: bool
+) -> None:
+    """``GET .../history`` signed by the SDK: the kept events with the frames' positions;
+    without history, a 404 the SDK reports with the hint."""
+    client = await connect(server, clients)
+    await join(sdk, client, "chat")
+    frames = []
+    for n in (1, 2):
+        await asyncio.to_thread(sdk.trigger, "chat", "msg", {"n": n})
+        frames.append(await client.expect("msg"))
+    path = f"/apps/{APP_ID}/channels/chat/history"
+    if not history:
+        with pytest.raises(pusher.errors.PusherBadStatus) as caught:
+            await asyncio.to_thread(sdk_get, sdk, path, {})
+        assert str(caught.value).startswith("404") and "history_channels" in str(caught.value)
+        return
+    everything = await asyncio.to_thread(sdk_get, sdk, path, {})
+    stream_id = frames[0]["stream_id"]
+    assert [frame["serial"] for frame in frames] == [1, 2]
+    assert (everything["stream_id"], everything["serial"]) == (stream_id, 2)
+    assert everything["complete"] is True
+    kept = [(e["serial"], e["event"], orjson.loads(e["data"])) for e in everything["events"]]
+    assert kept == [(1, "msg", {"n": 1}), (2, "msg", {"n": 2})]
+    after = await asyncio.to_thread(sdk_get, sdk, path, {"after_serial": "1", "limit": "1"})
+    assert [e["serial"] for e in after["events"]] == [2]
 
 
 async def test_authenticate_presence_sees_members(

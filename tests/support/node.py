@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import ssl
 import time
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,15 @@ import pytest
 
 from tests.fixtures.api import APP_ID, KEY, SECRET, signed_url
 
-__all__ = ["NODE_DIR", "NodeDriver", "Observation", "launch_driver", "node_binary", "publish_to"]
+__all__ = [
+    "NODE_DIR",
+    "NodeDriver",
+    "Observation",
+    "kept_events",
+    "launch_driver",
+    "node_binary",
+    "publish_to",
+]
 
 # Seconds any single expected observation may take: generous, as it bounds the wait for an
 # outcome (never asserts speed) on a busy machine.
@@ -195,3 +204,25 @@ async def publish_to(
         answer = await response.json(content_type=None)
         assert response.status == 200, f"publish answered {response.status}: {answer}"
         return answer
+
+
+async def kept_events(
+    base_url: str, channel: str, *, tls: ssl.SSLContext | None = None
+) -> list[str] | None:
+    """The names of the events ``channel`` keeps, oldest first, from the signed history
+    endpoint at ``base_url``; ``None`` when the app keeps no history of it (a 404).
+
+    Tests of clients on history channels call it to prove history was really on (or off).
+    ``tls`` is the context trusting a test server's own certificate.
+    """
+    url = signed_url(base_url, "GET", f"/apps/{APP_ID}/channels/{channel}/history")
+    async with (
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=tls or True)) as session,
+        session.get(url) as response,
+    ):
+        answer = await response.json(content_type=None)
+        if response.status == 404:
+            return None
+        assert response.status == 200, f"history answered {response.status}: {answer}"
+        assert answer["complete"] is True, answer
+        return [event["event"] for event in answer["events"]]

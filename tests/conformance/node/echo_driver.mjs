@@ -8,7 +8,8 @@
 //   channel {channel, listen: [events]}               Echo.channel(name).listen(...)
 //   private {channel, listen?: [events], whispers?: [names]}
 //                                                     Echo.private(name).listen / listenForWhisper
-//   join {channel, whispers?: [names]}                Echo.join(name).here/joining/leaving
+//   join {channel, listen?: [events], whispers?: [names]}
+//                                                     Echo.join(name).here/joining/leaving
 //   whisper {kind: 'private'|'presence', channel, event, data}
 //   socket_id {}                                      answered by "socket_id" (Echo.socketId())
 //   leave {channel} | disconnect {}
@@ -82,7 +83,7 @@ function handle(command) {
         .here((users) => emit({ client: name, step: 'here', channel: channelName, users }))
         .joining((user) => emit({ client: name, step: 'joining', channel: channelName, user }))
         .leaving((user) => emit({ client: name, step: 'leaving', channel: channelName, user }));
-      watch(name, presence, channelName, [], command.whispers);
+      watch(name, presence, channelName, command.listen, command.whispers);
       break;
     }
     case 'whisper': {
