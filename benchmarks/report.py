@@ -103,6 +103,8 @@ def summary_table(report: dict[str, Any]) -> str:
         )
     skipped = report.get("skipped") or {}
     lines += [f"skipped {name}: {why}" for name, why in skipped.items()]
+    if report.get("history"):
+        lines.append("tidings ran with history on for every channel (--history)")
     return "\n".join(lines)
 
 

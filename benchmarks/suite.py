@@ -97,6 +97,7 @@ class Options:
     targets: tuple[str, ...] = ALL_TARGETS
     sizes: tuple[int, ...] | None = None  # fan-out subscriber counts
     duration: float | None = None  # measured seconds per run
+    history: bool = False  # tidings keeps history of every channel (docs/history.md)
 
 
 @dataclass
@@ -236,7 +237,8 @@ def run_suite(options: Options, say: Callable[[str], None]) -> dict[str, Any]:
     started_at = time.time()
     say(
         f"tidings bench: {len(jobs)} runs, targets {', '.join(options.targets)}, "
-        f"open-file limit {nofile}, pinning {'on' if cpu_prefix(SERVER_CPU) else 'off'}"
+        f"open-file limit {nofile}, pinning {'on' if cpu_prefix(SERVER_CPU) else 'off'}, "
+        f"tidings history {'on (every channel)' if options.history else 'off'}"
     )
     try:
         for index, job in enumerate(jobs, 1):
@@ -245,7 +247,7 @@ def run_suite(options: Options, say: Callable[[str], None]) -> dict[str, Any]:
                     continue
                 say(f"[{index}/{len(jobs)}] {job.scenario} {job.label}: {target}")
                 try:
-                    started = start_target(target, SERVER_CPU)
+                    started = start_target(target, SERVER_CPU, history=options.history)
                 except Skip as exc:
                     skipped[target] = str(exc)
                     say(f"  skipped {target}: {exc}")
@@ -277,6 +279,7 @@ def run_suite(options: Options, say: Callable[[str], None]) -> dict[str, Any]:
     return {
         "machine": _machine(),
         "quick": options.quick,
+        "history": options.history,
         "seconds": round(time.time() - started_at, 1),
         "versions": versions,
         "skipped": skipped,

@@ -42,6 +42,10 @@ SOKETI_DIR = BASELINES / "soketi"
 # Built by `make bench-deps` (benchmarks/baselines/glibc238-shim.c); npm ci wipes it with the rest.
 SOKETI_SHIM = SOKETI_DIR / "node_modules" / ".glibc238-shim.so"
 REDIS_URL = "redis://127.0.0.1:6379/14"
+#: ``history_channels`` of the bench's app with ``--history`` (every channel it uses) and
+#: without (none: set explicitly, so a TIDINGS_DEFAULT_APP_HISTORY_CHANNELS in the caller's
+#: environment cannot turn it on unseen).
+HISTORY_ON, HISTORY_OFF = '["*"]', "[]"
 
 
 class Skip(Exception):
@@ -142,9 +146,10 @@ def _log_tail(path: Path) -> str:
     return ""
 
 
-def _start_tidings(cpu: int | None, nodes: int, shards: int = 0) -> Started:
+def _start_tidings(cpu: int | None, nodes: int, shards: int = 0, history: bool = False) -> Started:
     """``nodes`` tidings nodes; over the Redis at ``REDIS_URL``, or over ``shards``
-    redis-servers started here (the sharded engine; unpinned, beside the server)."""
+    redis-servers started here (the sharded engine; unpinned, beside the server). With
+    ``history`` the default app keeps history of every channel (docs/history.md)."""
     tmp = tempfile.TemporaryDirectory(prefix="tidings-bench-")
     ports, pids, procs = [], [], []
     broker = [] if nodes == 1 else ["--broker", REDIS_URL]
@@ -169,6 +174,7 @@ def _start_tidings(cpu: int | None, nodes: int, shards: int = 0) -> Started:
             "TIDINGS_LOG_LEVEL": "warning",
             # The client-events fan-out publishes as fast as it can from one connection.
             "TIDINGS_MAX_CLIENT_EVENTS_PER_SECOND": "0",
+            "TIDINGS_DEFAULT_APP_HISTORY_CHANNELS": HISTORY_ON if history else HISTORY_OFF,
         }
         cmd = [
             sys.executable,
@@ -402,18 +408,22 @@ def _start_soketi(cpu: int | None) -> Started:
     return Started("soketi", [port], [proc.pid], label, [proc], tmp)
 
 
-def start_target(name: str, cpu: int | None) -> Started:
+def start_target(name: str, cpu: int | None, history: bool = False) -> Started:
     """Start target ``name`` (tidings, tidings-redis, ws, nchan, soketi) pinned to ``cpu``.
+
+    ``history`` turns channel history on for every channel of a tidings target; the
+    baselines have no such thing and ignore it.
 
     Raises:
         Skip: the target cannot run on this machine; the message says why.
     """
     if name == "tidings":
-        return _start_tidings(cpu, 1)
+        return _start_tidings(cpu, 1, history=history)
     if name == "tidings-redis":
-        return _start_tidings(cpu, 2)
+        return _start_tidings(cpu, 2, history=history)
     if name.startswith("tidings-shards"):
-        return _start_tidings(cpu, 2, shards=int(name.removeprefix("tidings-shards")))
+        shards = int(name.removeprefix("tidings-shards"))
+        return _start_tidings(cpu, 2, shards=shards, history=history)
     if name == "ws":
         return _start_ws(cpu)
     if name == "nchan":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 import sys
@@ -10,6 +11,9 @@ from typing import Any
 
 import orjson
 import pytest
+from benchmarks.targets import start_target, stop_target
+
+from tests.support.node import kept_events, publish_to
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,18 +56,21 @@ def test_quick_fanout_against_tidings_and_ws_accounts_for_every_message() -> Non
 
 
 @pytest.mark.timeout(180)
-def test_quick_publish_against_tidings_delivers_every_event_once() -> None:
-    """`tidings bench --scenarios publish`: one-subscriber /events and batch ×10, nothing lost."""
+@pytest.mark.parametrize("history", [False, True], ids=["history-off", "history-on"])
+def test_quick_publish_against_tidings_delivers_every_event_once(history: bool) -> None:
+    """`tidings bench --scenarios publish` (and with `--history`): one-subscriber /events and
+    batch ×10, nothing lost."""
     done = subprocess.run(
         [
             sys.executable, "-c", "from tidings.cli.main import main; main()", "bench",
             "--quick", "--json", "--scenarios", "publish", "--targets", "tidings",
-            "--duration", "1",
+            "--duration", "1", *(["--history"] if history else []),
         ],
         cwd=ROOT, capture_output=True, timeout=170, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     report: dict[str, Any] = orjson.loads(done.stdout)
+    assert report["history"] is history
     jobs = report["results"]
     assert [j["label"] for j in jobs] == ["100 ch × 1 sub /events", "100 ch × 1 sub batch ×10"]
     for job, batch in zip(jobs, (1, 10), strict=True):
@@ -74,3 +81,15 @@ def test_quick_publish_against_tidings_delivers_every_event_once() -> None:
         assert result["missing"] == 0 and result["subscribers_with_wrong_count"] == 0
         assert result["server_cpu_us_per_publish"] > 0
     assert "server_cpu_us_per_publish" in done.stderr.decode()
+
+
+async def test_history_switch_starts_tidings_keeping_every_channel() -> None:
+    """The tidings the bench starts with `--history` keeps every channel's events: the history
+    endpoint lists them."""
+    started = await asyncio.to_thread(start_target, "tidings", None, True)
+    try:
+        base = f"http://127.0.0.1:{started.ports[0]}"
+        await publish_to(base, ["bench-1"], "bench", "x")
+        assert await kept_events(base, "bench-1") == ["bench"]
+    finally:
+        await asyncio.to_thread(stop_target, started)

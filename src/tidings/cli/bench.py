@@ -56,6 +56,15 @@ def bench(
     duration: Annotated[
         float | None, typer.Option(help="Measured seconds per run (default 10, 2 with --quick).")
     ] = None,
+    history: Annotated[
+        bool,
+        typer.Option(
+            "--history",
+            help="Run tidings with channel history on for every channel the bench uses "
+            '(history_channels ["*"], docs/history.md); the baselines run as always. '
+            "Compare with the same run without it.",
+        ),
+    ] = False,
 ) -> None:
     """Benchmark tidings against Soketi, Node ws and nginx+nchan, started side by side here."""
     root = _find_root()
@@ -79,6 +88,14 @@ def bench(
     if size_list and min(size_list) < 1:
         typer.echo("error: --sizes must be positive", err=True)
         raise typer.Exit(2)
+    if history and report:
+        # docs/benchmarks.md holds the reference figures, measured with history off.
+        typer.echo(
+            "error: --report writes the reference figures (history off); run --history "
+            "without --report",
+            err=True,
+        )
+        raise typer.Exit(2)
     if duration is not None and not 0.5 <= duration <= 600:
         typer.echo("error: --duration must be between 0.5 and 600 seconds", err=True)
         raise typer.Exit(2)
@@ -88,6 +105,7 @@ def bench(
         targets=_split(targets) or ("tidings",),
         sizes=size_list,
         duration=duration,
+        history=history,
     )
 
     def say(line: str) -> None:

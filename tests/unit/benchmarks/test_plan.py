@@ -108,6 +108,9 @@ def test_the_table_divides_by_soketi_and_the_cluster_by_the_in_process_node() ->
         ("server_cpu_us_per_msg", None, 2.5),
     }
     assert "| soketi |" in report.markdown(_report([publish, cluster]), None)
+    assert "history" not in table
+    with_history = report.summary_table(_report([publish]) | {"history": True})
+    assert with_history.endswith("tidings ran with history on for every channel (--history)")
 
 
 def test_the_elf_patcher_marks_a_version_need_weak_once(tmp_path: Path) -> None:

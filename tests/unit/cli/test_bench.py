@@ -18,6 +18,7 @@ from tidings.cli.main import app
         (("--duration", "601"), "error: --duration must be between 0.5 and 600 seconds"),
         (("--scenarios", "nope"), "error: unknown scenario(s) ['nope']: use "),
         (("--targets", "tidings,nope"), "error: unknown target(s) ['nope']: use "),
+        (("--history", "--report"), "error: --report writes the reference figures"),
     ],
 )
 def test_bad_options_exit_2_with_one_line(args: tuple[str, ...], message: str) -> None:
