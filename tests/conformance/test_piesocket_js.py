@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -77,52 +78,54 @@ async def subscribed(driver: NodeDriver, client: str, channel: str, **options: o
     return str((await driver.expect("subscribed", client, channel=channel))["uuid"])
 
 
-async def assert_kept(
-    server: RunningServer, cert: Path, history: bool, channel: str, events: list[str]
-) -> None:
-    """With ``history``, ``channel`` kept exactly ``events``; without, it keeps nothing (404)."""
-    kept = await kept_events(server.http_url, channel, tls=client_context(cert))
-    assert kept == (events if history else None)
+@dataclass
+class Https:
+    """The test's TLS server over HTTPS (its certificate trusted), and whether it keeps
+    history of every channel."""
+
+    server: RunningServer
+    cert: Path
+    history: bool
+
+    async def post(self, path: str, body: bytes) -> None:
+        """POST ``body`` to ``path``; asserts a 200."""
+        connector = aiohttp.TCPConnector(ssl=client_context(self.cert))
+        async with (
+            aiohttp.ClientSession(connector=connector) as session,
+            session.post(f"{self.server.http_url}{path}", data=body) as response,
+        ):
+            assert response.status == 200, await response.text()
+
+    async def rest_publish(self, channel: str, event: str, data: object) -> None:
+        """PieSocket's REST publish."""
+        message = {"event": event, "data": data}
+        body = {"key": KEY, "secret": SECRET, "channelId": channel, "message": message}
+        await self.post("/api/publish", orjson.dumps(body))
+
+    async def assert_kept(self, channel: str, events: list[str]) -> None:
+        """With history, ``channel`` kept exactly ``events``; without, nothing (a 404)."""
+        tls = client_context(self.cert)
+        kept = await kept_events(self.server.http_url, channel, tls=tls)
+        assert kept == (events if self.history else None)
 
 
-async def https_post(server: RunningServer, cert: Path, path: str, body: bytes) -> None:
-    """POST ``body`` to ``path`` over HTTPS, trusting ``cert``; asserts a 200."""
-    connector = aiohttp.TCPConnector(ssl=client_context(cert))
-    async with (
-        aiohttp.ClientSession(connector=connector) as session,
-        session.post(f"{server.http_url}{path}", data=body) as response,
-    ):
-        assert response.status == 200, await response.text()
+@pytest.fixture
+def https(server: RunningServer, cert_and_key: tuple[Path, Path], history: bool) -> Https:
+    """The test's server, reached over HTTPS."""
+    return Https(server, cert_and_key[0], history)
 
 
-async def rest_publish(
-    server: RunningServer, cert: Path, channel: str, event: str, data: object
-) -> None:
-    """PieSocket's REST publish."""
-    message = {"event": event, "data": data}
-    body = {"key": KEY, "secret": SECRET, "channelId": channel, "message": message}
-    await https_post(server, cert, "/api/publish", orjson.dumps(body))
-
-
-async def test_subscribe_and_receive_rest_publish(
-    start_driver: StartDriver,
-    server: RunningServer,
-    cert_and_key: tuple[Path, Path],
-    history: bool,
-) -> None:
+async def test_subscribe_and_receive_rest_publish(start_driver: StartDriver, https: Https) -> None:
     driver = await start_driver(SCRIPT)
     await subscribed(driver, "a", "news")
-    await rest_publish(server, cert_and_key[0], "news", "headline", {"title": "hi"})
+    await https.rest_publish("news", "headline", {"title": "hi"})
     event = await driver.expect("event", "a", event="headline")
     assert event["data"] == {"title": "hi"} and event["meta"] is None
-    await assert_kept(server, cert_and_key[0], history, "news", ["headline"])
+    await https.assert_kept("news", ["headline"])
 
 
 async def test_publish_without_and_with_notify_self(
-    start_driver: StartDriver,
-    server: RunningServer,
-    cert_and_key: tuple[Path, Path],
-    history: bool,
+    start_driver: StartDriver, https: Https
 ) -> None:
     driver = await start_driver(SCRIPT)
     await subscribed(driver, "quiet", "room")
@@ -134,15 +137,10 @@ async def test_publish_without_and_with_notify_self(
     await driver.expect("event", "loud", event="shout")  # notify_self: its own message
     await driver.expect("event", "quiet", event="shout")
     assert driver.observed("event", "quiet", event="say") == []  # shout came after say
-    await assert_kept(server, cert_and_key[0], history, "room", [])
+    await https.assert_kept("room", [])
 
 
-async def test_presence_member_list_joined_left(
-    start_driver: StartDriver,
-    server: RunningServer,
-    cert_and_key: tuple[Path, Path],
-    history: bool,
-) -> None:
+async def test_presence_member_list_joined_left(start_driver: StartDriver, https: Https) -> None:
     driver = await start_driver(SCRIPT)
     ann_uuid = await subscribed(driver, "ann", "lobby", presence=1, userId="ann")
     listed = await driver.expect("event", "ann", event="system:member_list")
@@ -156,16 +154,13 @@ async def test_presence_member_list_joined_left(
     left = await driver.expect("event", "ann", event="system:member_left")
     assert left["data"]["member"] == {"uuid": bob_uuid, "user": "bob"}
     assert left["members"] == [{"uuid": ann_uuid, "user": "ann"}]
-    await rest_publish(server, cert_and_key[0], "lobby", "news", "later")
+    await https.rest_publish("lobby", "news", "later")
     assert (await driver.expect("event", "ann", event="news"))["data"] == "later"
-    await assert_kept(server, cert_and_key[0], history, "lobby", ["news"])
+    await https.assert_kept("lobby", ["news"])
 
 
 async def test_jwt_private_channel_accepted_and_forged_rejected(
-    start_driver: StartDriver,
-    server: RunningServer,
-    cert_and_key: tuple[Path, Path],
-    history: bool,
+    start_driver: StartDriver, https: Https
 ) -> None:
     driver = await start_driver(SCRIPT)
     good = make_token(secret=SECRET, channel="private-ops", now=time.time(), user="ops")
@@ -177,16 +172,13 @@ async def test_jwt_private_channel_accepted_and_forged_rejected(
     assert (await driver.expect("error", "bad"))["error"] == AUTH_FAILED
     closed = await driver.expect("closed", "bad")
     assert closed["code"] == 4009 and closed["reconnect"] is False  # piesocket-js gives up
-    await rest_publish(server, cert_and_key[0], "private-ops", "deploy", "v2")
+    await https.rest_publish("private-ops", "deploy", "v2")
     assert (await driver.expect("event", "ok", event="deploy"))["data"] == "v2"
-    await assert_kept(server, cert_and_key[0], history, "private-ops", ["deploy"])
+    await https.assert_kept("private-ops", ["deploy"])
 
 
 async def test_pusher_http_api_publish_reaches_piesocket_js(
-    start_driver: StartDriver,
-    server: RunningServer,
-    cert_and_key: tuple[Path, Path],
-    history: bool,
+    start_driver: StartDriver, https: Https
 ) -> None:
     driver = await start_driver(SCRIPT)
     await subscribed(driver, "a", "orders")
@@ -195,7 +187,7 @@ async def test_pusher_http_api_publish_reaches_piesocket_js(
     params = {"auth_key": KEY, "auth_timestamp": str(int(time.time())), "auth_version": "1.0"}
     params["body_md5"] = body_md5(body)
     params["auth_signature"] = sign_request(SECRET, "POST", path, params)
-    await https_post(server, cert_and_key[0], f"{path}?{urlencode(params)}", body)
+    await https.post(f"{path}?{urlencode(params)}", body)
     event = await driver.expect("event", "a", event="created")
     assert event["data"] == {"id": 7}
-    await assert_kept(server, cert_and_key[0], history, "orders", ["created"])
+    await https.assert_kept("orders", ["created"])
