@@ -10,6 +10,7 @@ from tests.fixtures.api import APP_ID as APP_ID
 from tests.fixtures.api import KEY as KEY
 from tests.fixtures.api import SECRET as SECRET
 from tests.fixtures.api import signed_url as signed_url
+from tests.fixtures.webhooks import receiver as receiver
 from tests.support.pusher import STEADY_TTL as STEADY_TTL
 from tests.support.pusher import TIMEOUT as TIMEOUT
 from tests.support.pusher import ConnectFn as ConnectFn

@@ -89,15 +89,6 @@ def member(user_id: str) -> str:
 
 
 @pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    """A listening webhook receiver."""
-    receiver = Receiver()
-    await receiver.start()
-    yield receiver
-    await receiver.stop()
-
-
-@pytest.fixture
 def prefix() -> str:
     """A key prefix of this test only (on this session's own servers)."""
     return f"test-sh-{uuid.uuid4().hex[:8]}"

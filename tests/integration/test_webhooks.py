@@ -20,15 +20,6 @@ from tidings.server.runner import RunningServer
 
 
 @pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    """A receiver that is listening."""
-    receiver = Receiver()
-    await receiver.start()
-    yield receiver
-    await receiver.stop()
-
-
-@pytest.fixture
 async def idle_receiver() -> AsyncIterator[Receiver]:
     """A receiver that is not listening (yet): its port refuses connections."""
     receiver = Receiver()

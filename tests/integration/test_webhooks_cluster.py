@@ -28,15 +28,6 @@ NodeFactory = Callable[..., Awaitable[RunningServer]]
 
 
 @pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    """A listening receiver."""
-    receiver = Receiver()
-    await receiver.start()
-    yield receiver
-    await receiver.stop()
-
-
-@pytest.fixture
 def prefix(redis_url: str) -> Iterator[str]:
     """A Redis key prefix of this test only; its keys are deleted afterwards."""
     name = f"test-wh-{uuid.uuid4().hex[:8]}"
