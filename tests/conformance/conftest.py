@@ -30,12 +30,16 @@ from tests.support.node import kept_events as kept_events
 from tests.support.node import launch_driver as launch_driver
 from tests.support.node import node_binary as node_binary
 from tests.support.node import publish_to as publish_to
+from tests.support.pusher import ServerFactory as ServerFactory
+from tests.support.pusher import server_factory as server_factory
 from tests.support.redis import delete_redis_keys
 from tests.support.serve import ServeProcess
 from tidings.config import Settings
 from tidings.server.runner import RunningServer, start_server
 
 StartDriver = Callable[[str], Awaitable[NodeDriver]]
+#: :func:`launch_driver` without its first argument (``node``).
+Launch = Callable[..., Awaitable[NodeDriver]]
 
 
 #: Parametrise a test (or a module, in ``pytestmark``) over channel history off and on:
@@ -76,13 +80,14 @@ async def server(request: pytest.FixtureRequest, history: bool) -> AsyncIterator
 
 
 @pytest.fixture
-async def start_driver(server: RunningServer) -> AsyncIterator[StartDriver]:
-    """Start ``node tests/conformance/node/<script>`` against ``server``; stopped after the test."""
+async def launch() -> AsyncIterator[Launch]:
+    """Start drivers as :func:`launch_driver` does (script, port, name, key, secret), on
+    any server; every one is stopped after the test."""
     node = node_binary()
     drivers: list[NodeDriver] = []
 
-    async def start(script: str) -> NodeDriver:
-        driver = await launch_driver(node, script, server.port)
+    async def start(script: str, port: int, *args: Any, **kwargs: Any) -> NodeDriver:
+        driver = await launch_driver(node, script, port, *args, **kwargs)
         drivers.append(driver)
         return driver
 
@@ -91,6 +96,16 @@ async def start_driver(server: RunningServer) -> AsyncIterator[StartDriver]:
     finally:
         for driver in drivers:
             await driver.close()
+
+
+@pytest.fixture
+def start_driver(server: RunningServer, launch: Launch) -> StartDriver:
+    """Start ``node tests/conformance/node/<script>`` against ``server``; stopped after the test."""
+
+    async def start(script: str) -> NodeDriver:
+        return await launch(script, server.port)
+
+    return start
 
 
 Cluster = Callable[..., Awaitable[int]]

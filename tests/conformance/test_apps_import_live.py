@@ -1,11 +1,15 @@
 """Apps imported from Soketi and Reverb work at once on a running node, with real clients.
 
-A `tidings serve` node keeps its apps in MariaDB; Soketi's `apps` table (its own DDL)
-sits in the same database, with a webhook in Soketi's shape. `tidings apps import
-soketi` and `tidings apps import reverb .env` run while the node serves: without a
+A node keeps its apps in MariaDB; Soketi's `apps` table (its own DDL) sits in the same
+database, with a webhook in Soketi's shape. `tidings apps import soketi` and `tidings apps
+import reverb .env` run (as processes of their own) while the node serves: without a
 restart pusher-js connects with each imported key, the webhook reaches a receiver that checks
 it with the PyPI SDK's validate_webhook, and events the PyPI `pusher` SDK publishes
 to the imported apps reach pusher-js.
+
+The node runs in the test's process (``server_factory``: the server `tidings serve` starts,
+without its process start-up), as what is tested is the import and the serving, not the
+command that starts the node.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import pusher
 import pusher.errors
 import pytest
 
-from tests.conformance.conftest import NodeDriver, ServeProcesses, launch_driver, node_binary
+from tests.conformance.conftest import Launch, NodeDriver, ServerFactory
 from tests.fixtures.soketi import SOKETI_MYSQL_DDL
 from tests.fixtures.webhooks import Receiver, has
 from tests.support.mysql import mysql_connect
@@ -80,11 +84,15 @@ async def served_within(seconds: float, port: int, app: dict[str, str]) -> float
 
 
 async def test_imported_soketi_and_reverb_apps_serve_at_once(
-    mysql_url: str, serve_process: ServeProcesses, receiver: Receiver, tmp_path: Path
+    mysql_url: str,
+    server_factory: ServerFactory,
+    launch: Launch,
+    receiver: Receiver,
+    tmp_path: Path,
 ) -> None:
     """Import while the node runs; pusher-js, the PyPI SDK and the webhook all work."""
     env = {"TIDINGS_DATABASE_URL": mysql_url}
-    port = await serve_process(TIDINGS_BROKER_URL="memory://", **env)
+    port = (await server_factory(broker_url="memory://", database_url=mysql_url)).port
 
     hooks = [{"url": receiver.url("/soketi"), "event_types": ["channel_occupied"]}]
     with mysql_connect(mysql_url) as conn, conn.cursor() as cursor:
@@ -101,33 +109,29 @@ async def test_imported_soketi_and_reverb_apps_serve_at_once(
         f"APP_NAME=Laravel\nBROADCAST_CONNECTION=reverb\nREVERB_APP_ID={REVERB_APP['id']}\n"
         f'REVERB_APP_KEY={REVERB_APP["key"]}\nREVERB_APP_SECRET="{REVERB_APP["secret"]}"\n'
     )
-    soketi = await tidings_import(env, "soketi", mysql_url)
-    reverb = await tidings_import(env, "reverb", str(dotenv))
+    soketi, reverb = await asyncio.gather(  # two users' imports, at the same time
+        tidings_import(env, "soketi", mysql_url), tidings_import(env, "reverb", str(dotenv))
+    )
     assert [a["result"] for a in soketi["apps"] + reverb["apps"]] == ["imported", "imported"]
     for app in (SOKETI_APP, REVERB_APP):
         await served_within(OUTCOME_S, port, app)  # by the running node: no restart
 
-    node = node_binary()
     drivers: list[NodeDriver] = []
-    try:
-        for app in (SOKETI_APP, REVERB_APP):
-            driver = await launch_driver(
-                node, "pusher_driver.mjs", port, app["key"], key=app["key"], secret=app["secret"]
-            )
-            drivers.append(driver)
-            await driver.send("connect", "c")
-            await driver.expect("connected", "c")
-        for index, (driver, app) in enumerate(zip(drivers, (SOKETI_APP, REVERB_APP), strict=True)):
-            channel = f"orders-{index}"
-            await driver.send("subscribe", "c", channel=channel)
-            await driver.expect("subscribed", "c", channel=channel)
-            await asyncio.to_thread(sdk(port, app).trigger, channel, "shipped", {"n": index})
-            got = await driver.expect("event", "c", channel=channel, event="shipped")
-            assert got["data"] == {"n": index}
-        # The Soketi app's webhook, in Soketi's shape, signed with the imported secret.
-        events = await receiver.wait_for(has("channel_occupied", "orders-0"))
-        assert all(r.body is not None for r in receiver.received)  # every signature valid
-        assert {e["channel"] for e in events} == {"orders-0"}  # the Reverb app has none
-    finally:
-        for driver in drivers:
-            await driver.close()
+    for app in (SOKETI_APP, REVERB_APP):
+        driver = await launch(
+            "pusher_driver.mjs", port, app["key"], key=app["key"], secret=app["secret"]
+        )
+        drivers.append(driver)
+        await driver.send("connect", "c")
+        await driver.expect("connected", "c")
+    for index, (driver, app) in enumerate(zip(drivers, (SOKETI_APP, REVERB_APP), strict=True)):
+        channel = f"orders-{index}"
+        await driver.send("subscribe", "c", channel=channel)
+        await driver.expect("subscribed", "c", channel=channel)
+        await asyncio.to_thread(sdk(port, app).trigger, channel, "shipped", {"n": index})
+        got = await driver.expect("event", "c", channel=channel, event="shipped")
+        assert got["data"] == {"n": index}
+    # The Soketi app's webhook, in Soketi's shape, signed with the imported secret.
+    events = await receiver.wait_for(has("channel_occupied", "orders-0"))
+    assert all(r.body is not None for r in receiver.received)  # every signature valid
+    assert {e["channel"] for e in events} == {"orders-0"}  # the Reverb app has none

@@ -15,7 +15,7 @@ import asyncio
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +27,9 @@ import websockets
 
 from tests.conformance.conftest import (
     Cluster,
+    Launch,
     NodeDriver,
     ServeProcesses,
-    launch_driver,
-    node_binary,
 )
 from tests.support.timing import bound
 from tests.support.waiting import eventually
@@ -70,22 +69,13 @@ def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Deployment:
 
 
 @pytest.fixture
-async def drive() -> AsyncIterator[Drive]:
+def drive(launch: Launch) -> Drive:
     """Start a pusher-js driver for (port, key, secret); stopped after the test."""
-    node = node_binary()
-    drivers: list[NodeDriver] = []
 
     async def start(port: int, key: str, secret: str) -> NodeDriver:
-        name = f"{SCRIPT}@{port}"
-        driver = await launch_driver(node, SCRIPT, port, name, key=key, secret=secret)
-        drivers.append(driver)
-        return driver
+        return await launch(SCRIPT, port, f"{SCRIPT}@{port}", key=key, secret=secret)
 
-    try:
-        yield start
-    finally:
-        for driver in drivers:
-            await driver.close()
+    return start
 
 
 async def tidings_apps(env: dict[str, str], *args: str) -> dict[str, Any]:

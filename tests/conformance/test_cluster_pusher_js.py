@@ -7,7 +7,7 @@ to behave as with one server.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import pytest
@@ -15,10 +15,9 @@ import pytest
 from tests.conformance.conftest import (
     APP_ID,
     Cluster,
+    Launch,
     NodeDriver,
     ServeProcesses,
-    launch_driver,
-    node_binary,
     publish_to,
     signed_url,
 )
@@ -31,21 +30,13 @@ Drive = Callable[[int], Awaitable[NodeDriver]]
 
 
 @pytest.fixture
-async def drive() -> AsyncIterator[Drive]:
+def drive(launch: Launch) -> Drive:
     """Start a pusher-js driver against the node on a given port; stopped after the test."""
-    node = node_binary()
-    drivers: list[NodeDriver] = []
 
     async def start(port: int) -> NodeDriver:
-        driver = await launch_driver(node, SCRIPT, port, name=f"{SCRIPT}@{port}")
-        drivers.append(driver)
-        return driver
+        return await launch(SCRIPT, port, f"{SCRIPT}@{port}")
 
-    try:
-        yield start
-    finally:
-        for driver in drivers:
-            await driver.close()
+    return start
 
 
 async def test_pusher_js_clients_split_across_two_nodes(any_cluster: Cluster, drive: Drive) -> None:
