@@ -11,6 +11,8 @@ from tests.fixtures.api import KEY as KEY
 from tests.fixtures.api import SECRET as SECRET
 from tests.fixtures.api import signed_url as signed_url
 from tests.fixtures.webhooks import receiver as receiver
+from tests.support.brokers import BrokerPair as BrokerPair
+from tests.support.brokers import broker_pair as broker_pair
 from tests.support.pusher import STEADY_TTL as STEADY_TTL
 from tests.support.pusher import TIMEOUT as TIMEOUT
 from tests.support.pusher import ConnectFn as ConnectFn

@@ -10,6 +10,7 @@ import pytest
 import redis
 import structlog
 
+from tests.integration.conftest import BrokerPair
 from tests.support.recording import RecordingHandler
 from tests.support.redis import RedisServer
 from tests.support.waiting import eventually
@@ -36,26 +37,11 @@ def prefix() -> str:
     return f"test-{uuid.uuid4().hex[:12]}"
 
 
-@pytest.fixture
-async def nodes(redis_url: str, prefix: str) -> AsyncIterator[tuple[RedisBroker, RedisBroker]]:
-    """Two brokers ("node-a", "node-b") sharing one Redis and one prefix, both closed after."""
-    a = RedisBroker(redis_url, node_id="node-a", prefix=prefix)
-    b = RedisBroker(redis_url, node_id="node-b", prefix=prefix)
-    try:
-        yield a, b
-    finally:
-        await a.close()
-        await b.close()
-
-
 async def test_publish_on_a_reaches_b_once_in_order(
-    nodes: tuple[RedisBroker, RedisBroker],
+    broker_pair: BrokerPair,
 ) -> None:
     """Every publication of A reaches B once, in order; A's own subscribers get it once too."""
-    a, b = nodes
-    on_a, on_b = RecordingHandler(), RecordingHandler()
-    await a.start(on_a)
-    await b.start(on_b)
+    a, b, on_a, on_b = broker_pair
     await a.subscribe(APP, NEWS)
     await b.subscribe(APP, NEWS)
     sent = [pub(NEWS, str(i)) for i in range(200)]
@@ -70,13 +56,10 @@ async def test_publish_on_a_reaches_b_once_in_order(
 
 
 async def test_node_without_subscribers_receives_nothing(
-    nodes: tuple[RedisBroker, RedisBroker],
+    broker_pair: BrokerPair,
 ) -> None:
     """B does not get channels it never subscribed to."""
-    a, b = nodes
-    on_b = RecordingHandler()
-    await a.start(RecordingHandler())
-    await b.start(on_b)
+    a, b, _, on_b = broker_pair
     await b.subscribe(APP, NEWS)
     await a.publish(pub(ChannelName("sport"), '"no"'))
     await a.publish(pub(NEWS, '"yes"'))
@@ -84,13 +67,10 @@ async def test_node_without_subscribers_receives_nothing(
 
 
 async def test_subscribe_right_before_publish_is_not_missed(
-    nodes: tuple[RedisBroker, RedisBroker],
+    broker_pair: BrokerPair,
 ) -> None:
     """Once ``subscribe`` returned on B, A's very next publication reaches B."""
-    a, b = nodes
-    on_b = RecordingHandler()
-    await a.start(RecordingHandler())
-    await b.start(on_b)
+    a, b, _, on_b = broker_pair
     for i in range(30):
         channel = ChannelName(f"fresh-{i}")
         await b.subscribe(APP, channel)
@@ -99,12 +79,10 @@ async def test_subscribe_right_before_publish_is_not_missed(
 
 
 async def test_cache_channel_last_event_is_shared(
-    nodes: tuple[RedisBroker, RedisBroker],
+    broker_pair: BrokerPair,
 ) -> None:
     """A cache channel's last event published on A is read on B."""
-    a, b = nodes
-    await a.start(RecordingHandler())
-    await b.start(RecordingHandler())
+    a, b, _, _ = broker_pair
     cache = ChannelName("cache-score")
     score = Publication(APP, cache, "update", '"1-0"', cache=True)
     await a.publish(score)

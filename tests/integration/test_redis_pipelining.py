@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import redis
 import redis.asyncio
 
-from tests.support.recording import RecordingHandler
+from tests.integration.conftest import BrokerPair
 from tidings.broker.redis import RedisBroker
 from tidings.broker.redis_codec import decode_message, encode_message, origin_prefix
 from tidings.domain.messages import Control, Publication
@@ -24,19 +22,6 @@ NEWS, SPORT = ChannelName("news"), ChannelName("sport")
 
 def pub(channel: ChannelName, data: str) -> Publication:
     return Publication(app_id=APP, channel=channel, event="update", data=data)
-
-
-@pytest.fixture
-async def nodes(redis_url: str) -> AsyncIterator[tuple[RedisBroker, RedisBroker]]:
-    """Two started brokers ("node-a", "node-b") on one fresh prefix, both closed after."""
-    prefix = f"test-{uuid.uuid4().hex[:12]}"
-    a = RedisBroker(redis_url, node_id="node-a", prefix=prefix)
-    b = RedisBroker(redis_url, node_id="node-b", prefix=prefix)
-    try:
-        yield a, b
-    finally:
-        await a.close()
-        await b.close()
 
 
 def count_pipelines(monkeypatch: pytest.MonkeyPatch, broker: RedisBroker) -> list[int]:
@@ -62,14 +47,11 @@ def count_pipelines(monkeypatch: pytest.MonkeyPatch, broker: RedisBroker) -> lis
 
 
 async def test_publishes_of_one_iteration_share_a_pipeline_in_order(
-    nodes: tuple[RedisBroker, RedisBroker], monkeypatch: pytest.MonkeyPatch
+    broker_pair: BrokerPair, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """300 publishes without a suspension in between are queued before the writer runs:
     they go in two pipelines (256 + 44), and B gets each channel's in publish order."""
-    a, b = nodes
-    on_b = RecordingHandler()
-    await a.start(RecordingHandler())
-    await b.start(on_b)
+    a, b, _, on_b = broker_pair
     await b.subscribe(APP, NEWS)
     await b.subscribe(APP, SPORT)
     sizes = count_pipelines(monkeypatch, a)
@@ -84,12 +66,10 @@ async def test_publishes_of_one_iteration_share_a_pipeline_in_order(
 
 
 async def test_a_cache_publication_returns_once_stored(
-    nodes: tuple[RedisBroker, RedisBroker],
+    broker_pair: BrokerPair,
 ) -> None:
     """Behind queued publications, a cache publication still returns only once stored."""
-    a, b = nodes
-    await a.start(RecordingHandler())
-    await b.start(RecordingHandler())
+    a, b, _, _ = broker_pair
     cache = ChannelName("cache-score")
     for i in range(100):
         await a.publish(pub(NEWS, str(i)))
@@ -99,12 +79,9 @@ async def test_a_cache_publication_returns_once_stored(
     await a._links[0].redis.delete(a._cache_key(APP, cache))
 
 
-async def test_close_sends_what_is_queued(nodes: tuple[RedisBroker, RedisBroker]) -> None:
+async def test_close_sends_what_is_queued(broker_pair: BrokerPair) -> None:
     """Publications queued right before ``close`` still reach the other nodes."""
-    a, b = nodes
-    on_b = RecordingHandler()
-    await a.start(RecordingHandler())
-    await b.start(on_b)
+    a, b, _, on_b = broker_pair
     await b.subscribe(APP, NEWS)
     sent = [pub(NEWS, str(i)) for i in range(50)]
     for p in sent:
@@ -114,7 +91,7 @@ async def test_close_sends_what_is_queued(nodes: tuple[RedisBroker, RedisBroker]
 
 
 async def test_a_node_decodes_only_what_its_subscribers_need(
-    nodes: tuple[RedisBroker, RedisBroker], monkeypatch: pytest.MonkeyPatch, redis_url: str
+    broker_pair: BrokerPair, monkeypatch: pytest.MonkeyPatch, redis_url: str
 ) -> None:
     """Redis sends a channel only to nodes that subscribed it (one SUBSCRIBE per channel,
     no pattern), and a node skips the echo of its own publications without decoding it."""
@@ -125,11 +102,8 @@ async def test_a_node_decodes_only_what_its_subscribers_need(
         decoded.append(raw)
         return decode(raw)
 
-    monkeypatch.setattr("tidings.broker.redis_reader.decode_message", counting)
-    a, b = nodes
-    on_a = RecordingHandler()
-    await a.start(on_a)
-    await b.start(RecordingHandler())
+    monkeypatch.setattr("tidings.broker.redis_reader.decode_message", counting)  # read per call
+    a, b, on_a, _ = broker_pair
     await a.subscribe(APP, NEWS)  # only A has subscribers, only on NEWS
     client = redis.Redis.from_url(redis_url)
     try:
