@@ -11,10 +11,14 @@ and the fixture kills any that did not by their PID.
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import orjson
+import pusher
 import pytest
 
 # Re-exported: the tests import the default app's credentials from here.
@@ -201,3 +205,28 @@ async def publish(
 ) -> Any:
     """Trigger an event through the signed HTTP API of ``server``; see :func:`publish_to`."""
     return await publish_to(server.http_url, channels, event, data, **fields)
+
+
+async def tidings_apps(env: dict[str, str], *args: str) -> dict[str, Any]:
+    """Run `tidings apps ARGS --json` as a user would (a process of its own, next to any
+    running node) and return its JSON."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tidings", "apps", *args, "--json",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env={**os.environ, **env},
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, f"tidings apps {args} failed: {err.decode()}"
+    result: dict[str, Any] = orjson.loads(out)
+    return result
+
+
+def sdk(port: int, app: dict[str, Any], secret: str | None = None) -> Any:
+    """The PyPI ``pusher`` client for ``app`` on the node at ``port``."""
+    return pusher.Pusher(
+        app_id=app["id"],
+        key=app["key"],
+        secret=secret or app["secret"],
+        host="127.0.0.1",
+        port=port,
+        ssl=False,
+    )

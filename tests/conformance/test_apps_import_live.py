@@ -16,18 +16,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pusher
 import pusher.errors
 import pytest
 
-from tests.conformance.conftest import Launch, NodeDriver, ServerFactory
+from tests.conformance.conftest import Launch, NodeDriver, ServerFactory, sdk, tidings_apps
 from tests.fixtures.soketi import SOKETI_MYSQL_DDL
 from tests.fixtures.webhooks import Receiver, has
 from tests.support.mysql import mysql_connect
@@ -49,25 +46,6 @@ async def receiver() -> AsyncIterator[Receiver]:
         yield hooks
     finally:
         await hooks.stop()
-
-
-async def tidings_import(env: dict[str, str], *args: str) -> dict[str, Any]:
-    """Run `tidings apps import ARGS --json` as a user would, next to the running node."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tidings", "apps", "import", *args, "--json",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env={**os.environ, **env},
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode == 0, f"tidings apps import {args} failed: {err.decode()}"
-    report: dict[str, Any] = json.loads(out)
-    return report
-
-
-def sdk(port: int, app: dict[str, str]) -> Any:
-    return pusher.Pusher(
-        app_id=app["id"], key=app["key"], secret=app["secret"], host="127.0.0.1", port=port,
-        ssl=False,
-    )  # fmt: skip
 
 
 async def served_within(seconds: float, port: int, app: dict[str, str]) -> float:
@@ -110,7 +88,8 @@ async def test_imported_soketi_and_reverb_apps_serve_at_once(
         f'REVERB_APP_KEY={REVERB_APP["key"]}\nREVERB_APP_SECRET="{REVERB_APP["secret"]}"\n'
     )
     soketi, reverb = await asyncio.gather(  # two users' imports, at the same time
-        tidings_import(env, "soketi", mysql_url), tidings_import(env, "reverb", str(dotenv))
+        tidings_apps(env, "import", "soketi", mysql_url),
+        tidings_apps(env, "import", "reverb", str(dotenv)),
     )
     assert [a["result"] for a in soketi["apps"] + reverb["apps"]] == ["imported", "imported"]
     for app in (SOKETI_APP, REVERB_APP):

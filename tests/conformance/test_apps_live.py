@@ -12,8 +12,6 @@ refuses new ones; deleting it makes its key unknown (4001).
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -30,6 +28,8 @@ from tests.conformance.conftest import (
     Launch,
     NodeDriver,
     ServeProcesses,
+    sdk,
+    tidings_apps,
 )
 from tests.support.timing import bound
 from tests.support.waiting import eventually
@@ -76,30 +76,6 @@ def drive(launch: Launch) -> Drive:
         return await launch(SCRIPT, port, f"{SCRIPT}@{port}", key=key, secret=secret)
 
     return start
-
-
-async def tidings_apps(env: dict[str, str], *args: str) -> dict[str, Any]:
-    """Run `tidings apps ARGS --json` (no server involved) and return its JSON."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tidings", "apps", *args, "--json",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env={**os.environ, **env},
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode == 0, f"tidings apps {args} failed: {err.decode()}"
-    result: dict[str, Any] = orjson.loads(out)
-    return result
-
-
-def sdk(port: int, app: dict[str, Any], secret: str | None = None) -> Any:
-    """The PyPI ``pusher`` client for ``app`` on the node at ``port``."""
-    return pusher.Pusher(
-        app_id=app["id"],
-        key=app["key"],
-        secret=secret or app["secret"],
-        host="127.0.0.1",
-        port=port,
-        ssl=False,
-    )
 
 
 async def trigger(client: Any, channel: str = "private-room", data: Any = None) -> str:
