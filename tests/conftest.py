@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.apps_cli import sqlite_apps as sqlite_apps
 from tests.support.env import clean_env as clean_env
 from tests.support.mysql import mysql_server as mysql_server
 from tests.support.mysql import mysql_url as mysql_url

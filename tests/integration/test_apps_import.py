@@ -5,19 +5,17 @@ table in MariaDB and in PostgreSQL (Soketi's own DDL), a Soketi config.json, a L
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from typer.testing import CliRunner, Result
 
 from tests.fixtures.soketi import SOKETI_MYSQL_DDL, SOKETI_POSTGRES_DDL
+from tests.support.apps_cli import apps_json, run_apps
 from tests.support.mysql import mysql_connect
-from tidings.cli.main import app
 
-pytestmark = [pytest.mark.mysql, pytest.mark.postgres]
+pytestmark = [pytest.mark.mysql, pytest.mark.postgres, pytest.mark.usefixtures("sqlite_apps")]
 
 COLUMNS = (
     "id, {q}key{q}, secret, max_connections, {q}enabled{q}, enable_client_messages, "
@@ -65,29 +63,12 @@ def soketi_postgres(postgres_url: str) -> str:
     return postgres_url
 
 
-@pytest.fixture(autouse=True)
-def database(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
-    """tidings' own app database: a SQLite file; the cwd has no tidings.toml."""
-    path = tmp_path / "apps.sqlite3"
-    monkeypatch.setenv("TIDINGS_DATABASE_URL", f"sqlite:///{path}")
-    monkeypatch.chdir(tmp_path)
-    yield path
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(app, ["apps", *args])
-
-
 def listed() -> dict[str, dict[str, Any]]:
-    result = run("list", "--json")
-    assert result.exit_code == 0, result.stderr
-    return {a["id"]: a for a in json.loads(result.stdout)}
+    return {a["id"]: a for a in apps_json("list")}
 
 
 def imported(*args: str) -> dict[str, Any]:
-    result = run("import", *args, "--json")
-    assert result.exit_code == 0, result.stderr
-    report: dict[str, Any] = json.loads(result.stdout)
+    report: dict[str, Any] = apps_json("import", *args)
     return report
 
 
@@ -130,7 +111,7 @@ def test_soketi_tables_are_imported_with_their_webhooks(
         None,
     )
     assert two["max_read_requests_per_second"] == 10
-    shown = run("show", "101", "--show-secret", "--json")
+    shown = run_apps("show", "101", "--show-secret", "--json")
     assert json.loads(shown.stdout)["secret"] == "soketi-secret-one"
 
 
@@ -138,9 +119,9 @@ def test_clashing_ids_and_keys_are_refused_by_name_and_nothing_is_written(
     soketi_mysql: str,
 ) -> None:
     """One clash refuses the whole import: the other app is not written either."""
-    made = run("create", "--id", "555", "--key", "soketi-two", "--json")
+    made = run_apps("create", "--id", "555", "--key", "soketi-two", "--json")
     assert made.exit_code == 0, made.stderr
-    result = run("import", "soketi", soketi_mysql)
+    result = run_apps("import", "soketi", soketi_mysql)
     assert result.exit_code == 1
     assert "refused: the key 'soketi-two' is taken by an app in the database" in result.stdout
     assert "error: nothing imported: 1 of 2 app(s) refused" in result.stderr
@@ -152,7 +133,7 @@ def test_the_default_apps_credentials_clash_with_a_hint(tmp_path: Path) -> None:
     config = tmp_path / "soketi.json"
     apps = [{"id": "app-id", "key": "app-key", "secret": "app-secret"}]
     config.write_text(json.dumps({"appManager.array.apps": apps}))
-    result = run("import", "soketi", str(config), "--dry-run")
+    result = run_apps("import", "soketi", str(config), "--dry-run")
     assert result.exit_code == 1
     assert "the key 'app-key' is taken by the default app" in result.stdout
     assert "TIDINGS_DEFAULT_APP_ID/KEY/SECRET" in result.stdout
@@ -184,7 +165,7 @@ def test_a_soketi_config_file(tmp_path: Path) -> None:
             }
         )
     )
-    result = run("import", "soketi", str(config))
+    result = run_apps("import", "soketi", str(config))
     assert result.exit_code == 0, result.stderr
     assert "321" in result.stdout and "imported 1 app(s)" in result.stdout
     app = listed()["321"]
@@ -210,7 +191,7 @@ def test_a_laravel_env_file(tmp_path: Path) -> None:
     assert report["unmapped"] == []
     app = listed()["458213"]
     assert (app["name"], app["enable_client_messages"]) == ("reverb", True)
-    shown = json.loads(run("show", "458213", "--show-secret", "--json").stdout)
+    shown = json.loads(run_apps("show", "458213", "--show-secret", "--json").stdout)
     assert shown["secret"] == "reverb-secret-456"
 
 
@@ -228,7 +209,7 @@ def test_reverb_config_as_json(tmp_path: Path) -> None:
     }
     app_two = {"app_id": "12", "key": "rk-12", "secret": "reverb-secret-12"}
     config.write_text(json.dumps({"provider": "config", "apps": [app_one, app_two]}))
-    result = run("import", "reverb", str(config))
+    result = run_apps("import", "reverb", str(config))
     assert result.exit_code == 0, result.stderr
     assert "not mapped (left out):" in result.stdout and "ping_interval = 60" in result.stdout
     apps = listed()
@@ -254,7 +235,7 @@ def test_unreadable_sources_are_one_line_errors(
     (tmp_path / "bad.json").write_text("{nope")
     (tmp_path / "plain.env").write_text("APP_NAME=Laravel\n")
     (tmp_path / "noapps.json").write_text('{"provider": "config"}')
-    result = run("import", *args)
+    result = run_apps("import", *args)
     assert result.exit_code == 1
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert list(listed()) == ["1"]
@@ -262,7 +243,7 @@ def test_unreadable_sources_are_one_line_errors(
 
 def test_a_missing_soketi_table_names_the_option(mysql_url: str) -> None:
     """Soketi's table under another name: the error says to pass --table."""
-    result = run("import", "soketi", mysql_url)
+    result = run_apps("import", "soketi", mysql_url)
     assert result.exit_code == 1 and "no table 'apps'" in result.stderr
     assert "--table" in result.stderr
 
@@ -279,5 +260,5 @@ def test_a_soketi_env_file_gives_its_default_app(tmp_path: Path) -> None:
     app = listed()["900"]
     assert (app["max_connections"], app["enable_client_messages"]) == (50, False)
     (tmp_path / "other.env").write_text("PATH=/bin\n")
-    result = run("import", "soketi", str(tmp_path / "other.env"))
+    result = run_apps("import", "soketi", str(tmp_path / "other.env"))
     assert result.exit_code == 1 and "nor a .env with SOKETI_DEFAULT_APP_*" in result.stderr

@@ -2,51 +2,29 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
-
 import pytest
-from typer.testing import CliRunner, Result
 
-from tidings.cli.main import app
+from tests.support.apps_cli import apps_json, run_apps
 
-
-@pytest.fixture(autouse=True)
-def database(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
-    path = tmp_path / "apps.sqlite3"
-    monkeypatch.setenv("TIDINGS_DATABASE_URL", f"sqlite:///{path}")
-    monkeypatch.chdir(tmp_path)
-    yield path
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(app, ["apps", *args])
-
-
-def run_json(*args: str) -> Any:
-    result = run(*args, "--json")
-    assert result.exit_code == 0, result.stderr
-    return json.loads(result.stdout)
+pytestmark = pytest.mark.usefixtures("sqlite_apps")
 
 
 def test_create_prints_generated_credentials_once() -> None:
     """create generates id, key and secret; list shows no secret; show only with the flag."""
-    made = run_json("create", "--name", "shop", "--max-connections", "3")
+    made = apps_json("create", "--name", "shop", "--max-connections", "3")
     assert made["id"].isdigit() and made["secret"] and made["max_connections"] == 3
-    listed = run_json("list")
+    listed = apps_json("list")
     assert [a["id"] for a in listed] == ["1", made["id"]]
     assert listed[0]["read_only"] is True and all("secret" not in a for a in listed)
-    assert "secret" not in run_json("show", made["id"])
-    assert run_json("show", made["id"], "--show-secret")["secret"] == made["secret"]
-    text = run("list").stdout
+    assert "secret" not in apps_json("show", made["id"])
+    assert apps_json("show", made["id"], "--show-secret")["secret"] == made["secret"]
+    text = run_apps("list").stdout
     assert "config (read-only)" in text and "shop" in text
 
 
 def test_every_setting_has_a_flag() -> None:
     """Flags derived from App: booleans with --no-, repeated lists, limits."""
-    made = run_json(
+    made = apps_json(
         "create",
         "--id",
         "99",
@@ -70,15 +48,15 @@ def test_every_setting_has_a_flag() -> None:
     assert made["max_client_events_per_second"] == 0
     assert made["history_channels"] == ["chat-"]
     assert (made["history_size"], made["history_ttl"]) == (1000, 86400)
-    shown = run_json("show", "99")
+    shown = apps_json("show", "99")
     assert shown["history_channels"] == ["chat-"] and shown["history_size"] == 1000
-    changed = run_json("update", "99", "--history-size", "5", "--history-channels", "*")
+    changed = apps_json("update", "99", "--history-size", "5", "--history-channels", "*")
     assert changed["history_size"] == 5 and changed["history_channels"] == ["*"]
 
 
 def test_webhooks_by_url_or_json_table() -> None:
     """--webhook takes a URL or a JSON table, repeated; a bad one is one line, exit 1."""
-    made = run_json(
+    made = apps_json(
         "create",
         "--webhook",
         "http://127.0.0.1:8000/hook",
@@ -91,24 +69,24 @@ def test_webhooks_by_url_or_json_table() -> None:
     ]
     assert made["webhooks"][1]["event_types"] == ["channel_occupied"]
     for bad, message in (("ftp://x", "not an http(s) URL"), ("{nope", "not valid JSON")):
-        result = run("create", "--webhook", bad)
+        result = run_apps("create", "--webhook", bad)
         assert result.exit_code == 1 and message in result.stderr
 
 
 def test_update_rotate_disable_enable_delete() -> None:
     """The write verbs, each visible in the next show."""
-    made = run_json("create", "--max-batch-size", "4")
+    made = apps_json("create", "--max-batch-size", "4")
     app_id = made["id"]
-    assert run_json("update", app_id, "--name", "renamed")["name"] == "renamed"
-    assert run_json("update", app_id, "--inherit", "max-batch-size")["max_batch_size"] == 10
-    rotated = run_json("rotate-secret", app_id, "--grace", "30")
+    assert apps_json("update", app_id, "--name", "renamed")["name"] == "renamed"
+    assert apps_json("update", app_id, "--inherit", "max-batch-size")["max_batch_size"] == 10
+    rotated = apps_json("rotate-secret", app_id, "--grace", "30")
     assert rotated["secret"] != made["secret"] and rotated["previous_secret_expires_at"]
-    assert run_json("disable", app_id)["enabled"] is False
-    assert run_json("enable", app_id)["enabled"] is True
-    refused = run("delete", app_id)  # no --yes, no terminal: refused
+    assert apps_json("disable", app_id)["enabled"] is False
+    assert apps_json("enable", app_id)["enabled"] is True
+    refused = run_apps("delete", app_id)  # no --yes, no terminal: refused
     assert refused.exit_code == 1 and "--yes" in refused.stderr
-    assert run_json("delete", app_id, "--yes") == {"deleted": app_id}
-    assert run("show", app_id).exit_code == 1
+    assert apps_json("delete", app_id, "--yes") == {"deleted": app_id}
+    assert run_apps("show", app_id).exit_code == 1
 
 
 @pytest.mark.parametrize(
@@ -129,22 +107,22 @@ def test_update_rotate_disable_enable_delete() -> None:
 )
 def test_errors_are_one_line_and_exit_1(args: list[str], message: str) -> None:
     """Bad input: one `error: …` line on stderr, exit 1 (usage errors: 2)."""
-    result = run(*args)
+    result = run_apps(*args)
     assert result.exit_code in (1, 2)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
 
 
-def test_duplicate_key_in_the_database(database: Path) -> None:
+def test_duplicate_key_in_the_database() -> None:
     """A second app with the same key: exit 1, the first one unchanged."""
-    run_json("create", "--key", "dup-key", "--id", "5")
-    result = run("create", "--key", "dup-key")
+    apps_json("create", "--key", "dup-key", "--id", "5")
+    result = run_apps("create", "--key", "dup-key")
     assert result.exit_code == 1 and "dup-key" in result.stderr
-    assert len(run_json("list")) == 2
+    assert len(apps_json("list")) == 2
 
 
 def test_no_database_configured(monkeypatch: pytest.MonkeyPatch) -> None:
     """database_url = '': the CLI says apps come from the configuration only."""
     monkeypatch.setenv("TIDINGS_DATABASE_URL", "")
-    result = run("list")
+    result = run_apps("list")
     assert result.exit_code == 1 and "configuration only" in result.stderr
