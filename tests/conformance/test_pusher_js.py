@@ -32,6 +32,14 @@ async def subscribed(driver: NodeDriver, client: str, channel: str) -> dict[str,
     return await driver.expect("subscribed", client, channel=channel)
 
 
+async def subscriber(start_driver: StartDriver, channel: str) -> NodeDriver:
+    """A driver whose client "a" is connected and subscribed to ``channel``."""
+    driver = await start_driver(SCRIPT)
+    await connected(driver, "a")
+    await subscribed(driver, "a", channel)
+    return driver
+
+
 async def test_connect_gives_a_pusher_socket_id(start_driver: StartDriver) -> None:
     driver = await start_driver(SCRIPT)
     socket_id = await connected(driver, "a")
@@ -43,9 +51,7 @@ async def test_connect_gives_a_pusher_socket_id(start_driver: StartDriver) -> No
 async def test_public_channel_receives_http_published_event(
     start_driver: StartDriver, server: RunningServer
 ) -> None:
-    driver = await start_driver(SCRIPT)
-    await connected(driver, "a")
-    await subscribed(driver, "a", "orders")
+    driver = await subscriber(start_driver, "orders")
     answer = await publish(server, ["orders"], "order-created", {"id": 7, "total": "9.50"})
     assert answer == {}
     event = await driver.expect("event", "a", channel="orders", event="order-created")
@@ -55,9 +61,7 @@ async def test_public_channel_receives_http_published_event(
 async def test_non_json_data_reaches_pusher_js_as_the_string(
     start_driver: StartDriver, server: RunningServer
 ) -> None:
-    driver = await start_driver(SCRIPT)
-    await connected(driver, "a")
-    await subscribed(driver, "a", "news")
+    driver = await subscriber(start_driver, "news")
     await publish(server, ["news"], "headline", "plain text, not JSON")
     event = await driver.expect("event", "a", channel="news", event="headline")
     assert event["data"] == "plain text, not JSON"
@@ -66,9 +70,7 @@ async def test_non_json_data_reaches_pusher_js_as_the_string(
 async def test_private_channel_with_valid_auth_is_subscribed(
     start_driver: StartDriver, server: RunningServer
 ) -> None:
-    driver = await start_driver(SCRIPT)
-    await connected(driver, "a")
-    await subscribed(driver, "a", "private-invoices")
+    driver = await subscriber(start_driver, "private-invoices")
     await publish(server, ["private-invoices"], "paid", {"invoice": 3})
     event = await driver.expect("event", "a", channel="private-invoices", event="paid")
     assert event["data"] == {"invoice": 3}
@@ -150,9 +152,7 @@ async def test_short_activity_timeout_keeps_pusher_js_connected(
     start_driver: StartDriver, server: RunningServer
 ) -> None:
     """pusher-js adopts the server's 1 s activity_timeout, pings when idle, gets its pong."""
-    driver = await start_driver(SCRIPT)
-    await connected(driver, "a")
-    await subscribed(driver, "a", "heartbeat")
+    driver = await subscriber(start_driver, "heartbeat")
     # Nothing was sent explicitly: this pong answers pusher-js's own activity check.
     await driver.expect("message", "a", event="pusher:pong", timeout=4.0)
     await driver.expect("message", "a", event="pusher:pong", timeout=4.0)

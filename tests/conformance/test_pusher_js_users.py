@@ -45,6 +45,15 @@ async def signed_in(driver: NodeDriver, client: str, user: dict[str, Any]) -> st
     return socket_id
 
 
+async def ada_twice_and_bob(start_driver: StartDriver) -> NodeDriver:
+    """A driver with user "ada" signed in on two clients ("ada-1", "ada-2") and "bob" on one."""
+    driver = await start_driver(SCRIPT)
+    for client in ("ada-1", "ada-2"):
+        await signed_in(driver, client, {"id": "ada"})
+    await signed_in(driver, "bob", {"id": "bob"})
+    return driver
+
+
 async def test_signin_subscribes_the_users_channel_without_error(
     start_driver: StartDriver,
 ) -> None:
@@ -61,10 +70,7 @@ async def test_send_to_user_reaches_every_tab_of_that_user_only(
     start_driver: StartDriver, server: RunningServer
 ) -> None:
     """PyPI send_to_user -> pusher.user.bind on each of the user's connections, nobody else's."""
-    driver = await start_driver(SCRIPT)
-    for client in ("ada-1", "ada-2"):
-        await signed_in(driver, client, {"id": "ada"})
-    await signed_in(driver, "bob", {"id": "bob"})
+    driver = await ada_twice_and_bob(start_driver)
     sdk = sdk_for(server)
     assert await asyncio.to_thread(sdk.send_to_user, "ada", "invoice-paid", {"n": 7}) == {}
     for client in ("ada-1", "ada-2"):
@@ -109,10 +115,7 @@ async def test_terminate_user_connections_closes_each_tab(
     start_driver: StartDriver, server: RunningServer
 ) -> None:
     """terminate_user_connections closes exactly that user's connections."""
-    driver = await start_driver(SCRIPT)
-    for client in ("ada-1", "ada-2"):
-        await signed_in(driver, client, {"id": "ada"})
-    await signed_in(driver, "bob", {"id": "bob"})
+    driver = await ada_twice_and_bob(start_driver)
     sdk = sdk_for(server)
     assert await asyncio.to_thread(sdk.terminate_user_connections, "ada") == {}
     for client in ("ada-1", "ada-2"):
