@@ -1,7 +1,7 @@
 """What the PostgreSQL and the MySQL test servers share: the session's server (started when
 nothing answers, a failure with the reason when that does not work either) and a fresh
 database per test. :mod:`tests.support.postgres` and :mod:`tests.support.mysql` describe
-their engine with an :class:`Engine`.
+their engine with an :class:`Engine` and make its fixtures with :func:`engine_fixtures`.
 """
 
 from __future__ import annotations
@@ -13,11 +13,18 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-__all__ = ["Engine", "database_of_one_test", "server_url", "start_until_answering"]
+__all__ = [
+    "Engine",
+    "database_of_one_test",
+    "engine_fixtures",
+    "server_url",
+    "start_until_answering",
+]
 
 # How long a server that was started may take to accept connections.
 _START_TIMEOUT_S = 30.0
@@ -27,15 +34,38 @@ _START_TIMEOUT_S = 30.0
 class Engine:
     """One database engine, as the test fixtures need it."""
 
+    kind: str  # "mysql": TIDINGS_TEST_MYSQL_URL, fixtures mysql_server and mysql_url
     name: str  # in messages: "PostgreSQL is needed: …"
-    env: str  # the variable that names the server's URL
     default_url: str
-    start_hint: str  # what the failure tells the user to do, before "or set <env>"
     answers: Callable[[str], str | None]  # None when the URL accepts a connection, else why not
     start: Callable[[str], str]  # start the local server: "" once the URL answers, else why not
     execute: Callable[[str, str], None]  # run one statement (autocommit) on the server at a URL
     create: str  # CREATE DATABASE for a ``{name}``
     drop: str  # DROP DATABASE IF EXISTS for a ``{name}``, even with connections left open
+
+    @property
+    def env(self) -> str:
+        """The variable that names the server's URL."""
+        return f"TIDINGS_TEST_{self.kind.upper()}_URL"
+
+
+def engine_fixtures(engine: Engine) -> tuple[Any, Any]:
+    """The fixtures of ``engine``: ``<kind>_server`` (session: the URL of a server that
+    accepts connections) and ``<kind>_url`` (a database of its own for one test,
+    ``<scheme>://…/tidings_test_<hex>``, dropped after)."""
+
+    def server() -> str:
+        return server_url(engine)
+
+    def database(request: pytest.FixtureRequest) -> Iterator[str]:
+        yield from database_of_one_test(engine, request.getfixturevalue(f"{engine.kind}_server"))
+
+    server.__doc__ = f"The URL of a {engine.name} server that accepts connections."
+    database.__doc__ = f"A {engine.name} database of its own for one test, dropped after."
+    return (
+        pytest.fixture(scope="session", name=f"{engine.kind}_server")(server),
+        pytest.fixture(name=f"{engine.kind}_url")(database),
+    )
 
 
 def server_url(engine: Engine) -> str:
@@ -52,7 +82,7 @@ def server_url(engine: Engine) -> str:
         return url
     pytest.fail(
         f"{engine.name} is needed: {url} did not answer ({problem}) and starting it failed: "
-        f"{failure}. {engine.start_hint} or set {engine.env}.",
+        f"{failure}. Start {engine.name} or set {engine.env}.",
         pytrace=False,
     )
 
