@@ -34,7 +34,9 @@ from tests.support.node import kept_events as kept_events
 from tests.support.node import launch_driver as launch_driver
 from tests.support.node import node_binary as node_binary
 from tests.support.node import publish_to as publish_to
+from tests.support.pusher import OpenClient as OpenClient
 from tests.support.pusher import ServerFactory as ServerFactory
+from tests.support.pusher import open_client as open_client
 from tests.support.pusher import server_factory as server_factory
 from tests.support.redis import delete_redis_keys
 from tests.support.serve import ServeProcess

@@ -19,10 +19,9 @@ import pusher
 import pusher.errors
 import pusher.http
 import pytest
-import websockets
 
 from tests.conformance.conftest import HISTORY_OFF_ON, history_settings
-from tests.support.pusher import TIMEOUT, PusherClient
+from tests.support.pusher import OpenClient, PusherClient
 from tidings.client import Client
 from tidings.config import Settings
 from tidings.protocol.signing import user_auth
@@ -48,24 +47,6 @@ def sdk(server: RunningServer) -> Any:
     )
 
 
-@pytest.fixture
-async def clients(server: RunningServer) -> AsyncIterator[list[PusherClient]]:
-    """Open Pusher WebSocket clients (append with :func:`connect`); closed after the test."""
-    opened: list[PusherClient] = []
-    yield opened
-    for client in opened:
-        await client.ws.close()
-
-
-async def connect(server: RunningServer, opened: list[PusherClient]) -> PusherClient:
-    ws = await websockets.connect(f"{server.ws_url}/app/{KEY}?protocol=7")
-    first = orjson.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
-    assert first["event"] == "pusher:connection_established"
-    client = PusherClient(ws, orjson.loads(first["data"])["socket_id"], first)
-    opened.append(client)
-    return client
-
-
 async def join(sdk: Any, client: PusherClient, channel: str, user_id: str | None = None) -> None:
     """Subscribe with an auth made by ``pusher.authenticate`` (public channels need none)."""
     auth: dict[str, Any] = {}
@@ -87,10 +68,10 @@ def assert_position(event: dict[str, Any], history: bool) -> None:
 
 @HISTORY_OFF_ON
 async def test_trigger_reaches_subscriber(
-    server: RunningServer, sdk: Any, clients: list[PusherClient], history: bool
+    server: RunningServer, sdk: Any, open_client: OpenClient, history: bool
 ) -> None:
     """``trigger`` publishes; a subscriber sees the event; ``socket_id`` excludes the sender."""
-    sender, other = await connect(server, clients), await connect(server, clients)
+    sender, other = await open_client(server), await open_client(server)
     for client in (sender, other):
         await join(sdk, client, "orders")
     reply = await asyncio.to_thread(sdk.trigger, "orders", "created", {"id": 7})
@@ -107,10 +88,10 @@ async def test_trigger_reaches_subscriber(
 
 @HISTORY_OFF_ON
 async def test_trigger_batch(
-    server: RunningServer, sdk: Any, clients: list[PusherClient], history: bool
+    server: RunningServer, sdk: Any, open_client: OpenClient, history: bool
 ) -> None:
     """``trigger_batch`` delivers every event to its channel."""
-    client = await connect(server, clients)
+    client = await open_client(server)
     await join(sdk, client, "a")
     await join(sdk, client, "private-b")
     batch = [
@@ -128,10 +109,10 @@ async def test_trigger_batch(
 
 @HISTORY_OFF_ON
 async def test_channels_info_channel_info_users_info(
-    server: RunningServer, sdk: Any, clients: list[PusherClient], history: bool
+    server: RunningServer, sdk: Any, open_client: OpenClient, history: bool
 ) -> None:
     """Querying state: channels_info with prefix and info, channel_info, users_info."""
-    a, b = await connect(server, clients), await connect(server, clients)
+    a, b = await open_client(server), await open_client(server)
     await join(sdk, a, "presence-room", "ada")
     await join(sdk, b, "presence-room", "bob")
     await join(sdk, a, "news")
@@ -156,11 +137,11 @@ async def test_channels_info_channel_info_users_info(
 
 @HISTORY_OFF_ON
 async def test_channel_info_cache_of_a_cache_channel(
-    server: RunningServer, sdk: Any, clients: list[PusherClient], history: bool
+    server: RunningServer, sdk: Any, open_client: OpenClient, history: bool
 ) -> None:
     """``channel_info`` with ``info=cache``: the cache channel's last event, history or not;
     a later subscriber still gets it first."""
-    first = await connect(server, clients)
+    first = await open_client(server)
     await join(sdk, first, "cache-prices")
     await asyncio.to_thread(sdk.trigger, "cache-prices", "price", {"eur": 3})
     assert_position(await first.expect("price"), history)
@@ -170,7 +151,7 @@ async def test_channel_info_cache_of_a_cache_channel(
     cache = info.pop("cache")
     assert cache["data"] == '{"eur": 3}' and cache["ttl"] > 0, cache  # the data as published
     assert info == {"occupied": True, "subscription_count": 1}
-    later = await connect(server, clients)
+    later = await open_client(server)
     await join(sdk, later, "cache-prices")
     cached = await later.recv()
     assert (cached["event"], cached["data"]) == ("price", {"eur": 3}), cached
@@ -184,11 +165,11 @@ def sdk_get(sdk: Any, path: str, params: dict[str, str]) -> Any:
 
 @HISTORY_OFF_ON
 async def test_history_endpoint_answers_the_sdk(
-    server: RunningServer, sdk: Any, clients: list[PusherClient], history: bool
+    server: RunningServer, sdk: Any, open_client: OpenClient, history: bool
 ) -> None:
     """``GET .../history`` signed by the SDK: the kept events with the frames' positions;
     without history, a 404 the SDK reports with the hint."""
-    client = await connect(server, clients)
+    client = await open_client(server)
     await join(sdk, client, "chat")
     frames = []
     for n in (1, 2):
@@ -212,10 +193,10 @@ async def test_history_endpoint_answers_the_sdk(
 
 
 async def test_authenticate_presence_sees_members(
-    server: RunningServer, sdk: Any, clients: list[PusherClient]
+    server: RunningServer, sdk: Any, open_client: OpenClient
 ) -> None:
     """``authenticate`` with custom_data: the subscription succeeds with the member list."""
-    client = await connect(server, clients)
+    client = await open_client(server)
     auth = await asyncio.to_thread(
         sdk.authenticate,
         channel="presence-chat",
@@ -228,10 +209,10 @@ async def test_authenticate_presence_sees_members(
 
 
 async def test_terminate_user_connections(
-    server: RunningServer, sdk: Any, clients: list[PusherClient]
+    server: RunningServer, sdk: Any, open_client: OpenClient
 ) -> None:
     """``terminate_user_connections`` closes the signed-in user's connection with 4009."""
-    client = await connect(server, clients)
+    client = await open_client(server)
     user_data = orjson.dumps({"id": "ada"}).decode()
     auth = user_auth(KEY, SECRET, client.socket_id, user_data)
     await client.send("pusher:signin", {"auth": auth, "user_data": user_data})
@@ -271,11 +252,11 @@ async def sign_in(sdk: Any, client: PusherClient, user_data: dict[str, Any]) -> 
 
 
 async def test_send_to_user_reaches_the_signed_in_user(
-    server: RunningServer, sdk: Any, clients: list[PusherClient]
+    server: RunningServer, sdk: Any, open_client: OpenClient
 ) -> None:
     """``authenticate_user`` signs in; ``send_to_user`` reaches that user's connection only."""
-    ada = await connect(server, clients)
-    bob = await connect(server, clients)
+    ada = await open_client(server)
+    bob = await open_client(server)
     await sign_in(sdk, ada, {"id": "ada", "user_info": {"name": "Ada"}})
     await sign_in(sdk, bob, {"id": "bob"})
     assert await asyncio.to_thread(sdk.send_to_user, "ada", "note", {"n": 1}) == {}
@@ -287,10 +268,10 @@ async def test_send_to_user_reaches_the_signed_in_user(
 
 
 async def test_another_users_channel_is_refused(
-    server: RunningServer, sdk: Any, clients: list[PusherClient]
+    server: RunningServer, sdk: Any, open_client: OpenClient
 ) -> None:
     """Subscribing to someone else's #server-to-user channel: subscription_error, still open."""
-    client = await connect(server, clients)
+    client = await open_client(server)
     await sign_in(sdk, client, {"id": "ada"})
     reply = await client.subscribe("#server-to-user-bob", auth="")
     assert reply["event"] == "pusher:subscription_error"

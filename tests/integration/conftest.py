@@ -16,12 +16,14 @@ from tests.support.brokers import broker_pair as broker_pair
 from tests.support.pusher import STEADY_TTL as STEADY_TTL
 from tests.support.pusher import TIMEOUT as TIMEOUT
 from tests.support.pusher import ConnectFn as ConnectFn
+from tests.support.pusher import OpenClient as OpenClient
 from tests.support.pusher import PusherClient as PusherClient
 from tests.support.pusher import ServerFactory as ServerFactory
 from tests.support.pusher import client as client
 from tests.support.pusher import close_and_wait as close_and_wait
 from tests.support.pusher import connect as connect
 from tests.support.pusher import nothing_before_barrier as nothing_before_barrier
+from tests.support.pusher import open_client as open_client
 from tests.support.pusher import publish as publish
 from tests.support.pusher import server as server
 from tests.support.pusher import server_factory as server_factory

@@ -9,12 +9,15 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import orjson
 import pytest
-import websockets
 
 from tests.fixtures.webhooks import Receiver, has, webhook_json
-from tests.integration.conftest import KEY, TIMEOUT, PusherClient, ServerFactory, publish
+from tests.integration.conftest import (
+    KEY,
+    OpenClient,
+    ServerFactory,
+    publish,
+)
 from tests.support.waiting import eventually
 from tidings.server.runner import RunningServer
 
@@ -25,23 +28,6 @@ async def idle_receiver() -> AsyncIterator[Receiver]:
     receiver = Receiver()
     yield receiver
     await receiver.stop()
-
-
-@pytest.fixture
-async def clients() -> AsyncIterator[list[PusherClient]]:
-    """Pusher clients the test opens with :func:`open_client`; closed after it."""
-    opened: list[PusherClient] = []
-    yield opened
-    for c in opened:
-        await c.ws.close()
-
-
-async def open_client(server: RunningServer, opened: list[PusherClient]) -> PusherClient:
-    ws = await websockets.connect(f"{server.ws_url}/app/{KEY}?protocol=7")
-    first = orjson.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
-    client = PusherClient(ws, orjson.loads(first["data"])["socket_id"], {})
-    opened.append(client)
-    return client
 
 
 async def admin(server: RunningServer, method: str, path: str) -> tuple[int, Any]:
@@ -60,7 +46,7 @@ async def settled(server: RunningServer) -> None:
 
 
 async def test_every_event_type_arrives_signed_for_the_sdk(
-    server_factory: ServerFactory, receiver: Receiver, clients: list[PusherClient]
+    server_factory: ServerFactory, receiver: Receiver, open_client: OpenClient
 ) -> None:
     """All seven event types reach the receiver, each POST accepted by validate_webhook."""
     server = await server_factory(
@@ -68,14 +54,14 @@ async def test_every_event_type_arrives_signed_for_the_sdk(
         default_app_webhooks=webhook_json(receiver.url()),
         default_app_enable_subscription_count=True,
     )
-    alice = await open_client(server, clients)
+    alice = await open_client(server)
     member = json.dumps({"user_id": "alice", "user_info": {"name": "A"}})
     ok = await alice.subscribe("presence-room", channel_data=member)
     assert ok["event"] == "pusher_internal:subscription_succeeded"
     await alice.subscribe("private-chat")
     await alice.subscribe("news")
     await alice.send("client-typing", {"on": True}, channel="private-chat")
-    bob = await open_client(server, clients)
+    bob = await open_client(server)
     await bob.subscribe("cache-prices")
     # Counts go out once they settle (0.25 s), and only while someone is there.
     await receiver.wait_for(has("subscription_count", "news"))
@@ -121,7 +107,7 @@ async def test_every_event_type_arrives_signed_for_the_sdk(
 
 
 async def test_filters_event_types_headers_and_several_webhooks(
-    server_factory: ServerFactory, receiver: Receiver, clients: list[PusherClient]
+    server_factory: ServerFactory, receiver: Receiver, open_client: OpenClient
 ) -> None:
     """Each webhook gets only its event types on its channels, with its extra headers."""
     hooks = [
@@ -134,7 +120,7 @@ async def test_filters_event_types_headers_and_several_webhooks(
         {"url": receiver.url("/eu"), "filter": {"channel_name_ends_with": "-eu"}},
     ]
     server = await server_factory(default_app_webhooks=json.dumps(hooks))
-    c = await open_client(server, clients)
+    c = await open_client(server)
     await c.subscribe("presence-a", channel_data=json.dumps({"user_id": "u1"}))
     await c.subscribe("orders-eu")
     await c.subscribe("orders-us")
@@ -154,13 +140,13 @@ async def test_filters_event_types_headers_and_several_webhooks(
 
 
 async def test_receiver_down_then_back_gets_it_re_signed(
-    server_factory: ServerFactory, clients: list[PusherClient], idle_receiver: Receiver
+    server_factory: ServerFactory, open_client: OpenClient, idle_receiver: Receiver
 ) -> None:
     """While the receiver is down attempts fail and are logged; once it is back the retry
     arrives with a fresh time_ms and signature that validate_webhook accepts."""
     receiver = idle_receiver  # not listening yet
     server = await server_factory(admin_port=0, default_app_webhooks=webhook_json(receiver.url()))
-    c = await open_client(server, clients)
+    c = await open_client(server)
     await c.subscribe("news")
 
     async def attempted() -> bool:  # the first attempt fails at once (connection refused)
@@ -197,7 +183,7 @@ async def test_receiver_down_then_back_gets_it_re_signed(
 
 
 async def test_misbehaving_receivers_are_failed_attempts_not_crashes(
-    server_factory: ServerFactory, clients: list[PusherClient]
+    server_factory: ServerFactory, open_client: OpenClient
 ) -> None:
     """3xx, 4xx, 5xx, a closed connection and garbage are each a failed attempt with its
     reason; the server keeps serving and every delivery is sent once the receiver behaves."""
@@ -226,7 +212,7 @@ async def test_misbehaving_receivers_are_failed_attempts_not_crashes(
             default_app_webhooks=webhook_json(f"http://127.0.0.1:{port}/hook"),
             webhook_batch_size=1,
         )
-        c = await open_client(server, clients)
+        c = await open_client(server)
         for name in ("a", "b", "c", "d", "e"):
             await c.subscribe(name)
         for _ in range(200):
@@ -248,12 +234,12 @@ async def test_misbehaving_receivers_are_failed_attempts_not_crashes(
 
 
 async def test_delivery_log_and_redeliver(
-    server_factory: ServerFactory, receiver: Receiver, clients: list[PusherClient]
+    server_factory: ServerFactory, receiver: Receiver, open_client: OpenClient
 ) -> None:
     """The log lists deliveries newest first; redeliver sends the same events again, signed;
     bad input gets a JSON error with a hint."""
     server = await server_factory(admin_port=0, default_app_webhooks=webhook_json(receiver.url()))
-    c = await open_client(server, clients)
+    c = await open_client(server)
     await c.subscribe("news")
     await receiver.wait_for(has("channel_occupied", "news"))
     await settled(server)
@@ -280,18 +266,18 @@ async def test_delivery_log_and_redeliver(
 
 
 async def test_no_webhooks_configured_sends_nothing(
-    server_factory: ServerFactory, receiver: Receiver, clients: list[PusherClient]
+    server_factory: ServerFactory, receiver: Receiver, open_client: OpenClient
 ) -> None:
     """An app without webhooks has nothing queued (the listener returns at once)."""
     server = await server_factory()
-    c = await open_client(server, clients)
+    c = await open_client(server)
     await c.subscribe("news")
     assert server.webhooks.batcher.depth() == {}
     assert server.webhooks.pending() == []
 
 
 async def test_full_queue_drops_count_and_are_exported(
-    server_factory: ServerFactory, clients: list[PusherClient], idle_receiver: Receiver
+    server_factory: ServerFactory, open_client: OpenClient, idle_receiver: Receiver
 ) -> None:
     """With the receiver down, an app holds at most webhook_queue_limit events; the rest
     are dropped, counted and exported, and clients are served as usual."""
@@ -299,7 +285,7 @@ async def test_full_queue_drops_count_and_are_exported(
     server = await server_factory(
         admin_port=0, default_app_webhooks=webhook_json(receiver.url()), webhook_queue_limit=2
     )
-    c = await open_client(server, clients)
+    c = await open_client(server)
     for name in ("a", "b", "c", "d", "e"):
         reply = await c.subscribe(name)
         assert reply["event"] == "pusher_internal:subscription_succeeded"
@@ -316,7 +302,7 @@ async def test_full_queue_drops_count_and_are_exported(
 
 
 async def test_a_receiver_that_never_answers_is_a_timed_out_attempt(
-    server_factory: ServerFactory, clients: list[PusherClient]
+    server_factory: ServerFactory, open_client: OpenClient
 ) -> None:
     """No answer within 5 s is a failed attempt with that reason (and the retry is due)."""
     held: list[asyncio.StreamWriter] = []
@@ -330,7 +316,7 @@ async def test_a_receiver_that_never_answers_is_a_timed_out_attempt(
         server = await server_factory(
             default_app_webhooks=webhook_json(f"http://127.0.0.1:{port}/hook")
         )
-        c = await open_client(server, clients)
+        c = await open_client(server)
         await c.subscribe("news")
         logged = None
         for _ in range(200):  # the attempt ends 5 s after it started

@@ -12,6 +12,7 @@ import os
 import pytest
 
 from tests.support.pusher import connect as connect
+from tests.support.pusher import open_client as open_client
 from tests.support.pusher import server as server
 from tests.support.pusher import server_factory as server_factory
 

@@ -1,13 +1,14 @@
 """In-process tidings servers on port 0 and a small Pusher-protocol test client.
 
-The ``server_factory``, ``server`` and ``connect`` fixtures (registered by the tiers'
-conftest files) start servers with :func:`tidings.server.runner.start_server` and shut
-every one down after the test.
+The ``server_factory`` and ``server`` fixtures (registered by the tiers' conftest files)
+start servers with :func:`tidings.server.runner.start_server` and shut every one down
+after the test; ``open_client`` and ``connect`` open Pusher clients and close them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -101,6 +102,7 @@ async def client(server: RunningServer) -> PusherClient:
 
 
 ConnectFn = Callable[..., Awaitable[PusherClient]]
+OpenClient = Callable[..., Awaitable[PusherClient]]
 ServerFactory = Callable[..., Awaitable[RunningServer]]
 
 
@@ -129,11 +131,14 @@ async def server(server_factory: ServerFactory) -> RunningServer:
 
 
 @pytest.fixture
-async def connect(server: RunningServer) -> AsyncIterator[ConnectFn]:
-    """Open Pusher clients to ``server``; they are closed after the test."""
+async def open_client() -> AsyncIterator[OpenClient]:
+    """Open Pusher clients to any server (``await open_client(server, key, query)``), each
+    checked to be established; every one is closed after the test."""
     clients: list[ClientConnection] = []
 
-    async def open_client(key: str = KEY, query: str = "protocol=7") -> PusherClient:
+    async def open_one(
+        server: RunningServer, key: str = KEY, query: str = "protocol=7"
+    ) -> PusherClient:
         ws = await websockets.connect(f"{server.ws_url}/app/{key}?{query}", max_size=None)
         clients.append(ws)
         first = orjson.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
@@ -141,9 +146,15 @@ async def connect(server: RunningServer) -> AsyncIterator[ConnectFn]:
         data = orjson.loads(first["data"])
         return PusherClient(ws, data["socket_id"], data)
 
-    yield open_client
+    yield open_one
     for ws in clients:
         await ws.close()
+
+
+@pytest.fixture
+def connect(server: RunningServer, open_client: OpenClient) -> ConnectFn:
+    """Open Pusher clients to ``server``; they are closed after the test."""
+    return functools.partial(open_client, server)
 
 
 async def publish(
