@@ -21,6 +21,7 @@ from tests.support.serve import ServeProcess, StartServe
 from tests.support.timing import bound
 from tests.support.waiting import eventually
 from tidings.server.runner import RunningServer
+from tidings.webhooks.cluster import ClusterDuties
 
 #: cluster_heartbeat_ttl of nodes a test kills: the survivor finds them dead within 4/3 x TTL.
 TTL = 1.5
@@ -125,6 +126,15 @@ async def test_two_nodes_send_each_event_once(nodes: NodeFactory, receiver: Rece
     assert all(r.body is not None for r in receiver.received)
     deliveries = await a.webhooks.recent("1", 100)
     assert {d.node for d in deliveries} == {a.state.node.node_id, b.state.node.node_id}
+
+
+async def test_a_node_serves_only_once_it_joined(nodes: NodeFactory, receiver: Receiver) -> None:
+    """The first webhook beat and take-back are done when the node starts serving, so its
+    first clients' occupancy changes never wait behind the join: applied after the peers'
+    later changes, they vacated and occupied again a channel held throughout."""
+    node = await nodes(STEADY_TTL, default_app_webhooks=webhook_json(receiver.url()))
+    duties = node.webhooks.duties
+    assert isinstance(duties, ClusterDuties) and duties.joined
 
 
 async def start_node_process(

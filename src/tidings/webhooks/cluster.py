@@ -37,6 +37,8 @@ log = structlog.get_logger(__name__)
 
 _OCCUPANCY = frozenset({"channel_occupied", "channel_vacated"})
 _RETRY_S = 1.0
+#: Seconds ``start`` waits at most for the first beat and take-back (see there).
+_JOIN_WAIT_S = 5.0
 
 
 class ClusterDuties:
@@ -60,14 +62,29 @@ class ClusterDuties:
         # Set once the first beat took back what this node id left behind: occupancy
         # changes wait for it, else that take-back would also undo this life's first ones.
         self._joined = asyncio.Event()
+        self._first_beat_tried = asyncio.Event()
 
     async def start(self) -> None:
         """Start the loops; the first beat (at once, then retried while Redis is away) takes
-        back what this node id left behind in a previous life."""
+        back what this node id left behind in a previous life.
+
+        Returns once that first beat was tried (within ``_JOIN_WAIT_S``), so the node
+        serves no client before it joined: occupancy changes made meanwhile would wait
+        for the join while the peers apply theirs, and reach the store out of order (a
+        channel three nodes held at once, vacated and occupied again). While Redis does
+        not answer, the node serves anyway and joins in the background.
+        """
         self._service.intercept = self._intercept
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._apply_loop(), name="webhooks-occupancy"))
         self._tasks.append(loop.create_task(self._beat_loop(), name="webhooks-beat"))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._first_beat_tried.wait(), _JOIN_WAIT_S)
+
+    @property
+    def joined(self) -> bool:
+        """The first beat took back what this node id left behind (see ``start``)."""
+        return self._joined.is_set()
 
     async def drain(self, deadline: float) -> None:
         """Apply the occupancy changes still queued (until the loop time ``deadline``)."""
@@ -162,6 +179,7 @@ class ClusterDuties:
                 if not self._reachable:
                     self._reachable = True
                     log.info("webhook store reachable again")
+            self._first_beat_tried.set()
             await asyncio.sleep(self._store.beat_interval)
 
     async def _take_over(self, node: str) -> None:
