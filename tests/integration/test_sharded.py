@@ -35,6 +35,7 @@ from tests.integration.conftest import (
 from tests.integration.test_webhooks_cluster import (
     TTL,
     connect,
+    occupancy_applied,
     settled,
     start_node_process,
     tally,
@@ -142,6 +143,7 @@ async def test_three_nodes_over_three_shards_each_event_once(
         assert added["channel"] == channel and added["data"]["user_id"] == "u2"
         joined = await on_c.subscribe(channel, channel_data=member("u3"))
         assert sorted(joined["data"]["presence"]["ids"]) == ["u1", "u2", "u3"]
+        await occupancy_applied(a, b, c)  # all three hold it before any leaves
         await on_c.send("client-hi", {"on": channel}, channel=channel)
         hi = await on_a.expect("client-hi")
         assert hi["data"] == {"on": channel}

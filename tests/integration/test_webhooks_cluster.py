@@ -69,6 +69,20 @@ async def settled(*servers: RunningServer) -> None:
     await eventually(idle, 15, "webhook deliveries settled")
 
 
+async def occupancy_applied(*servers: RunningServer) -> None:
+    """Wait (bounded) until every node wrote its queued occupancy changes to Redis.
+
+    A node applies its own changes a few milliseconds after they happen, and two nodes'
+    changes closer together than that reach Redis in either order (docs/webhooks.md): a
+    test asserting occupied/vacated exactly once separates its steps with this.
+    """
+    deadline = asyncio.get_running_loop().time() + TIMEOUT
+    for server in servers:
+        duties = server.webhooks.duties
+        assert isinstance(duties, ClusterDuties)
+        await duties.drain(deadline)
+
+
 async def failed_once(node: RunningServer) -> Any:
     """The one delivery of ``node``'s log once it has failed an attempt (bounded wait)."""
 
