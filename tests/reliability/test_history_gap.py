@@ -24,7 +24,7 @@ import websockets
 from tests.fixtures.api import APP_ID, KEY, signed_url
 from tests.support.pusher import TIMEOUT, PusherClient
 from tests.support.serve import ServeProcess
-from tidings.broker.redis_link import pubsub_client_name
+from tidings.broker.redis_reader import pubsub_client_name
 
 BURST = 1500  # batches of 2 events: one per channel
 KILL_AT = 500

@@ -20,14 +20,11 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import structlog
-from redis.asyncio import ConnectionPool
 from redis.asyncio.cluster import RedisCluster
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisClusterException, RedisError
 
 from tidings import tasks
-from tidings.broker.redis_reader import RedisSubscriber
+from tidings.broker.redis_reader import RedisSubscriber, pubsub_pool
 from tidings.domain.messages import Control, Message
 from tidings.redis_url import connection_options
 
@@ -168,12 +165,11 @@ class RedisClusterSubscriber:
         parts = urlsplit(self._url)
         auth = parts.netloc.rpartition("@")[0]
         netloc = f"{auth}@{master}" if auth else master
-        pool = ConnectionPool.from_url(
+        pool = pubsub_pool(
             urlunsplit(parts._replace(netloc=netloc)),
-            **self._tls,
-            retry=Retry(NoBackoff(), 0),
-            socket_connect_timeout=self._ping_timeout,
-            protocol=2,
+            self._tls,
+            node_id=self._node_id,
+            connect_timeout=self._ping_timeout,
         )
         subscriber = RedisSubscriber(
             pool,

@@ -14,32 +14,20 @@ from collections.abc import Callable
 from typing import Any
 
 import structlog
-from redis.asyncio import ConnectionPool
 from redis.asyncio.cluster import RedisCluster
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from tidings import tasks
 from tidings.broker.redis_cluster import RedisClusterSubscriber
 from tidings.broker.redis_liveness import RedisClient, redis_client
 from tidings.broker.redis_outbox import RedisOutbox
-from tidings.broker.redis_reader import RedisSubscriber
+from tidings.broker.redis_reader import RedisSubscriber, pubsub_pool
 from tidings.domain.messages import Control, Message
 from tidings.redis_url import cluster_nodes, connection_options
 
-__all__ = ["RedisLink", "pubsub_client_name"]
+__all__ = ["RedisLink"]
 
 _log = structlog.get_logger(__name__)
-
-
-def pubsub_client_name(node_id: str) -> str:
-    """The ``CLIENT SETNAME`` of a node's pub/sub connection: ``tidings-pubsub-<node id>``.
-
-    Characters Redis refuses in a name (spaces, newlines) become ``_``.
-    """
-    safe = "".join(c if c.isascii() and c.isprintable() and c != " " else "_" for c in node_id)
-    return f"tidings-pubsub-{safe}"
 
 
 class RedisLink:
@@ -109,19 +97,8 @@ class RedisLink:
             )
         else:
             plain, tls = connection_options(url)  # rediss:// CA and client-certificate files
-            # RESP2 on the pub/sub connection: subscribe confirmations and messages
-            # arrive as plain replies (RESP3 routes them to a push handler instead).
-            pool: ConnectionPool = ConnectionPool.from_url(
-                plain,
-                **tls,
-                retry=Retry(NoBackoff(), 0),
-                socket_connect_timeout=ping_timeout,
-                protocol=2,
-                # Named, so an operator finds a node's pub/sub connection in CLIENT LIST.
-                client_name=pubsub_client_name(node_id),
-            )
             self.subscriber = RedisSubscriber(
-                pool,
+                pubsub_pool(plain, tls, node_id=node_id, connect_timeout=ping_timeout),
                 node_id=node_id,
                 deliver=deliver,
                 on_up=self._on_sub_up,

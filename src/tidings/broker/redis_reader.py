@@ -12,22 +12,55 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import deque
-from collections.abc import Callable
-from typing import Final
+from collections.abc import Callable, Mapping
+from typing import Any, Final
 
 import structlog
 from redis.asyncio import ConnectionPool
 from redis.asyncio.connection import AbstractConnection
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from tidings.broker.redis_codec import decode_message, origin_prefix
 from tidings.broker.redis_history import KEPT_MARK, decode_kept
 from tidings.domain.messages import Control, Message
 
-__all__ = ["RedisSubscriber"]
+__all__ = ["RedisSubscriber", "pubsub_client_name", "pubsub_pool"]
 
 _PING_MARK: Final = b"tidings-ping"
 _log = structlog.get_logger(__name__)
+
+
+def pubsub_client_name(node_id: str) -> str:
+    """The ``CLIENT SETNAME`` of a node's pub/sub connection: ``tidings-pubsub-<node id>``.
+
+    Characters Redis refuses in a name (spaces, newlines) become ``_``.
+    """
+    safe = "".join(c if c.isascii() and c.isprintable() and c != " " else "_" for c in node_id)
+    return f"tidings-pubsub-{safe}"
+
+
+def pubsub_pool(
+    url: str, tls: Mapping[str, Any], *, node_id: str, connect_timeout: float
+) -> ConnectionPool:
+    """Where a :class:`RedisSubscriber` makes its connections to the server at ``url``
+    (``tls``: the CA and client-certificate options of a ``rediss://`` URL).
+
+    No retries (the reader reconnects itself, with its own backoff), RESP2 (subscribe
+    confirmations and messages arrive as plain replies; RESP3 would route them to a push
+    handler), and named (:func:`pubsub_client_name`), so an operator finds a node's
+    pub/sub connections in CLIENT LIST.
+    """
+    pool: ConnectionPool = ConnectionPool.from_url(
+        url,
+        **tls,
+        retry=Retry(NoBackoff(), 0),
+        socket_connect_timeout=connect_timeout,
+        protocol=2,
+        client_name=pubsub_client_name(node_id),
+    )
+    return pool
 
 
 class RedisSubscriber:
